@@ -1,0 +1,10 @@
+//! wasmgate: WIT-aware admission control and live host inventory for wasmCloud v2.
+//!
+//! The layout follows the design: [`wit`] (world model), [`resolve`] (the pure engine),
+//! [`components`] (where worlds come from), [`inventory`] (hosts), [`admission`] (the webhook),
+//! [`server`] (TLS, routes, health) and [`crd`] (types).
+
+pub mod crd;
+pub mod wit;
+pub mod policy;
+pub mod resolve;

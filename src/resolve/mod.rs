@@ -1,0 +1,753 @@
+//! The resolution engine: pure, no I/O. Every front end (webhook, reconciler, `check`) calls
+//! [`resolve`] with the same inputs and gets the same [`Report`].
+//!
+//! It models what the wasmCloud v2 host does at `workload.start` (digest section 2.8): sibling
+//! links, the built-in WASI set, and plugins bound through `hostInterfaces` on the host the
+//! operator picks among the eligible ones.
+
+mod checks;
+mod defaults;
+mod eligibility;
+mod report;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use semver::Version;
+
+use crate::crd::{Host, HostInterface, HostWitInterface, WorkloadSpec};
+use crate::policy::{Enforcement, Policy};
+use crate::wit::{
+    host_versions_match, linker_versions_match, parse_version, ComponentWorld, InterfaceRef,
+    WorldItemRef,
+};
+
+pub use defaults::{apply_defaults, image_pull_policy_default, Defaulted};
+pub use eligibility::{eligible_hosts, Eligibility};
+pub use report::{Code, Finding, Report};
+
+/// The key under which the workload's service appears among the components.
+pub const SERVICE_KEY: &str = "service";
+
+/// What is known about one component's world.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WorldState {
+    /// Decoded or parsed.
+    Known(ComponentWorld),
+    /// No source could provide it (no annotation, mapping or registry); imports go unchecked.
+    Unknown(String),
+    /// The source exists but is broken (invalid WIT, not a component).
+    Invalid(String),
+}
+
+/// Deployment-level fields the template's checks need.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeploymentContext {
+    /// `spec.deployPolicy`.
+    pub deploy_policy: Option<String>,
+    /// Names of `spec.artifacts[]` (targets of `artifact://<name>`).
+    pub artifact_names: Vec<String>,
+}
+
+/// Everything the resolver looks at.
+pub struct ResolveInput<'a> {
+    /// The object's namespace (environment rules).
+    pub namespace: &'a str,
+    /// The Workload spec (for replica sets and deployments, the template's spec).
+    pub spec: &'a WorkloadSpec,
+    /// Worlds by component name (and [`SERVICE_KEY`] for the service).
+    pub worlds: &'a BTreeMap<String, WorldState>,
+    /// The inventory snapshot.
+    pub hosts: &'a [Host],
+    /// Configuration.
+    pub policy: &'a Policy,
+    /// Present for WorkloadDeployments.
+    pub deployment: Option<&'a DeploymentContext>,
+}
+
+/// A `hostInterfaces` entry with its version parsed once.
+struct Entry<'a> {
+    index: usize,
+    raw: &'a HostInterface,
+    version: Option<Version>,
+}
+
+impl Entry<'_> {
+    fn name(&self) -> Option<&str> {
+        self.raw.name.as_deref().filter(|n| !n.is_empty())
+    }
+
+    fn is_for(&self, r: &InterfaceRef) -> bool {
+        self.raw.namespace == r.package.namespace && self.raw.package == r.package.name
+    }
+
+    fn lists(&self, interface: &str) -> bool {
+        self.raw.interfaces.iter().any(|i| i == interface)
+    }
+
+    fn label(&self) -> String {
+        match self.name() {
+            Some(n) => format!("hostInterfaces entry {n:?}"),
+            None => format!(
+                "hostInterfaces entry {}:{}",
+                self.raw.namespace, self.raw.package
+            ),
+        }
+    }
+}
+
+fn fmt_version(v: Option<&Version>) -> String {
+    v.map_or_else(|| "(any)".to_string(), |v| v.to_string())
+}
+
+/// The union of interfaces a host offers for `ns:pkg` at a version matching `want`.
+fn offered<'h>(
+    list: &'h [HostWitInterface],
+    r: &InterfaceRef,
+    want: &[Option<&Version>],
+) -> BTreeSet<&'h str> {
+    list.iter()
+        .filter(|hw| hw.namespace == r.package.namespace && hw.package == r.package.name)
+        .filter(|hw| {
+            let hv = hw.version.as_deref().and_then(parse_version);
+            want.iter().all(|w| host_versions_match(hv.as_ref(), *w))
+        })
+        .flat_map(|hw| hw.interfaces.iter().map(String::as_str))
+        .collect()
+}
+
+/// Versions of `ns:pkg` the hosts offer, for messages.
+fn offered_versions(hosts: &[&Host], r: &InterfaceRef, exports: bool) -> BTreeSet<String> {
+    hosts
+        .iter()
+        .filter_map(|h| h.status.as_ref())
+        .filter_map(|s| if exports { s.exports.as_ref() } else { s.imports.as_ref() })
+        .flatten()
+        .filter(|hw| hw.namespace == r.package.namespace && hw.package == r.package.name)
+        .map(|hw| hw.version.clone().unwrap_or_else(|| "unversioned".into()))
+        .collect()
+}
+
+struct Resolver<'a> {
+    input: &'a ResolveInput<'a>,
+    entries: Vec<Entry<'a>>,
+    eligible: Vec<&'a Host>,
+    targeting: String,
+    used_entries: BTreeSet<usize>,
+    /// (importer, exporter) links between components.
+    edges: BTreeSet<(String, String)>,
+    report: Report,
+}
+
+/// Resolves every import and export of every component of a workload spec.
+pub fn resolve(input: &ResolveInput<'_>) -> Report {
+    let eligibility = eligible_hosts(input.spec, input.namespace, input.hosts, input.policy);
+    let entries = input
+        .spec
+        .host_interfaces
+        .iter()
+        .flatten()
+        .enumerate()
+        .map(|(index, raw)| Entry {
+            index,
+            raw,
+            version: raw.version.as_deref().and_then(parse_version),
+        })
+        .collect();
+    let mut r = Resolver {
+        input,
+        entries,
+        eligible: eligibility.hosts,
+        targeting: eligibility.description,
+        used_entries: BTreeSet::new(),
+        edges: BTreeSet::new(),
+        report: Report::default(),
+    };
+    r.report.eligible_hosts = r.eligible.len();
+    if let Some(f) = eligibility.rejection {
+        r.report.deny(f);
+    }
+    checks::static_checks(input, &mut r.report);
+    r.run();
+    r.report
+}
+
+impl<'a> Resolver<'a> {
+    fn worlds(&self) -> impl Iterator<Item = (&'a str, &'a ComponentWorld)> {
+        self.input.worlds.iter().filter_map(|(name, w)| match w {
+            WorldState::Known(world) => Some((name.as_str(), world)),
+            _ => None,
+        })
+    }
+
+    fn run(&mut self) {
+        let mut all_known = true;
+        for (name, state) in self.input.worlds {
+            match state {
+                WorldState::Known(_) => {}
+                WorldState::Unknown(why) => {
+                    all_known = false;
+                    let f = Finding::component(
+                        Code::WorldUnavailable,
+                        name,
+                        format!("component {name:?}: imports not checked: {why}"),
+                    );
+                    match self.input.policy.unknown_world {
+                        Enforcement::Warn => self.report.warn(f),
+                        Enforcement::Deny => self.report.deny(f),
+                    }
+                }
+                WorldState::Invalid(why) => {
+                    all_known = false;
+                    self.report.deny(Finding::component(
+                        Code::InvalidComponent,
+                        name,
+                        format!("component {name:?}: {why}"),
+                    ));
+                }
+            }
+        }
+
+        let worlds: Vec<_> = self.worlds().collect();
+        for (name, world) in &worlds {
+            for import in &world.imports {
+                self.resolve_import(name, import);
+            }
+            for export in &world.exports {
+                self.check_export(name, export);
+            }
+            self.check_egress(name, world);
+        }
+        self.check_cycles();
+
+        let needs_plugins = !self.used_entries.is_empty();
+        if self.eligible.is_empty() && !needs_plugins {
+            self.report.warn(Finding::new(
+                Code::NoEligibleHost,
+                format!(
+                    "no {} is known right now ({} hosts in the inventory); the workload will wait until one reports",
+                    self.targeting,
+                    self.input.hosts.len()
+                ),
+            ));
+        }
+        if all_known {
+            self.check_unused_entries();
+        }
+    }
+
+    fn sibling_exporters(&self, me: &str, item: &WorldItemRef) -> (Vec<&'a str>, BTreeSet<String>) {
+        let mut exact = Vec::new();
+        let mut near = BTreeSet::new();
+        for (name, world) in self.worlds() {
+            if name == me {
+                continue;
+            }
+            for export in &world.exports {
+                match (item, export) {
+                    (WorldItemRef::Bare(a), WorldItemRef::Bare(b)) if a == b => exact.push(name),
+                    (WorldItemRef::Interface(a), WorldItemRef::Interface(b))
+                        if a.package.unversioned() == b.package.unversioned()
+                            && a.interface == b.interface =>
+                    {
+                        if linker_versions_match(a.version(), b.version()) {
+                            exact.push(name);
+                        } else {
+                            near.insert(format!("{name:?} exports {b}"));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        (exact, near)
+    }
+
+    fn builtin(&self, r: &InterfaceRef) -> (bool, BTreeSet<String>) {
+        let mut near = BTreeSet::new();
+        for b in &self.input.policy.builtins {
+            if b.package.unversioned() == r.package.unversioned() && b.interface == r.interface {
+                if linker_versions_match(b.version(), r.version()) {
+                    return (true, near);
+                }
+                near.insert(format!("the host has {b} built in"));
+            }
+        }
+        (false, near)
+    }
+
+    fn resolve_import(&mut self, me: &str, import: &WorldItemRef) {
+        let (siblings, mut near) = self.sibling_exporters(me, import);
+        match siblings.as_slice() {
+            [one] => {
+                self.edges.insert((me.to_string(), one.to_string()));
+                return;
+            }
+            [] => {}
+            many => {
+                let names: Vec<String> = many.iter().map(|n| format!("{n:?}")).collect();
+                self.report.deny(
+                    Finding::component(
+                        Code::AmbiguousProvider,
+                        me,
+                        format!(
+                            "component {me:?} imports {import}, which is exported by multiple components in the workload ({}); the host cannot disambiguate the provider: keep exactly one exporter",
+                            names.join(", ")
+                        ),
+                    )
+                    .with_item(import),
+                );
+                return;
+            }
+        }
+        let r = match import {
+            WorldItemRef::Bare(name) => {
+                self.report.deny(
+                    Finding::component(
+                        Code::UnresolvedImport,
+                        me,
+                        format!(
+                            "component {me:?} imports {name:?}, a bare function or inline interface that no sibling component exports and the host cannot provide: export it from another component of the workload or remove the import"
+                        ),
+                    )
+                    .with_item(import),
+                );
+                return;
+            }
+            WorldItemRef::Named { name, interface } => {
+                self.resolve_named(me, name, interface);
+                return;
+            }
+            WorldItemRef::Interface(r) => r,
+        };
+        let (is_builtin, near_builtin) = self.builtin(r);
+        if is_builtin {
+            return;
+        }
+        near.extend(near_builtin);
+
+        let unnamed = self
+            .entries
+            .iter()
+            .position(|e| e.is_for(r) && e.name().is_none());
+        match unnamed {
+            Some(i) if !r.package.is("wasi", "http") => self.check_plugin(me, r, i),
+            _ => self.report_unresolved(me, r, near),
+        }
+    }
+
+    fn resolve_named(&mut self, me: &str, label: &str, r: &InterfaceRef) {
+        let Some(i) = self.entries.iter().position(|e| e.name() == Some(label)) else {
+            self.report.deny(
+                Finding::component(
+                    Code::NamedEntryMissing,
+                    me,
+                    format!(
+                        "component {me:?} imports {r} as {label:?}, but no hostInterfaces entry is named {label:?}: add {{name: {label}, namespace: {}, package: {}, interfaces: [{}]{}}} with its configuration",
+                        r.package.namespace,
+                        r.package.name,
+                        r.interface,
+                        r.version().map(|v| format!(", version: \"{v}\"")).unwrap_or_default()
+                    ),
+                )
+                .with_item(format!("{label}: {r}")),
+            );
+            return;
+        };
+        let entry = &self.entries[i];
+        if !entry.is_for(r) {
+            self.used_entries.insert(entry.index);
+            let msg = format!(
+                "component {me:?} imports {r} as {label:?}, but {} is for {}:{}: rename one of them or point the entry at {}",
+                entry.label(),
+                entry.raw.namespace,
+                entry.raw.package,
+                r.package.unversioned()
+            );
+            self.report.deny(
+                Finding::component(Code::NamedEntryMissing, me, msg)
+                    .with_item(format!("{label}: {r}")),
+            );
+            return;
+        }
+        self.check_plugin(me, r, i);
+    }
+
+    /// The import routes to entry `i`: the entry must list it, agree on the version, and some
+    /// eligible host must offer the plugin.
+    fn check_plugin(&mut self, me: &str, r: &InterfaceRef, i: usize) {
+        let entry = &self.entries[i];
+        self.used_entries.insert(entry.index);
+        let label = entry.label();
+        if !entry.lists(&r.interface) {
+            self.report.deny(
+                Finding::component(
+                    Code::InterfaceNotListed,
+                    me,
+                    format!(
+                        "component {me:?} imports {r}, but {label} lists only [{}]: add {:?} to its interfaces",
+                        entry.raw.interfaces.join(", "),
+                        r.interface
+                    ),
+                )
+                .with_item(r),
+            );
+            return;
+        }
+        if !host_versions_match(entry.version.as_ref(), r.version()) {
+            self.report.deny(
+                Finding::component(
+                    Code::VersionMismatch,
+                    me,
+                    format!(
+                        "component {me:?} imports {r}, but {label} pins version {}; the host requires the two to be equal: set the entry's version to {} or rebuild the component against {}",
+                        fmt_version(entry.version.as_ref()),
+                        fmt_version(r.version()),
+                        fmt_version(entry.version.as_ref())
+                    ),
+                )
+                .with_item(r),
+            );
+            return;
+        }
+        let want = [r.version(), entry.version.as_ref()];
+        let needed: Vec<&str> = entry
+            .raw
+            .interfaces
+            .iter()
+            .map(String::as_str)
+            .chain(std::iter::once(r.interface.as_str()))
+            .collect();
+        let providers = self
+            .eligible
+            .iter()
+            .filter(|h| {
+                let imports = h
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.imports.as_deref())
+                    .unwrap_or_default();
+                let have = offered(imports, r, &want);
+                needed.iter().all(|n| have.contains(n))
+            })
+            .count();
+        if providers > 0 {
+            return;
+        }
+        let versions = offered_versions(&self.eligible, r, false);
+        let offer = if self.eligible.is_empty() {
+            format!(
+                "no Ready host matches ({} hosts in the inventory)",
+                self.input.hosts.len()
+            )
+        } else if versions.is_empty() {
+            format!("none of them has a plugin for {}", r.package.unversioned())
+        } else {
+            format!(
+                "they offer {}",
+                versions.into_iter().collect::<Vec<_>>().join(", ")
+            )
+        };
+        let pkg = match r.version() {
+            Some(v) => format!("{}@{v}", r.package.unversioned()),
+            None => r.package.unversioned(),
+        };
+        let what = if entry.raw.interfaces.len() > 1 {
+            format!("{pkg} with [{}]", entry.raw.interfaces.join(", "))
+        } else {
+            pkg
+        };
+        self.report.deny(
+            Finding::component(
+                Code::PluginUnavailable,
+                me,
+                format!(
+                    "component {me:?} imports {r} through {label}: none of the {} {} provides {what} ({offer})",
+                    self.eligible.len(),
+                    self.targeting,
+                ),
+            )
+            .with_item(r),
+        );
+    }
+
+    fn report_unresolved(&mut self, me: &str, r: &InterfaceRef, near: BTreeSet<String>) {
+        let named: Vec<&str> = self
+            .entries
+            .iter()
+            .filter(|e| e.is_for(r))
+            .filter_map(|e| e.name())
+            .collect();
+        let mut msg = format!(
+            "component {me:?} imports {r}, which no sibling component exports, the host does not build in, and no hostInterfaces entry declares"
+        );
+        if !near.is_empty() {
+            msg.push_str(&format!(
+                " (version mismatch: {})",
+                near.into_iter().collect::<Vec<_>>().join("; ")
+            ));
+        }
+        if r.package.is("wasi", "http") {
+            msg.push_str(": wasi:http is served by the host itself, so rebuild the component against a wasi:http version the host supports");
+        } else if !named.is_empty() {
+            msg.push_str(&format!(
+                ": every entry for {} is named ({}), and an unnamed import needs an unnamed entry; add one, or import it under one of those names",
+                r.package.unversioned(),
+                named.join(", ")
+            ));
+        } else {
+            let providers = self
+                .eligible
+                .iter()
+                .filter(|h| {
+                    let imports = h
+                        .status
+                        .as_ref()
+                        .and_then(|s| s.imports.as_deref())
+                        .unwrap_or_default();
+                    offered(imports, r, &[r.version()]).contains(r.interface.as_str())
+                })
+                .count();
+            let entry = format!(
+                "{{namespace: {}, package: {}, interfaces: [{}]{}}}",
+                r.package.namespace,
+                r.package.name,
+                r.interface,
+                r.version()
+                    .map(|v| format!(", version: \"{v}\""))
+                    .unwrap_or_default()
+            );
+            if providers > 0 {
+                msg.push_str(&format!(
+                    ": add the hostInterfaces entry {entry} with its configuration ({providers} of the {} {} offer it)",
+                    self.eligible.len(),
+                    self.targeting
+                ));
+            } else {
+                msg.push_str(&format!(
+                    ": add the hostInterfaces entry {entry}, and run hosts with a plugin for it (none of the {} {} offers it)",
+                    self.eligible.len(),
+                    self.targeting
+                ));
+            }
+        }
+        self.report
+            .deny(Finding::component(Code::UnresolvedImport, me, msg).with_item(r));
+    }
+
+    fn sibling_imports(&self, me: &str, export: &WorldItemRef) -> bool {
+        self.worlds().any(|(name, world)| {
+            name != me
+                && world.imports.iter().any(|i| match (i, export) {
+                    (WorldItemRef::Bare(a), WorldItemRef::Bare(b)) => a == b,
+                    (WorldItemRef::Interface(a), WorldItemRef::Interface(b)) => {
+                        a.package.unversioned() == b.package.unversioned()
+                            && a.interface == b.interface
+                            && linker_versions_match(a.version(), b.version())
+                    }
+                    _ => false,
+                })
+        })
+    }
+
+    fn check_export(&mut self, me: &str, export: &WorldItemRef) {
+        if self.sibling_imports(me, export) {
+            return;
+        }
+        let Some(r) = export.interface() else {
+            self.uncalled(me, export, "no sibling component imports it");
+            return;
+        };
+        // The host calls wasi:cli/run on the service.
+        if r.package.is("wasi", "cli") && r.interface == "run" {
+            return;
+        }
+        if r.package.is("wasi", "http") && matches!(r.interface.as_str(), "incoming-handler" | "handler") {
+            let entry = self
+                .entries
+                .iter()
+                .find(|e| e.is_for(r) && e.lists(&r.interface));
+            match entry {
+                Some(e) => {
+                    self.used_entries.insert(e.index);
+                }
+                None => self.uncalled(
+                    me,
+                    export,
+                    &format!(
+                        "no hostInterfaces entry for wasi:http lists {}, so the host routes no HTTP requests to it; add {{namespace: wasi, package: http, interfaces: [{}], config: {{host: <hostname>}}}}",
+                        r.interface, r.interface
+                    ),
+                ),
+            }
+            return;
+        }
+        // Other exports the host calls through a plugin (e.g. wasmcloud:messaging/handler).
+        let entry = self.entries.iter().find(|e| e.is_for(r)).map(|e| e.index);
+        let Some(index) = entry else {
+            self.uncalled(
+                me,
+                export,
+                "no sibling component imports it and no hostInterfaces entry for its package asks the host to call it",
+            );
+            return;
+        };
+        self.used_entries.insert(index);
+        let callers = self
+            .eligible
+            .iter()
+            .filter(|h| {
+                let exports = h
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.exports.as_deref())
+                    .unwrap_or_default();
+                offered(exports, r, &[r.version()]).contains(r.interface.as_str())
+            })
+            .count();
+        if callers == 0 {
+            let versions = offered_versions(&self.eligible, r, true);
+            let offer = if versions.is_empty() {
+                "none of them has a plugin that calls it".to_string()
+            } else {
+                format!(
+                    "they call {} at {}",
+                    r.package.unversioned(),
+                    versions.into_iter().collect::<Vec<_>>().join(", ")
+                )
+            };
+            self.report.deny(
+                Finding::component(
+                    Code::PluginUnavailable,
+                    me,
+                    format!(
+                        "component {me:?} exports {r} for the host to call, but none of the {} {} calls it ({offer})",
+                        self.eligible.len(),
+                        self.targeting
+                    ),
+                )
+                .with_item(r),
+            );
+        }
+    }
+
+    fn uncalled(&mut self, me: &str, export: &WorldItemRef, why: &str) {
+        self.report.warn(
+            Finding::component(
+                Code::UncalledExport,
+                me,
+                format!("component {me:?} exports {export}, but nothing calls it: {why}"),
+            )
+            .with_item(export),
+        );
+    }
+
+    fn check_egress(&mut self, me: &str, world: &ComponentWorld) {
+        let local = self
+            .input
+            .spec
+            .components
+            .iter()
+            .flatten()
+            .find(|c| c.name == me)
+            .and_then(|c| c.local_resources.as_ref());
+        let empty = |v: Option<&Vec<String>>| v.is_none_or(|v| v.is_empty());
+        for import in &world.imports {
+            let Some(r) = import.interface() else { continue };
+            if r.package.is("wasi", "http") && r.interface == "outgoing-handler"
+                && empty(local.and_then(|l| l.allowed_hosts.as_ref()))
+            {
+                self.report.warn(
+                    Finding::component(
+                        Code::EgressDenied,
+                        me,
+                        format!(
+                            "component {me:?} imports {r}, but localResources.allowedHosts is empty, which denies every outbound request; list the hosts it calls (or \"*\")"
+                        ),
+                    )
+                    .with_item(r),
+                );
+            }
+            if r.package.is("wasi", "sockets") && r.interface == "ip-name-lookup"
+                && empty(local.and_then(|l| l.allowed_ip_name_lookups.as_ref()))
+            {
+                self.report.warn(
+                    Finding::component(
+                        Code::EgressDenied,
+                        me,
+                        format!(
+                            "component {me:?} imports {r}, but localResources.allowedIpNameLookups is empty, which fails every lookup; list the names it resolves"
+                        ),
+                    )
+                    .with_item(r),
+                );
+            }
+        }
+    }
+
+    fn check_cycles(&mut self) {
+        let mut graph: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (from, to) in &self.edges {
+            graph.entry(from).or_default().push(to);
+        }
+        // Depth-first search with an explicit path; reports the first cycle found.
+        fn visit<'g>(
+            node: &'g str,
+            graph: &BTreeMap<&'g str, Vec<&'g str>>,
+            path: &mut Vec<&'g str>,
+            done: &mut BTreeSet<&'g str>,
+        ) -> Option<Vec<&'g str>> {
+            if let Some(pos) = path.iter().position(|n| *n == node) {
+                let mut cycle = path[pos..].to_vec();
+                cycle.push(node);
+                return Some(cycle);
+            }
+            if done.contains(node) {
+                return None;
+            }
+            path.push(node);
+            for next in graph.get(node).into_iter().flatten() {
+                if let Some(c) = visit(next, graph, path, done) {
+                    return Some(c);
+                }
+            }
+            path.pop();
+            done.insert(node);
+            None
+        }
+        let mut done = BTreeSet::new();
+        for start in graph.keys() {
+            if let Some(cycle) = visit(start, &graph, &mut Vec::new(), &mut done) {
+                self.report.deny(Finding::new(
+                    Code::DependencyCycle,
+                    format!(
+                        "circular dependency detected among components: {}; the host cannot instantiate them: break the cycle",
+                        cycle.join(" -> ")
+                    ),
+                ));
+                return;
+            }
+        }
+    }
+
+    fn check_unused_entries(&mut self) {
+        for e in &self.entries {
+            if self.used_entries.contains(&e.index) {
+                continue;
+            }
+            self.report.warn(Finding::new(
+                Code::UnusedHostInterface,
+                format!(
+                    "{} is not used: no component imports {} or routes through it; remove it",
+                    e.label(),
+                    match e.name() {
+                        Some(n) => format!("{}:{} as {n:?}", e.raw.namespace, e.raw.package),
+                        None => format!("{}:{}", e.raw.namespace, e.raw.package),
+                    }
+                ),
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,255 @@
+//! Turning a component binary or WIT text into a [`ComponentWorld`].
+
+use std::collections::HashMap;
+
+use wit_parser::{
+    AstItem, InterfaceId, PackageName, Resolve, UnresolvedPackage, UnresolvedPackageGroup, World,
+    WorldItem, WorldKey,
+};
+
+use super::{ComponentWorld, InterfaceRef, WorldItemRef};
+
+/// Why a component's world could not be learned.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum WitError {
+    /// The bytes are not WebAssembly at all.
+    #[error("not a WebAssembly binary (bad magic number)")]
+    NotWasm,
+    /// A core module was given where a component is needed.
+    #[error("a core WebAssembly module, not a component (build it with wasm-tools component new or a component toolchain)")]
+    CoreModule,
+    /// The binary encodes a WIT package, not a component.
+    #[error("a WIT package encoded as wasm, not a component")]
+    WitPackage,
+    /// The component's type information could not be decoded.
+    #[error("corrupt component: {0}")]
+    Corrupt(String),
+    /// WIT text that does not parse.
+    #[error("invalid WIT: {0}")]
+    InvalidWit(String),
+    /// WIT text without a world.
+    #[error("the WIT text defines no world; describe the component as `world <name> {{ import ...; export ...; }}`")]
+    NoWorld,
+    /// WIT text with several worlds in its main package.
+    #[error("the WIT text defines {0} worlds ({1}); keep exactly one")]
+    AmbiguousWorld(usize, String),
+    /// An `include` of a package whose definition was not given.
+    #[error("world includes {0}, whose definition is not in the WIT text; inline its imports or add the package")]
+    UnresolvedInclude(String),
+}
+
+/// Decodes the world of a component binary with wit-component.
+pub fn decode_component(bytes: &[u8]) -> Result<ComponentWorld, WitError> {
+    if !bytes.starts_with(b"\0asm") {
+        return Err(WitError::NotWasm);
+    }
+    if wasmparser::Parser::is_core_wasm(bytes) {
+        return Err(WitError::CoreModule);
+    }
+    match wit_component::decode(bytes) {
+        Ok(wit_component::DecodedWasm::Component(resolve, world)) => {
+            Ok(from_resolved(&resolve, &resolve.worlds[world]))
+        }
+        Ok(wit_component::DecodedWasm::WitPackage(..)) => Err(WitError::WitPackage),
+        Err(e) => Err(WitError::Corrupt(format!("{e:#}"))),
+    }
+}
+
+/// Parses WIT text describing one component world (the `wit.wasmgate.dev/<component>`
+/// annotation).
+///
+/// The text may be self-contained (with nested `package ns:pkg { ... }` definitions of what it
+/// uses), in which case it is fully resolved; or it may name foreign interfaces without defining
+/// them, which is the common case for an annotation, and then the references are taken as written.
+pub fn parse_world_text(text: &str) -> Result<ComponentWorld, WitError> {
+    let group = UnresolvedPackageGroup::parse("annotation.wit", text)
+        .map_err(|(map, e)| WitError::InvalidWit(e.render(&map)))?;
+    let main_worlds = group.main.worlds.len();
+    match main_worlds {
+        0 => return Err(WitError::NoWorld),
+        1 => {}
+        n => {
+            let names: Vec<&str> = group
+                .main
+                .worlds
+                .iter()
+                .map(|(_, w)| w.name.as_str())
+                .collect();
+            return Err(WitError::AmbiguousWorld(n, names.join(", ")));
+        }
+    }
+    let mut resolve = Resolve::default();
+    match resolve.push_group(group.clone()) {
+        Ok(pkg) => {
+            let world = resolve
+                .select_world(&[pkg], None)
+                .map_err(|e| WitError::InvalidWit(format!("{e:#}")))?;
+            Ok(from_resolved(&resolve, &resolve.worlds[world]))
+        }
+        // Missing foreign packages are expected: read the references as written. Any other
+        // error (a type mismatch inside the text, say) is the author's to fix.
+        Err(e) if group.main.foreign_deps.is_empty() => Err(WitError::InvalidWit(e.to_string())),
+        Err(_) => from_unresolved(&group.main),
+    }
+}
+
+fn interface_ref(name: &PackageName, interface: &str) -> InterfaceRef {
+    InterfaceRef::new(
+        &name.namespace,
+        &name.name,
+        interface,
+        name.version.clone(),
+    )
+}
+
+fn from_resolved(resolve: &Resolve, world: &World) -> ComponentWorld {
+    let iface_ref = |id: InterfaceId| {
+        let iface = &resolve.interfaces[id];
+        let pkg = iface.package?;
+        let name = iface.name.as_deref()?;
+        Some(interface_ref(&resolve.packages[pkg].name, name))
+    };
+    convert_world(world, iface_ref)
+}
+
+fn convert_world(
+    world: &World,
+    iface_ref: impl Fn(InterfaceId) -> Option<InterfaceRef>,
+) -> ComponentWorld {
+    let convert = |items: &mut dyn Iterator<Item = (&WorldKey, &WorldItem)>| {
+        items
+            .filter_map(|(key, item)| world_item(key, item, &iface_ref))
+            .collect()
+    };
+    ComponentWorld {
+        imports: convert(&mut world.imports.iter()),
+        exports: convert(&mut world.exports.iter()),
+    }
+}
+
+fn from_unresolved(pkg: &UnresolvedPackage) -> Result<ComponentWorld, WitError> {
+    let mut foreign: HashMap<InterfaceId, InterfaceRef> = HashMap::new();
+    for (pkg_name, items) in &pkg.foreign_deps {
+        for (iface_name, (item, _)) in items {
+            match item {
+                AstItem::Interface(id) => {
+                    foreign.insert(*id, interface_ref(pkg_name, iface_name));
+                }
+                AstItem::World(_) => {
+                    return Err(WitError::UnresolvedInclude(format!("{pkg_name}/{iface_name}")))
+                }
+            }
+        }
+    }
+    let Some((_, world)) = pkg.worlds.iter().next() else {
+        return Err(WitError::NoWorld);
+    };
+    let iface_ref = |id: InterfaceId| {
+        if let Some(r) = foreign.get(&id) {
+            return Some(r.clone());
+        }
+        let iface = pkg.interfaces.get(id)?;
+        Some(interface_ref(&pkg.name, iface.name.as_deref()?))
+    };
+    if !world.includes.is_empty() {
+        return Err(WitError::UnresolvedInclude(format!(
+            "another world (in world {})",
+            world.name
+        )));
+    }
+    Ok(convert_world(world, iface_ref))
+}
+
+fn world_item(
+    key: &WorldKey,
+    item: &WorldItem,
+    iface_ref: &impl Fn(InterfaceId) -> Option<InterfaceRef>,
+) -> Option<WorldItemRef> {
+    match item {
+        WorldItem::Interface { id, .. } => match (key, iface_ref(*id)) {
+            (WorldKey::Interface(_), Some(r)) => Some(WorldItemRef::Interface(r)),
+            (WorldKey::Name(label), Some(r)) => Some(WorldItemRef::Named {
+                name: label.clone(),
+                interface: r,
+            }),
+            (WorldKey::Name(label), None) => Some(WorldItemRef::Bare(label.clone())),
+            (WorldKey::Interface(_), None) => None,
+        },
+        WorldItem::Function(f) => Some(WorldItemRef::Bare(f.name.clone())),
+        WorldItem::Type { .. } => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn annotation_with_foreign_references() {
+        let world = parse_world_text(
+            r#"package acme:api;
+            world api {
+              import wasi:keyvalue/store@0.2.0-draft;
+              import orders-db: wasmcloud:postgres/query@0.2.0;
+              export wasi:http/incoming-handler@0.2.0;
+            }"#,
+        )
+        .unwrap();
+        assert_eq!(
+            world.imports,
+            vec![
+                WorldItemRef::Interface("wasi:keyvalue/store@0.2.0-draft".parse().unwrap()),
+                WorldItemRef::Named {
+                    name: "orders-db".into(),
+                    interface: "wasmcloud:postgres/query@0.2.0".parse().unwrap()
+                },
+            ]
+        );
+        assert_eq!(
+            world.exports,
+            vec![WorldItemRef::Interface(
+                "wasi:http/incoming-handler@0.2.0".parse().unwrap()
+            )]
+        );
+    }
+
+    #[test]
+    fn self_contained_annotation_resolves() {
+        let world = parse_world_text(
+            r#"package acme:app;
+            interface greet { hello: func() -> string; }
+            world app { export greet; import log: func(msg: string); }"#,
+        )
+        .unwrap();
+        assert_eq!(world.imports, vec![WorldItemRef::Bare("log".into())]);
+        assert_eq!(
+            world.exports,
+            vec![WorldItemRef::Interface("acme:app/greet".parse().unwrap())]
+        );
+    }
+
+    #[test]
+    fn invalid_wit_is_reported() {
+        let err = parse_world_text("package a:b; world w { import }").unwrap_err();
+        assert!(matches!(err, WitError::InvalidWit(_)), "{err}");
+        assert_eq!(parse_world_text("package a:b;").unwrap_err(), WitError::NoWorld);
+        assert!(matches!(
+            parse_world_text("package a:b; world x {} world y {}").unwrap_err(),
+            WitError::AmbiguousWorld(2, _)
+        ));
+    }
+
+    #[test]
+    fn non_components_are_refused() {
+        assert_eq!(decode_component(b"hello").unwrap_err(), WitError::NotWasm);
+        // The smallest valid core module.
+        let core = b"\0asm\x01\0\0\0";
+        assert_eq!(decode_component(core).unwrap_err(), WitError::CoreModule);
+        // A component header followed by garbage.
+        let corrupt = b"\0asm\x0d\0\x01\0\xff\xff\xff";
+        assert!(matches!(
+            decode_component(corrupt).unwrap_err(),
+            WitError::Corrupt(_)
+        ));
+    }
+}
