@@ -1,1 +1,135 @@
-fn main() {}
+//! The `wasmgate` binary.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use wasmgate::admission::Admission;
+use wasmgate::cli::{Cli, Command, LogFormat, ServeArgs};
+use wasmgate::components::{LocalFileSource, WorldResolver, WorldSource};
+use wasmgate::inventory::{load_hosts, watch_file, SharedInventory};
+use wasmgate::policy::Policy;
+use wasmgate::server::{self, certs, AppState};
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down; draining in-flight requests");
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let listen: SocketAddr = match (args.listen, args.dev) {
+        (Some(a), true) if !a.ip().is_loopback() => {
+            anyhow::bail!("--dev serves on loopback only; {a} is not a loopback address")
+        }
+        (Some(a), _) => a,
+        (None, true) => "127.0.0.1:8443".parse()?,
+        (None, false) => "0.0.0.0:8443".parse()?,
+    };
+    let (cert, key) = match (args.tls_cert, args.tls_key) {
+        (Some(c), Some(k)) => (c, k),
+        _ => {
+            let dir = args.cert_dir.unwrap_or_else(|| PathBuf::from("certs/dev"));
+            let mut sans = certs::default_sans(&args.service_name, &args.service_namespace);
+            sans.extend(args.cert_sans);
+            let paths = certs::ensure_in_dir(&dir, &sans)?;
+            tracing::info!(ca = %paths.ca.display(), "using generated certificates (caBundle: base64 of the CA file)");
+            (paths.cert, paths.key)
+        }
+    };
+    let tls = server::tls_config(&cert, &key)?;
+
+    let inventory_path = args
+        .inventory
+        .or_else(|| args.dev.then(|| PathBuf::from("examples/inventory.yaml")));
+    let inventory = Arc::new(SharedInventory::default());
+    if let Some(path) = &inventory_path {
+        let hosts = load_hosts(path)?;
+        tracing::info!(path = %path.display(), hosts = hosts.len(), "inventory loaded");
+        inventory.replace(hosts);
+        watch_file(
+            path.clone(),
+            inventory.clone(),
+            Duration::from_secs(args.inventory_poll_seconds.max(1)),
+        );
+    } else {
+        tracing::warn!("no inventory: every plugin import will be reported as unavailable");
+    }
+
+    let files: HashMap<String, PathBuf> =
+        LocalFileSource::parse_mapping(&args.components).map_err(anyhow::Error::msg)?;
+    let sources: Vec<Arc<dyn WorldSource>> = vec![Arc::new(LocalFileSource::new(files))];
+    let policy = Policy {
+        unknown_world: args.unknown_world,
+        allow_shared_hosts: args.allow_shared_hosts,
+        ..Policy::default()
+    };
+    let admission = Arc::new(Admission {
+        worlds: Arc::new(WorldResolver::new(sources)),
+        inventory,
+        policy: Arc::new(policy),
+    });
+    let ready = Arc::new(AtomicBool::new(false));
+    let app = server::router(AppState {
+        admission,
+        ready: ready.clone(),
+    });
+    tracing::info!(%listen, dev = args.dev, "wasmgate serving /validate and /mutate");
+    ready.store(true, Ordering::Relaxed);
+    server::serve_tls(listen, tls, app, shutdown_signal()).await?;
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let result = match cli.command {
+        Command::Crds => {
+            for (_, yaml) in wasmgate::crd::crd_documents() {
+                println!("---\n{yaml}");
+            }
+            Ok(())
+        }
+        Command::Serve(args) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| rt.block_on(serve(args))),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,15 +1,22 @@
 //! Rust types for the wasmCloud `runtime.wasmcloud.dev/v1alpha1` kinds wasmgate admits, and for
 //! wasmgate's own `wasmgate.dev/v1alpha1` Host.
 //!
-//! The wasmCloud types accept everything upstream's CRDs accept (see `tests/crd_compat.rs`); the
-//! CRD YAML in `manifests/crds/` is generated from them by `wasmgate crds` and checked for drift.
+//! The wasmCloud types accept everything upstream's CRDs accept: `tests/crd_compat.rs` compares
+//! every field path of the generated CRDs with upstream's (vendored in `src/crd/upstream/`). The
+//! CRD YAML in `manifests/crds/` is [`crd_documents`], written and checked for drift by that test
+//! (`WASMGATE_UPDATE_CRDS=1 cargo test --test crd_compat` regenerates it).
+//!
+//! Install CRDs from [`crds`] / [`crd_documents`], not from `Workload::crd()`: the derived CRD still
+//! lacks upstream's top-level shape (see `schema.rs`).
 
 mod host;
+mod schema;
 mod workload;
 
 pub use host::*;
 pub use workload::*;
 
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
 /// The group of the upstream wasmCloud kinds.
@@ -21,13 +28,22 @@ pub const WASMGATE_GROUP: &str = "wasmgate.dev";
 /// wasmgate's own API version.
 pub const WASMGATE_VERSION: &str = "v1alpha1";
 
-/// The CRDs for the three admitted kinds, in a stable order, as YAML documents.
+/// The CRDs for the three admitted kinds, in a stable order, shaped like upstream's.
+pub fn crds() -> Vec<CustomResourceDefinition> {
+    let mut crds = [Workload::crd(), WorkloadReplicaSet::crd(), WorkloadDeployment::crd()];
+    for crd in &mut crds {
+        schema::finish_crd(crd);
+    }
+    crds.into()
+}
+
+/// The CRDs of [`crds`] as (name, YAML document) pairs.
 pub fn crd_documents() -> Vec<(String, String)> {
-    [Workload::crd(), WorkloadReplicaSet::crd(), WorkloadDeployment::crd()]
+    crds()
         .into_iter()
         .map(|crd| {
             let name = crd.metadata.name.clone().unwrap_or_default();
-            let yaml = serde_saphyr::to_string(&crd).unwrap_or_default();
+            let yaml = serde_saphyr::to_string(&crd).expect("a CRD serializes to YAML");
             (name, yaml)
         })
         .collect()

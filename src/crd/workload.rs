@@ -6,8 +6,11 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::schema::omit_null;
+
 /// A reference to an object in the same namespace, by name.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(transform = omit_null)]
 #[schemars(extend("x-kubernetes-map-type" = "atomic"))]
 pub struct LocalObjectReference {
     /// Name of the referent.
@@ -18,10 +21,12 @@ pub struct LocalObjectReference {
 
 /// A workload: components placed together on one wasmCloud host.
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(transform = omit_null)]
 #[kube(
     group = "runtime.wasmcloud.dev",
     version = "v1alpha1",
     kind = "Workload",
+    doc = "Workload defines a set of WebAssembly components and services to run on wasmCloud hosts, with the configuration, volumes, and host interfaces they use.",
     plural = "workloads",
     shortname = "ww",
     namespaced,
@@ -51,7 +56,7 @@ pub struct WorkloadSpec {
     #[schemars(extend("x-kubernetes-validations" = [
         {
             "message": "hostInterfaces must not contain duplicate entries with the same namespace, package, name, and version",
-            "rule": "self.all(x, self.exists_one(y, x.__namespace__ == y.__namespace__ && x.__package__ == y.__package__ && (has(x.name) ? x.name : '') == (has(y.name) ? y.name : '') && (has(x.version) ? x.version : '') == (has(y.version) ? y.version : '')))"
+            "rule": "self.all(x, self.exists_one(y, y.__namespace__ == x.__namespace__ && y.__package__ == x.__package__ && (has(y.name) ? y.name : '') == (has(x.name) ? x.name : '') && (has(y.version) ? y.version : '') == (has(x.version) ? x.version : '')))"
         },
         {
             "message": "at most one unnamed hostInterface is allowed per namespace:package; set a unique name to disambiguate multiple imports of the same package",
@@ -72,6 +77,7 @@ pub struct WorkloadSpec {
 
 /// One component of a workload.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(transform = omit_null)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkloadComponent {
     /// Component name, unique within the workload.
@@ -103,6 +109,7 @@ pub struct WorkloadComponent {
 
 /// The workload's long-running service.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(transform = omit_null)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkloadService {
     /// OCI image reference.
@@ -126,6 +133,7 @@ const ALLOWED_LOOKUPS_PATTERN: &str = r"^\*$|^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,
 
 /// Resources local to one component or the service.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(transform = omit_null)]
 #[serde(rename_all = "camelCase")]
 pub struct LocalResources {
     /// Volume mounts (names refer to `spec.volumes`).
@@ -153,6 +161,7 @@ pub struct LocalResources {
 
 /// A volume mount.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(transform = omit_null)]
 #[serde(rename_all = "camelCase")]
 pub struct VolumeMount {
     /// Name of a volume in `spec.volumes`.
@@ -166,6 +175,7 @@ pub struct VolumeMount {
 
 /// Configuration layered from literals, ConfigMaps and Secrets (later wins).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(transform = omit_null)]
 #[serde(rename_all = "camelCase")]
 pub struct ConfigLayer {
     /// Literal values.
@@ -181,6 +191,7 @@ pub struct ConfigLayer {
 
 /// A host plugin interface declaration.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(transform = omit_null)]
 #[serde(rename_all = "camelCase")]
 pub struct HostInterface {
     /// Routing label for `(implements <name>)` imports.
@@ -213,6 +224,7 @@ pub struct HostInterface {
 
 /// A volume: exactly one of `ephemeral` or `hostPath`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(transform = omit_null)]
 #[serde(rename_all = "camelCase")]
 pub struct Volume {
     /// Volume name (a DNS-1123 label, unique).
@@ -227,10 +239,12 @@ pub struct Volume {
 
 /// An empty-directory volume.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(transform = omit_null)]
 pub struct EphemeralVolume {}
 
 /// A host path volume.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(transform = omit_null)]
 pub struct HostPathVolume {
     /// Path on the host.
     pub path: String,
@@ -238,6 +252,7 @@ pub struct HostPathVolume {
 
 /// Kubernetes integration for a workload.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(transform = omit_null)]
 pub struct KubernetesSpec {
     /// The Service routed to the workload's hosts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -246,6 +261,7 @@ pub struct KubernetesSpec {
 
 /// A Service reference.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(transform = omit_null)]
 pub struct KubernetesService {
     /// Service name.
     pub name: String,
@@ -253,6 +269,7 @@ pub struct KubernetesService {
 
 /// A status condition (crossplane-style, as upstream).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(transform = omit_null)]
 #[serde(rename_all = "camelCase")]
 pub struct Condition {
     /// Condition type, e.g. `Ready`.
@@ -281,6 +298,7 @@ pub struct Condition {
 
 /// Status of a Workload.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(transform = omit_null)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkloadStatus {
     /// Conditions: Config, HostSelection, Placement, Sync, Ready.
@@ -299,6 +317,7 @@ pub struct WorkloadStatus {
 
 /// The template a replica set stamps Workloads from (no `metadata` wrapper, as upstream).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(transform = omit_null)]
 pub struct WorkloadReplicaTemplate {
     /// Annotations of created Workloads.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -312,6 +331,7 @@ pub struct WorkloadReplicaTemplate {
 
 /// Replica counts of a replica set.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(transform = omit_null)]
 pub struct ReplicaSetStatusCounts {
     /// Desired replicas.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -329,10 +349,12 @@ pub struct ReplicaSetStatusCounts {
 
 /// A set of identical Workloads.
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(transform = omit_null)]
 #[kube(
     group = "runtime.wasmcloud.dev",
     version = "v1alpha1",
     kind = "WorkloadReplicaSet",
+    doc = "WorkloadReplicaSet maintains a specified number of running Workload replicas; it is normally created and managed by a WorkloadDeployment.",
     plural = "workloadreplicasets",
     namespaced,
     status = "WorkloadReplicaSetStatus",
@@ -350,6 +372,7 @@ pub struct WorkloadReplicaSetSpec {
 
 /// Status of a WorkloadReplicaSet.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(transform = omit_null)]
 pub struct WorkloadReplicaSetStatus {
     /// Conditions: ScaleUp, ScaleDown, Ready.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -361,6 +384,7 @@ pub struct WorkloadReplicaSetStatus {
 
 /// An artifact reference of a deployment (`image: artifact://<name>`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(transform = omit_null)]
 #[serde(rename_all = "camelCase")]
 pub struct DeploymentArtifact {
     /// Name used in `artifact://<name>`.
@@ -371,10 +395,12 @@ pub struct DeploymentArtifact {
 
 /// A rolled-out set of Workloads.
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(transform = omit_null)]
 #[kube(
     group = "runtime.wasmcloud.dev",
     version = "v1alpha1",
     kind = "WorkloadDeployment",
+    doc = "WorkloadDeployment manages the deployment and scaling of a Workload across hosts, creating WorkloadReplicaSets to maintain the desired number of replicas.",
     plural = "workloaddeployments",
     namespaced,
     status = "WorkloadDeploymentStatus",
@@ -404,6 +430,7 @@ pub struct WorkloadDeploymentSpec {
 
 /// Status of a WorkloadDeployment.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(transform = omit_null)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkloadDeploymentStatus {
     /// Conditions: Artifact, Sync, Deploy, Scale, Ready.

@@ -1,0 +1,107 @@
+//! The three admitted kinds, decoded from a review's object.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::crd::{Workload, WorkloadDeployment, WorkloadReplicaSet, WorkloadSpec, WASMCLOUD_GROUP};
+use crate::resolve::DeploymentContext;
+
+/// An object wasmgate admits.
+#[derive(Clone, Debug)]
+pub enum AdmittedObject {
+    /// A Workload.
+    Workload(Box<Workload>),
+    /// A WorkloadReplicaSet (its template is resolved).
+    ReplicaSet(Box<WorkloadReplicaSet>),
+    /// A WorkloadDeployment (its template is resolved).
+    Deployment(Box<WorkloadDeployment>),
+}
+
+/// The object does not decode as its kind.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot decode {kind} {name:?}: {message}")]
+pub struct ObjectError {
+    /// The kind.
+    pub kind: String,
+    /// The object's name.
+    pub name: String,
+    /// The decoder's message (names the field).
+    pub message: String,
+}
+
+impl AdmittedObject {
+    /// Decodes `raw` as `kind`; `Ok(None)` for kinds wasmgate does not handle.
+    pub fn from_request(group: &str, kind: &str, raw: Value) -> Result<Option<Self>, ObjectError> {
+        if group != WASMCLOUD_GROUP {
+            return Ok(None);
+        }
+        let name = raw
+            .pointer("/metadata/name")
+            .or_else(|| raw.pointer("/metadata/generateName"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let err = |e: serde_json::Error| ObjectError {
+            kind: kind.to_string(),
+            name: name.clone(),
+            message: e.to_string(),
+        };
+        Ok(Some(match kind {
+            "Workload" => Self::Workload(Box::new(serde_json::from_value(raw).map_err(err)?)),
+            "WorkloadReplicaSet" => {
+                Self::ReplicaSet(Box::new(serde_json::from_value(raw).map_err(err)?))
+            }
+            "WorkloadDeployment" => {
+                Self::Deployment(Box::new(serde_json::from_value(raw).map_err(err)?))
+            }
+            _ => return Ok(None),
+        }))
+    }
+
+    /// The Workload spec to resolve (the template's for replica sets and deployments).
+    pub fn spec(&self) -> &WorkloadSpec {
+        match self {
+            Self::Workload(w) => &w.spec,
+            Self::ReplicaSet(rs) => &rs.spec.template.spec,
+            Self::Deployment(d) => &d.spec.template.spec,
+        }
+    }
+
+    /// JSON pointer of [`Self::spec`] within the object.
+    pub fn spec_pointer(&self) -> &'static str {
+        match self {
+            Self::Workload(_) => "/spec",
+            _ => "/spec/template/spec",
+        }
+    }
+
+    /// The object's annotations, plus the template's (object wins).
+    pub fn annotations(&self) -> BTreeMap<String, String> {
+        let (meta, template) = match self {
+            Self::Workload(w) => (&w.metadata, None),
+            Self::ReplicaSet(rs) => (&rs.metadata, rs.spec.template.annotations.as_ref()),
+            Self::Deployment(d) => (&d.metadata, d.spec.template.annotations.as_ref()),
+        };
+        let mut out = template.cloned().unwrap_or_default();
+        out.extend(meta.annotations.clone().unwrap_or_default());
+        out
+    }
+
+    /// Deployment-level context for the static checks.
+    pub fn deployment_context(&self) -> Option<DeploymentContext> {
+        match self {
+            Self::Deployment(d) => Some(DeploymentContext {
+                deploy_policy: d.spec.deploy_policy.clone(),
+                artifact_names: d
+                    .spec
+                    .artifacts
+                    .iter()
+                    .flatten()
+                    .map(|a| a.name.clone())
+                    .collect(),
+            }),
+            _ => None,
+        }
+    }
+}

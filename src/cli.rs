@@ -1,0 +1,84 @@
+//! Command-line interface: `wasmgate serve`, `wasmgate crds`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::policy::Enforcement;
+
+/// WIT-aware admission control and live host inventory for wasmCloud v2 on Kubernetes.
+#[derive(Debug, Parser)]
+#[command(name = "wasmgate", version, about, long_about = None)]
+pub struct Cli {
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "WASMGATE_LOG_FORMAT")]
+    pub log_format: LogFormat,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the admission webhooks (and health endpoints) over HTTPS.
+    Serve(ServeArgs),
+    /// Print the CRDs of the admitted wasmCloud kinds as YAML.
+    Crds,
+}
+
+/// Options of `wasmgate serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Development mode: loopback only, a self-signed certificate in certs/dev (generated on
+    /// first start), and the example inventory.
+    #[arg(long)]
+    pub dev: bool,
+    /// Address to listen on [default: 0.0.0.0:8443; 127.0.0.1:8443 with --dev].
+    #[arg(long, env = "WASMGATE_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Serving certificate (PEM). Without it, a CA and certificate are generated in --cert-dir.
+    #[arg(long, env = "WASMGATE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Serving key (PEM).
+    #[arg(long, env = "WASMGATE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Where generated certificates are kept (ca.crt, tls.crt, tls.key) [default: certs/dev].
+    #[arg(long, env = "WASMGATE_CERT_DIR")]
+    pub cert_dir: Option<PathBuf>,
+    /// Extra subject alternative names for a generated certificate (repeatable).
+    #[arg(long = "cert-san", value_name = "NAME")]
+    pub cert_sans: Vec<String>,
+    /// The Service name wasmgate runs behind (for generated certificate names).
+    #[arg(long, default_value = "wasmgate", env = "WASMGATE_SERVICE_NAME")]
+    pub service_name: String,
+    /// The namespace wasmgate runs in.
+    #[arg(long, default_value = "wasmgate-system", env = "WASMGATE_NAMESPACE")]
+    pub service_namespace: String,
+    /// Static inventory file of Host objects (List or multi-document YAML/JSON), reloaded on
+    /// change [default with --dev: examples/inventory.yaml].
+    #[arg(long, env = "WASMGATE_INVENTORY")]
+    pub inventory: Option<PathBuf>,
+    /// How often the inventory file is checked for changes, in seconds.
+    #[arg(long, default_value_t = 2)]
+    pub inventory_poll_seconds: u64,
+    /// Map an image reference to a local component file: IMAGE=FILE.wasm (repeatable).
+    #[arg(long = "component", value_name = "IMAGE=FILE")]
+    pub components: Vec<String>,
+    /// What to do with a component whose world cannot be learned.
+    #[arg(long, value_enum, default_value_t = Enforcement::Warn, env = "WASMGATE_UNKNOWN_WORLD")]
+    pub unknown_world: Enforcement,
+    /// Mirror the operator's -allow-shared-hosts.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, env = "WASMGATE_ALLOW_SHARED_HOSTS")]
+    pub allow_shared_hosts: bool,
+}

@@ -1,0 +1,181 @@
+//! Routes: `POST /validate`, `POST /mutate`, `/healthz`, `/livez`, `/readyz`; every error is a
+//! Kubernetes `Status` object.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::admission::{parse_review, review_response, Admission, Mode, Verdict};
+
+/// Largest AdmissionReview body accepted (kube-apiserver's own request limit is 3 MiB).
+pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+
+/// State shared by the handlers.
+#[derive(Clone)]
+pub struct AppState {
+    /// The admission engine.
+    pub admission: Arc<Admission>,
+    /// Set once the server is ready to serve.
+    pub ready: Arc<AtomicBool>,
+}
+
+/// A Kubernetes `Status` failure response.
+pub fn status_response(code: StatusCode, reason: &str, message: impl Into<String>) -> Response {
+    let body = json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message.into(),
+        "reason": reason,
+        "code": code.as_u16(),
+    });
+    (code, Json(body)).into_response()
+}
+
+#[derive(Deserialize)]
+struct WebhookQuery {
+    timeout: Option<String>,
+}
+
+/// Parses kube-apiserver's `?timeout=10s` (Go duration; seconds are all it sends).
+fn parse_timeout(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    if let Some(ms) = s.strip_suffix("ms") {
+        return ms.parse().ok().map(Duration::from_millis);
+    }
+    s.strip_suffix('s')
+        .and_then(|n| n.parse::<f64>().ok())
+        .filter(|n| n.is_finite() && *n > 0.0)
+        .map(Duration::from_secs_f64)
+}
+
+async fn handle(state: AppState, mode: Mode, query: WebhookQuery, body: Bytes) -> Response {
+    let started = Instant::now();
+    let request = match parse_review(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "rejected a malformed admission request");
+            return status_response(StatusCode::BAD_REQUEST, "BadRequest", e.to_string());
+        }
+    };
+    // Answer within the apiserver's deadline, leaving it a margin to receive the reply.
+    let budget = query
+        .timeout
+        .as_deref()
+        .and_then(parse_timeout)
+        .unwrap_or(Duration::from_secs(10))
+        .saturating_sub(Duration::from_millis(500))
+        .max(Duration::from_millis(500));
+    let verdict = match tokio::time::timeout(budget, state.admission.review(mode, &request)).await {
+        Ok(v) => v,
+        Err(_) => Verdict {
+            allowed: mode == Mode::Mutate,
+            message: Some(format!(
+                "wasmgate could not finish checking within {budget:?}; try again"
+            )),
+            warnings: vec![],
+            patch: vec![],
+            report: None,
+        },
+    };
+    tracing::info!(
+        uid = %request.uid,
+        mode = ?mode,
+        kind = %request.kind.kind,
+        namespace = request.namespace.as_deref().unwrap_or(""),
+        name = %request.name,
+        operation = ?request.operation,
+        dry_run = request.dry_run,
+        allowed = verdict.allowed,
+        patch_ops = verdict.patch.len(),
+        warnings = verdict.warnings.len(),
+        elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "admission review"
+    );
+    Json(review_response(&request.uid, &verdict)).into_response()
+}
+
+type Body = Result<Bytes, BytesRejection>;
+
+fn body_or_status(body: Body) -> Result<Bytes, Response> {
+    body.map_err(|rejection| {
+        let status = rejection.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            status_response(
+                status,
+                "RequestEntityTooLarge",
+                format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
+            )
+        } else {
+            status_response(status, "BadRequest", rejection.body_text())
+        }
+    })
+}
+
+async fn validate(State(s): State<AppState>, Query(q): Query<WebhookQuery>, body: Body) -> Response {
+    match body_or_status(body) {
+        Ok(body) => handle(s, Mode::Validate, q, body).await,
+        Err(r) => r,
+    }
+}
+
+async fn mutate(State(s): State<AppState>, Query(q): Query<WebhookQuery>, body: Body) -> Response {
+    match body_or_status(body) {
+        Ok(body) => handle(s, Mode::Mutate, q, body).await,
+        Err(r) => r,
+    }
+}
+
+async fn live() -> &'static str {
+    "ok"
+}
+
+async fn ready(State(s): State<AppState>) -> Response {
+    if s.ready.load(Ordering::Relaxed) {
+        "ok".into_response()
+    } else {
+        status_response(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", "not ready")
+    }
+}
+
+async fn not_found() -> Response {
+    status_response(StatusCode::NOT_FOUND, "NotFound", "the server could not find the requested resource")
+}
+
+/// The application router.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/validate", post(validate))
+        .route("/mutate", post(mutate))
+        .route("/healthz", get(live))
+        .route("/livez", get(live))
+        .route("/readyz", get(ready))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_timeout;
+    use std::time::Duration;
+
+    #[test]
+    fn timeouts() {
+        assert_eq!(parse_timeout("10s"), Some(Duration::from_secs(10)));
+        assert_eq!(parse_timeout("1500ms"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_timeout("bogus"), None);
+        assert_eq!(parse_timeout("-1s"), None);
+    }
+}
