@@ -39,7 +39,6 @@ TIMEOUT=${WASMGATE_CP_TIMEOUT:-90}
 VERBOSE=${WASMGATE_CP_VERBOSE:-1}
 SERVICE_CIDR=10.96.0.0/16
 SERVICE_IP=10.96.0.1
-COMPONENTS=(kube-controller-manager kube-apiserver etcd) # stop order
 
 log() { printf '[control-plane %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
@@ -63,37 +62,50 @@ pid_of() { # component -> pid on stdout if alive and really that binary
   echo "$pid"
 }
 
-stop_all() {
-  local c pid i any=0
-  local -a pids=()
-  for c in "${COMPONENTS[@]}"; do
-    if pid=$(pid_of "$c"); then
-      kill -TERM "$pid" 2>/dev/null || true
-      pids+=("$pid")
-      any=1
-    fi
+# wait_gone PID TENTHS: wait up to TENTHS/10 s for PID to exit.
+wait_gone() {
+  local i
+  for ((i = 0; i < $2; i++)); do
+    [[ -d /proc/$1 ]] || return 0
+    sleep 0.1
   done
-  if ((any)); then
-    for ((i = 0; i < 100; i++)); do # up to 10 s for a graceful exit
-      local alive=0
-      for pid in "${pids[@]}"; do [[ -d /proc/$pid ]] && alive=1; done
-      ((alive)) || break
-      sleep 0.1
-    done
-    for pid in "${pids[@]}"; do
-      if [[ -d /proc/$pid ]]; then
-        log "pid $pid did not exit on TERM; killing"
-        kill -KILL "$pid" 2>/dev/null || true
-      fi
-    done
-    for ((i = 0; i < 50; i++)); do
-      local alive=0
-      for pid in "${pids[@]}"; do [[ -d /proc/$pid ]] && alive=1; done
-      ((alive)) || break
-      sleep 0.1
-    done
+  [[ ! -d /proc/$1 ]]
+}
+
+# Stop the controller-manager and apiserver, then etcd (so the apiserver never
+# waits on a dead etcd). TERM, then KILL after a short grace: the cluster is
+# throwaway (etcd data is wiped on every start).
+stop_all() {
+  local t c running=0
+  for c in kube-controller-manager kube-apiserver etcd; do
+    pid_of "$c" >/dev/null && running=1
+  done
+  if ((running)); then
+    t=$(date +%s.%N)
+    stop_group kube-controller-manager kube-apiserver
+    stop_group etcd
+    log "stopped processes in $(elapsed "$t")"
   fi
   rm -f "$DIR"/pids/*.pid
+}
+
+stop_group() {
+  local c pid
+  local -a pids=()
+  for c in "$@"; do
+    if pid=$(pid_of "$c"); then
+      kill -TERM "$pid" 2>/dev/null || true
+      pids+=("$c:$pid")
+    fi
+  done
+  for c in "${pids[@]}"; do
+    pid=${c#*:}
+    if ! wait_gone "$pid" 50; then
+      log "${c%%:*} (pid $pid) did not exit within 5s of TERM; killing"
+      kill -KILL "$pid" 2>/dev/null || true
+      wait_gone "$pid" 50 || log "${c%%:*} (pid $pid) still present after KILL"
+    fi
+  done
 }
 
 # spawn NAME ARGS...: run the binary in the background, output to its log.
@@ -269,7 +281,7 @@ cmd_start() {
 
   mkdir -p "$DIR/pids" "$DIR/logs"
   stop_all # leftovers from an earlier run in the same DIR
-  rm -rf "$DIR/etcd" "$DIR/kcm-certs" "$DIR/apiserver-certs"
+  rm -rf "$DIR/etcd" "$DIR/kcm-certs" "$DIR/apiserver-certs" "$DIR/flexvolume"
   : >"$DIR/logs/openssl.log"
   for b in etcd kube-apiserver kube-controller-manager; do : >"$DIR/logs/$b.log"; done
 
@@ -280,11 +292,6 @@ cmd_start() {
   pick_port kcm_port
   ETCD_URL="http://127.0.0.1:$etcd_port"
   APISERVER_URL="https://127.0.0.1:$api_port"
-
-  make_pki || fail "certificate generation failed (see $DIR/logs/openssl.log)"
-  write_kubeconfig
-  write_env
-  local pki="$DIR/pki"
 
   spawn etcd \
     --name=wasmgate-test \
@@ -298,16 +305,26 @@ cmd_start() {
     --unsafe-no-fsync=true \
     --log-level=warn
 
+  # Certificates are made while etcd starts.
+  make_pki || fail "certificate generation failed (see $DIR/logs/openssl.log)"
+  write_kubeconfig
+  write_env
+  local pki="$DIR/pki"
+
   until curl -fsS --max-time 2 "$ETCD_URL/health" 2>/dev/null | grep -q '"health":"true"'; do
     check_alive etcd
     (($(date +%s) < deadline)) || fail "etcd not healthy within ${TIMEOUT}s"
     sleep 0.1
   done
 
+  # --endpoint-reconciler-type=none: Endpoints may not hold a loopback address, so
+  # with --advertise-address=127.0.0.1 the default reconciler would log an error
+  # every 10 s; the default/kubernetes Service is still created, without endpoints.
   spawn kube-apiserver \
     --etcd-servers="$ETCD_URL" \
     --bind-address=127.0.0.1 \
     --advertise-address=127.0.0.1 \
+    --endpoint-reconciler-type=none \
     --secure-port="$api_port" \
     --cert-dir="$DIR/apiserver-certs" \
     --tls-cert-file="$pki/apiserver.crt" \
@@ -344,6 +361,7 @@ cmd_start() {
     --bind-address=127.0.0.1 \
     --secure-port="$kcm_port" \
     --cert-dir="$DIR/kcm-certs" \
+    --flex-volume-plugin-dir="$DIR/flexvolume" \
     --service-account-private-key-file="$pki/sa.key" \
     --root-ca-file="$pki/ca.crt" \
     --cluster-signing-cert-file="$pki/ca.crt" \

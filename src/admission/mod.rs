@@ -164,8 +164,9 @@ impl Admission {
                 tracing::warn!(kind = %req.kind.kind, group = %req.kind.group, "review for a kind wasmgate does not handle");
                 let mut v = Verdict::allow();
                 v.warnings.push(format!(
-                    "wasmgate: {}/{} is not a kind wasmgate checks; check the webhook's rules",
-                    req.kind.group, req.kind.kind
+                    "wasmgate: {} ({}) is not a kind wasmgate checks; check the webhook's rules",
+                    req.kind.kind,
+                    if req.kind.group.is_empty() { "core" } else { req.kind.group.as_str() }
                 ));
                 return v;
             }
@@ -222,7 +223,7 @@ impl Admission {
                     warnings: defaulted
                         .notes
                         .iter()
-                        .map(|n| format!("wasmgate defaulted {n}"))
+                        .map(|n| format!("wasmgate: {n}"))
                         .collect(),
                     patch,
                     ..Verdict::allow()

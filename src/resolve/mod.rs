@@ -421,13 +421,15 @@ impl<'a> Resolver<'a> {
             .eligible
             .iter()
             .filter(|h| {
-                let imports = h
-                    .status
-                    .as_ref()
-                    .and_then(|s| s.imports.as_deref())
-                    .unwrap_or_default();
-                let have = offered(imports, r, &want);
-                needed.iter().all(|n| have.contains(n))
+                let status = h.status.as_ref();
+                let imports = status.and_then(|s| s.imports.as_deref()).unwrap_or_default();
+                let exports = status.and_then(|s| s.exports.as_deref()).unwrap_or_default();
+                // The plugin must provide the import itself, and cover every interface the
+                // entry lists in either direction (the host's `includes_bidirectional`).
+                let provides = offered(imports, r, &want);
+                let calls = offered(exports, r, &want);
+                provides.contains(r.interface.as_str())
+                    && needed.iter().all(|n| provides.contains(n) || calls.contains(n))
             })
             .count();
         if providers > 0 {
