@@ -1,0 +1,396 @@
+//! The admission webhook end to end over TLS: a real `wasmgate serve` process, real component
+//! binaries built from WIT with wit-component, and AdmissionReview JSON as kube-apiserver posts it.
+
+mod common;
+
+use std::path::PathBuf;
+
+use base64::Engine;
+use serde_json::{json, Value};
+
+use common::{build_component, write, Server};
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    server: Server,
+    client: reqwest::Client,
+}
+
+const KV: &str = "package test:kv; world kv {
+  import wasi:keyvalue/store@0.2.0-draft;
+  import wasi:keyvalue/atomics@0.2.0-draft;
+  export wasi:http/incoming-handler@0.2.0;
+}";
+const CONFIG: &str = "package test:cfg; world cfg { import wasi:config/store@0.2.0-rc.1; }";
+const MSG2: &str = "package test:m2; world m2 {
+  import wasmcloud:messaging/consumer@0.2.0;
+  export wasmcloud:messaging/handler@0.2.0;
+}";
+const MSG3: &str = "package test:m3; world m3 {
+  import wasmcloud:messaging/consumer@0.3.0;
+  export wasmcloud:messaging/handler@0.3.0;
+}";
+const PRICING: &str = "package test:pricing; world pricing { export example:pricing/quote@0.1.0; }";
+const SHOP: &str = "package test:shop; world shop {
+  import example:pricing/quote@0.1.0;
+  export wasi:http/incoming-handler@0.2.0;
+}";
+const CYCLE_A: &str = "package test:a@0.1.0;
+interface ping { ping: func(); }
+world a { import test:b/pong@0.1.0; export ping; }
+package test:b@0.1.0 { interface pong { pong: func(); } }";
+const CYCLE_B: &str = "package test:b@0.1.0;
+interface pong { pong: func(); }
+world b { import test:a/ping@0.1.0; export pong; }
+package test:a@0.1.0 { interface ping { ping: func(); } }";
+const ORDERS: &str = "package test:orders; world orders {
+  import orders-db: wasmcloud:postgres/query@0.2.0;
+}";
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut args = vec![
+        "--inventory".to_string(),
+        concat!(env!("CARGO_MANIFEST_DIR"), "/examples/inventory.yaml").to_string(),
+    ];
+    let components = [
+        ("kv", KV),
+        ("cfg", CONFIG),
+        ("m2", MSG2),
+        ("m3", MSG3),
+        ("pricing", PRICING),
+        ("pricing-copy", PRICING),
+        ("shop", SHOP),
+        ("a", CYCLE_A),
+        ("b", CYCLE_B),
+        ("orders", ORDERS),
+    ];
+    for (name, wit) in components {
+        let path = write(dir.path(), &format!("{name}.wasm"), &build_component(wit));
+        args.push("--component".into());
+        args.push(format!("registry.test/{name}:1.0.0={}", path.display()));
+    }
+    // Not components: a core module and random bytes.
+    let core = write(dir.path(), "core.wasm", b"\0asm\x01\0\0\0");
+    let junk = write(dir.path(), "junk.wasm", b"definitely not wasm");
+    for (name, path) in [("core", core), ("junk", junk)] {
+        args.push("--component".into());
+        args.push(format!("registry.test/{name}:1.0.0={}", path.display()));
+    }
+    let server = Server::start(&dir.path().join("certs"), &args);
+    let client = server.client();
+    Fixture {
+        _dir: dir,
+        server,
+        client,
+    }
+}
+
+fn component(name: &str, image: &str) -> Value {
+    json!({ "name": name, "image": format!("registry.test/{image}:1.0.0") })
+}
+
+fn workload(name: &str, spec: Value) -> Value {
+    json!({
+        "apiVersion": "runtime.wasmcloud.dev/v1alpha1",
+        "kind": "Workload",
+        "metadata": { "name": name, "namespace": "team-a" },
+        "spec": spec,
+    })
+}
+
+fn review(object: &Value, dry_run: bool) -> Value {
+    let kind = object["kind"].as_str().unwrap_or_default();
+    let resource = format!("{}s", kind.to_lowercase());
+    json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": format!("uid-{}", object["metadata"]["name"].as_str().unwrap_or("x")),
+            "kind": { "group": "runtime.wasmcloud.dev", "version": "v1alpha1", "kind": kind },
+            "resource": { "group": "runtime.wasmcloud.dev", "version": "v1alpha1", "resource": resource },
+            "name": object["metadata"]["name"],
+            "namespace": "team-a",
+            "operation": "CREATE",
+            "userInfo": { "username": "alice", "groups": ["system:authenticated"] },
+            "object": object,
+            "oldObject": null,
+            "dryRun": dry_run,
+        }
+    })
+}
+
+impl Fixture {
+    async fn post_raw(&self, path: &str, body: Vec<u8>) -> (u16, Value) {
+        let resp = self
+            .client
+            .post(format!("{}{path}?timeout=10s", self.server.url))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status().as_u16();
+        let body = resp.json::<Value>().await.expect("JSON body");
+        (status, body)
+    }
+
+    /// Posts a review; returns the `response` object after checking the envelope.
+    async fn post(&self, path: &str, object: &Value) -> Value {
+        let review = review(object, false);
+        let (status, body) = self.post_raw(path, serde_json::to_vec(&review).unwrap()).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["apiVersion"], "admission.k8s.io/v1");
+        assert_eq!(body["kind"], "AdmissionReview");
+        assert_eq!(body["response"]["uid"], review["request"]["uid"]);
+        body["response"].clone()
+    }
+
+    async fn validate(&self, object: &Value) -> Value {
+        let r = self.post("/validate", object).await;
+        assert!(r.get("patch").is_none() && r.get("patchType").is_none(), "validating responses carry no patch: {r}");
+        r
+    }
+
+    /// Mutates and returns (decoded patch, warnings).
+    async fn mutate(&self, object: &Value) -> (json_patch::Patch, Vec<String>) {
+        let r = self.post("/mutate", object).await;
+        assert_eq!(r["allowed"], true, "{r}");
+        let warnings = r["warnings"]
+            .as_array()
+            .map(|w| w.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+            .unwrap_or_default();
+        let Some(patch) = r["patch"].as_str() else {
+            assert!(r.get("patchType").is_none());
+            return (json_patch::Patch(vec![]), warnings);
+        };
+        assert_eq!(r["patchType"], "JSONPatch");
+        let bytes = base64::engine::general_purpose::STANDARD.decode(patch).expect("standard base64");
+        (serde_json::from_slice(&bytes).expect("patch JSON"), warnings)
+    }
+}
+
+fn message(r: &Value) -> String {
+    r["status"]["message"].as_str().unwrap_or_default().to_string()
+}
+
+fn warnings(r: &Value) -> String {
+    r["warnings"].to_string()
+}
+
+fn http_entry() -> Value {
+    json!({ "namespace": "wasi", "package": "http", "interfaces": ["incoming-handler"], "config": { "host": "kv.example.test" } })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admission_over_tls() {
+    let f = fixture();
+
+    // Health.
+    for path in ["/healthz", "/livez", "/readyz"] {
+        let resp = f.client.get(format!("{}{path}", f.server.url)).send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 200, "{path}");
+    }
+
+    // keyvalue: the mutating webhook declares wasi:keyvalue at the imported version; the
+    // patch is idempotent; the validating webhook admits the object as mutated.
+    let mut kv = workload(
+        "kv",
+        json!({ "hostSelector": { "hostgroup": "default" }, "hostInterfaces": [http_entry()], "components": [component("kv", "kv")] }),
+    );
+    let (patch, notes) = f.mutate(&kv).await;
+    let patch_json = serde_json::to_value(&patch).unwrap();
+    assert!(patch_json.to_string().contains("\"/spec/hostInterfaces/1\""), "{patch_json}");
+    assert!(notes.iter().any(|n| n.contains("wasi:keyvalue") && n.contains("0.2.0-draft")), "{notes:?}");
+    json_patch::patch(&mut kv, &patch).expect("patch applies to the original object");
+    assert_eq!(kv["spec"]["hostInterfaces"][1]["version"], "0.2.0-draft");
+    assert_eq!(kv["spec"]["hostInterfaces"][1]["interfaces"], json!(["atomics", "store"]));
+    assert_eq!(kv["spec"]["components"][0]["imagePullPolicy"], "IfNotPresent");
+    let (again, notes) = f.mutate(&kv).await;
+    assert!(again.0.is_empty() && notes.is_empty(), "mutation is idempotent: {again:?} {notes:?}");
+    let r = f.validate(&kv).await;
+    assert_eq!(r["allowed"], true, "{r}");
+
+    // The same component without the wasi:http entry: admitted, warned that nothing calls it.
+    let r = f
+        .validate(&workload("kv-nohttp", json!({ "components": [component("kv", "kv")] })))
+        .await;
+    assert_eq!(r["allowed"], true, "{r}");
+    assert!(warnings(&r).contains("nothing calls it"), "{r}");
+
+    // wasi:config without an entry: validation judges the defaulted object, so it is admitted.
+    let cfg = workload("cfg", json!({ "components": [component("cfg", "cfg")] }));
+    let r = f.validate(&cfg).await;
+    assert_eq!(r["allowed"], true, "{r}");
+    let (patch, _) = f.mutate(&cfg).await;
+    let mut cfg2 = cfg.clone();
+    json_patch::patch(&mut cfg2, &patch).unwrap();
+    assert_eq!(cfg2["spec"]["hostInterfaces"][0]["package"], "config");
+    assert_eq!(cfg2["spec"]["hostInterfaces"][0]["version"], "0.2.0-rc.1");
+
+    // wasmcloud:messaging 0.2.0 component against an entry pinned to 0.3.0: denied.
+    let entry = |v: &str| json!({ "namespace": "wasmcloud", "package": "messaging", "version": v, "interfaces": ["consumer", "handler"] });
+    let r = f
+        .validate(&workload("m2", json!({ "hostInterfaces": [entry("0.3.0")], "components": [component("h", "m2")] })))
+        .await;
+    assert_eq!(r["allowed"], false);
+    let m = message(&r);
+    assert!(m.contains("component \"h\" imports wasmcloud:messaging/consumer@0.2.0") && m.contains("pins version 0.3.0") && m.contains("set the entry's version to 0.2.0"), "{m}");
+    assert_eq!(r["status"]["code"], 403);
+    // 0.3.0 against 0.3.0 and 0.2.0 against 0.2.0: admitted (hosts offer both).
+    for (img, v) in [("m3", "0.3.0"), ("m2", "0.2.0")] {
+        let r = f
+            .validate(&workload(img, json!({ "hostInterfaces": [entry(v)], "components": [component("h", img)] })))
+            .await;
+        assert_eq!(r["allowed"], true, "{img}: {r}");
+    }
+    // A host group that does not exist: nothing can provide the plugin.
+    let r = f
+        .validate(&workload("m3-nowhere", json!({ "hostSelector": {"hostgroup": "gpu"}, "hostInterfaces": [entry("0.3.0")], "components": [component("h", "m3")] })))
+        .await;
+    assert_eq!(r["allowed"], false);
+    assert!(message(&r).contains("no Ready host matches (5 hosts in the inventory)"), "{}", message(&r));
+
+    // Siblings: a pair resolves; a cycle and an ambiguous pair do not.
+    let r = f
+        .validate(&workload("shop", json!({ "hostInterfaces": [http_entry()], "components": [component("shop", "shop"), component("pricing", "pricing")] })))
+        .await;
+    assert_eq!(r["allowed"], true, "{r}");
+    let r = f
+        .validate(&workload("cycle", json!({ "components": [component("a", "a"), component("b", "b")] })))
+        .await;
+    assert_eq!(r["allowed"], false);
+    assert!(message(&r).contains("circular dependency detected among components: a -> b -> a"), "{}", message(&r));
+    let r = f
+        .validate(&workload("ambiguous", json!({ "hostInterfaces": [http_entry()], "components": [component("shop", "shop"), component("p1", "pricing"), component("p2", "pricing-copy")] })))
+        .await;
+    assert_eq!(r["allowed"], false);
+    let m = message(&r);
+    assert!(m.contains("component \"shop\" imports example:pricing/quote@0.1.0, which is exported by multiple components in the workload (\"p1\", \"p2\")"), "{m}");
+
+    // A named import: the message of design.md on the default group; admitted on "data".
+    let orders = |group: &str| {
+        workload(
+            "orders",
+            json!({
+                "hostSelector": { "hostgroup": group },
+                "hostInterfaces": [{ "name": "orders-db", "namespace": "wasmcloud", "package": "postgres", "version": "0.2.0", "interfaces": ["query"] }],
+                "components": [component("api", "orders")],
+            }),
+        )
+    };
+    let r = f.validate(&orders("default")).await;
+    assert_eq!(
+        message(&r),
+        "component \"api\" imports wasmcloud:postgres/query@0.2.0 through hostInterfaces entry \"orders-db\": none of the 3 hosts matching hostSelector {hostgroup=default} provides wasmcloud:postgres@0.2.0 (they offer 0.1.1-draft)"
+    );
+    let r = f.validate(&orders("data")).await;
+    assert_eq!(r["allowed"], true, "{r}");
+
+    // Replica sets and deployments: the template's spec is judged and patched.
+    let rs = json!({
+        "apiVersion": "runtime.wasmcloud.dev/v1alpha1", "kind": "WorkloadReplicaSet",
+        "metadata": { "name": "kv-rs", "namespace": "team-a" },
+        "spec": { "replicas": 2, "template": { "spec": { "hostInterfaces": [http_entry()], "components": [component("kv", "kv")] } } }
+    });
+    let r = f.validate(&rs).await;
+    assert_eq!(r["allowed"], true, "{r}");
+    let (patch, _) = f.mutate(&rs).await;
+    assert!(serde_json::to_string(&patch).unwrap().contains("/spec/template/spec/hostInterfaces/1"));
+    let deploy = |m3_version: &str| json!({
+        "apiVersion": "runtime.wasmcloud.dev/v1alpha1", "kind": "WorkloadDeployment",
+        "metadata": { "name": "events", "namespace": "team-a" },
+        "spec": { "deployPolicy": "Recreate", "template": { "spec": { "hostInterfaces": [entry(m3_version)], "components": [component("h", "m3")] } } }
+    });
+    assert_eq!(f.validate(&deploy("0.3.0")).await["allowed"], true);
+    assert_eq!(f.validate(&deploy("0.2.0")).await["allowed"], false);
+
+    // dryRun gets the same verdict.
+    let dry = review(&orders("default"), true);
+    let (status, body) = f.post_raw("/validate", serde_json::to_vec(&dry).unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["response"]["allowed"], false);
+
+    // Components that are not components.
+    let r = f.validate(&workload("core", json!({ "components": [component("c", "core")] }))).await;
+    assert_eq!(r["allowed"], false);
+    assert!(message(&r).contains("a core WebAssembly module, not a component"), "{}", message(&r));
+    let r = f.validate(&workload("junk", json!({ "components": [component("j", "junk")] }))).await;
+    assert!(message(&r).contains("not a WebAssembly binary"), "{}", message(&r));
+
+    // An image nobody can describe: admitted with a warning (policy warn).
+    let r = f
+        .validate(&workload("mystery", json!({ "components": [{ "name": "m", "image": "registry.test/unknown:9" }] })))
+        .await;
+    assert_eq!(r["allowed"], true);
+    assert!(warnings(&r).contains("imports not checked"), "{r}");
+
+    // Invalid WIT in the annotation.
+    let mut bad = workload("badwit", json!({ "components": [{ "name": "x", "image": "registry.test/unknown:9" }] }));
+    bad["metadata"]["annotations"] = json!({ "wit.wasmgate.dev/x": "package a:b; world w { import }" });
+    let r = f.validate(&bad).await;
+    assert_eq!(r["allowed"], false);
+    assert!(message(&r).contains("annotation wit.wasmgate.dev/x: invalid WIT"), "{}", message(&r));
+
+    // An object that does not decode as its kind.
+    let r = f.validate(&workload("shape", json!({ "components": "nope" }))).await;
+    assert_eq!(r["allowed"], false);
+    assert!(message(&r).contains("cannot decode Workload \"shape\""), "{}", message(&r));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_status_errors() {
+    let f = fixture();
+    let fixtures = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/webhooks/fixtures"));
+    let read = |n: &str| std::fs::read(fixtures.join(n)).expect("fixture");
+
+    for (file, expect) in [
+        ("malformed.json", "malformed JSON"),
+        ("not-a-review.json", "not an admission.k8s.io/v1 AdmissionReview"),
+        ("missing-uid.json", "missing field `uid`"),
+    ] {
+        let (status, body) = f.post_raw("/validate", read(file)).await;
+        assert_eq!(status, 400, "{file}: {body}");
+        assert_eq!(body["kind"], "Status");
+        assert_eq!(body["status"], "Failure");
+        assert_eq!(body["code"], 400);
+        assert!(body["message"].as_str().unwrap_or_default().contains(expect), "{file}: {body}");
+    }
+
+    // Over 3 MiB.
+    let (status, body) = f.post_raw("/validate", vec![b' '; 3 * 1024 * 1024 + 1]).await;
+    assert_eq!(status, 413);
+    assert_eq!(body["reason"], "RequestEntityTooLarge");
+
+    // A kind the webhook does not handle: allowed, with a warning (never block unrelated kinds).
+    let (status, body) = f.post_raw("/validate", read("unknown-kind-pod.json")).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["response"]["allowed"], true);
+    assert!(body["response"]["warnings"].to_string().contains("not a kind wasmgate checks"));
+
+    // DELETE is not judged.
+    let (_, body) = f.post_raw("/validate", read("delete-hello-kv.json")).await;
+    assert_eq!(body["response"]["allowed"], true);
+
+    // Every example fixture gets the expected verdict from both webhooks.
+    for entry in std::fs::read_dir(&fixtures).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().to_string();
+        let expected = if name.starts_with("good-") {
+            true
+        } else if name.starts_with("broken-") {
+            false
+        } else {
+            continue;
+        };
+        let (_, body) = f.post_raw("/validate", read(&name)).await;
+        assert_eq!(body["response"]["allowed"], expected, "{name}: {body}");
+        let (_, body) = f.post_raw("/mutate", read(&name)).await;
+        assert_eq!(body["response"]["allowed"], true, "mutate never denies: {name}");
+    }
+
+    // Unknown paths are Status 404s.
+    let resp = f.client.get(format!("{}/nope", f.server.url)).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 404);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["kind"], "Status");
+}

@@ -1,0 +1,119 @@
+//! Shared test support: component binaries built from WIT with wit-component, and a running
+//! `wasmgate serve` process on a free loopback port.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use wit_component::{dummy_module, embed_component_metadata, ComponentEncoder, StringEncoding};
+use wit_parser::{ManglingAndAbi, Resolve};
+
+/// The WIT definitions every test world may use.
+pub const DEPS: &str = include_str!("../fixtures/wit/deps.wit");
+
+/// Builds a real component whose world is `world` (WIT text declaring one world in a package
+/// `test:<name>`; it may use anything in `fixtures/wit/deps.wit`).
+pub fn build_component(world: &str) -> Vec<u8> {
+    let mut resolve = Resolve::default();
+    let source = format!("{world}\n{DEPS}");
+    let pkg = resolve
+        .push_str("component.wit", &source)
+        .expect("test WIT parses");
+    let world = resolve.select_world(&[pkg], None).expect("one world");
+    let mut module = dummy_module(&resolve, world, ManglingAndAbi::Standard32);
+    embed_component_metadata(&mut module, &resolve, world, StringEncoding::UTF8, false)
+        .expect("embed metadata");
+    ComponentEncoder::default()
+        .module(&module)
+        .expect("module")
+        .validate(true)
+        .encode()
+        .expect("encode component")
+}
+
+/// Writes `bytes` to `dir/name`.
+pub fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::File::create(&path)
+        .and_then(|mut f| f.write_all(bytes))
+        .expect("write file");
+    path
+}
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A `wasmgate serve` child process, killed on drop.
+pub struct Server {
+    child: Child,
+    /// `https://127.0.0.1:PORT`.
+    pub url: String,
+    /// The CA certificate that signed its serving certificate.
+    pub ca_pem: Vec<u8>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// Starts the binary with `args` (plus listen and cert-dir) and waits for `/readyz`.
+    pub fn start(cert_dir: &Path, args: &[String]) -> Server {
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_wasmgate"))
+            .arg("serve")
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--cert-dir")
+            .arg(cert_dir)
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start wasmgate");
+        let url = format!("https://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut server = Server {
+            child,
+            url,
+            ca_pem: Vec::new(),
+        };
+        loop {
+            assert!(Instant::now() < deadline, "wasmgate did not become ready");
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("wasmgate exited early: {status}");
+            }
+            if let Ok(ca) = std::fs::read(cert_dir.join("ca.crt")) {
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    server.ca_pem = ca;
+                    return server;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// A client that trusts only the server's CA.
+    pub fn client(&self) -> reqwest::Client {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let ca = reqwest::Certificate::from_pem(&self.ca_pem).expect("CA PEM");
+        reqwest::Client::builder()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(ca)
+            .use_rustls_tls()
+            .build()
+            .expect("client")
+    }
+}
