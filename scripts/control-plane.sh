@@ -62,14 +62,23 @@ pid_of() { # component -> pid on stdout if alive and really that binary
   echo "$pid"
 }
 
+# exited PID: true when PID is gone or a zombie. The processes were started by an
+# earlier `start` and are reparented to init, which may take a second or two to
+# reap them; an exited process waiting for that counts as stopped.
+exited() {
+  local state
+  state=$(sed -n 's/^.*) \([A-Za-z]\) .*$/\1/p' "/proc/$1/stat" 2>/dev/null || true)
+  [[ -z "$state" || "$state" == Z || "$state" == X ]]
+}
+
 # wait_gone PID TENTHS: wait up to TENTHS/10 s for PID to exit.
 wait_gone() {
   local i
   for ((i = 0; i < $2; i++)); do
-    [[ -d /proc/$1 ]] || return 0
+    exited "$1" && return 0
     sleep 0.1
   done
-  [[ ! -d /proc/$1 ]]
+  exited "$1"
 }
 
 # Stop the controller-manager and apiserver, then etcd (so the apiserver never

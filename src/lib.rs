@@ -4,13 +4,13 @@
 //! [`components`] (where worlds come from), [`inventory`] (hosts), [`admission`] (the webhook),
 //! [`server`] (TLS, routes, health) and [`crd`] (types).
 
-pub mod crd;
-pub mod wit;
-pub mod policy;
-pub mod resolve;
+pub mod admission;
+pub mod cli;
 pub mod components;
+pub mod crd;
 pub mod inventory;
 pub mod manifest;
-pub mod admission;
+pub mod policy;
+pub mod resolve;
 pub mod server;
-pub mod cli;
+pub mod wit;

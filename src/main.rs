@@ -20,7 +20,11 @@ use wasmgate::server::{self, certs, AppState};
 
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -114,10 +118,16 @@ fn main() -> ExitCode {
     init_logging(cli.log_format);
     let result = match cli.command {
         Command::Crds => {
-            for (_, yaml) in wasmgate::crd::crd_documents() {
-                println!("---\n{yaml}");
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            let written = wasmgate::crd::crd_documents()
+                .into_iter()
+                .try_for_each(|(_, yaml)| writeln!(out, "---\n{yaml}"));
+            match written {
+                // `wasmgate crds | head` closes the pipe early: not an error.
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+                _ => Ok(()),
             }
-            Ok(())
         }
         Command::Serve(args) => tokio::runtime::Builder::new_multi_thread()
             .enable_all()

@@ -24,7 +24,8 @@ pub fn parse_objects(text: &str) -> Result<Vec<Value>, ManifestError> {
             v => vec![v],
         }
     } else {
-        serde_saphyr::from_str_multiple::<Value, _>(text).map_err(|e| ManifestError::Yaml(e.to_string()))?
+        serde_saphyr::from_str_multiple::<Value, _>(text)
+            .map_err(|e| ManifestError::Yaml(e.to_string()))?
     };
     let mut out = Vec::new();
     for doc in docs {
@@ -70,7 +71,13 @@ mod tests {
     #[test]
     fn json_and_errors() {
         assert_eq!(parse_objects(r#"{"kind":"Host"}"#).unwrap().len(), 1);
-        assert!(matches!(parse_objects("{nope"), Err(ManifestError::Json(_))));
-        assert!(matches!(parse_objects("a: [1,\n"), Err(ManifestError::Yaml(_))));
+        assert!(matches!(
+            parse_objects("{nope"),
+            Err(ManifestError::Json(_))
+        ));
+        assert!(matches!(
+            parse_objects("a: [1,\n"),
+            Err(ManifestError::Yaml(_))
+        ));
     }
 }

@@ -43,8 +43,18 @@ fn refs(namespace: &str, package: &str, version: &str, interfaces: &[&str]) -> V
 pub fn default_builtins() -> Vec<InterfaceRef> {
     let mut out = Vec::new();
     out.extend(refs("wasi", "io", P2, &["poll", "error", "streams"]));
-    out.extend(refs("wasi", "clocks", P2, &["monotonic-clock", "wall-clock"]));
-    out.extend(refs("wasi", "random", P2, &["random", "insecure", "insecure-seed"]));
+    out.extend(refs(
+        "wasi",
+        "clocks",
+        P2,
+        &["monotonic-clock", "wall-clock"],
+    ));
+    out.extend(refs(
+        "wasi",
+        "random",
+        P2,
+        &["random", "insecure", "insecure-seed"],
+    ));
     out.extend(refs(
         "wasi",
         "cli",

@@ -138,7 +138,9 @@ impl Fixture {
     /// Posts a review; returns the `response` object after checking the envelope.
     async fn post(&self, path: &str, object: &Value) -> Value {
         let review = review(object, false);
-        let (status, body) = self.post_raw(path, serde_json::to_vec(&review).unwrap()).await;
+        let (status, body) = self
+            .post_raw(path, serde_json::to_vec(&review).unwrap())
+            .await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["apiVersion"], "admission.k8s.io/v1");
         assert_eq!(body["kind"], "AdmissionReview");
@@ -148,7 +150,10 @@ impl Fixture {
 
     async fn validate(&self, object: &Value) -> Value {
         let r = self.post("/validate", object).await;
-        assert!(r.get("patch").is_none() && r.get("patchType").is_none(), "validating responses carry no patch: {r}");
+        assert!(
+            r.get("patch").is_none() && r.get("patchType").is_none(),
+            "validating responses carry no patch: {r}"
+        );
         r
     }
 
@@ -158,20 +163,32 @@ impl Fixture {
         assert_eq!(r["allowed"], true, "{r}");
         let warnings = r["warnings"]
             .as_array()
-            .map(|w| w.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+            .map(|w| {
+                w.iter()
+                    .filter_map(|s| s.as_str().map(String::from))
+                    .collect()
+            })
             .unwrap_or_default();
         let Some(patch) = r["patch"].as_str() else {
             assert!(r.get("patchType").is_none());
             return (json_patch::Patch(vec![]), warnings);
         };
         assert_eq!(r["patchType"], "JSONPatch");
-        let bytes = base64::engine::general_purpose::STANDARD.decode(patch).expect("standard base64");
-        (serde_json::from_slice(&bytes).expect("patch JSON"), warnings)
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(patch)
+            .expect("standard base64");
+        (
+            serde_json::from_slice(&bytes).expect("patch JSON"),
+            warnings,
+        )
     }
 }
 
 fn message(r: &Value) -> String {
-    r["status"]["message"].as_str().unwrap_or_default().to_string()
+    r["status"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn warnings(r: &Value) -> String {
@@ -188,7 +205,12 @@ async fn admission_over_tls() {
 
     // Health.
     for path in ["/healthz", "/livez", "/readyz"] {
-        let resp = f.client.get(format!("{}{path}", f.server.url)).send().await.unwrap();
+        let resp = f
+            .client
+            .get(format!("{}{path}", f.server.url))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status().as_u16(), 200, "{path}");
     }
 
@@ -200,20 +222,42 @@ async fn admission_over_tls() {
     );
     let (patch, notes) = f.mutate(&kv).await;
     let patch_json = serde_json::to_value(&patch).unwrap();
-    assert!(patch_json.to_string().contains("\"/spec/hostInterfaces/1\""), "{patch_json}");
-    assert!(notes.iter().any(|n| n.contains("wasi:keyvalue") && n.contains("0.2.0-draft")), "{notes:?}");
+    assert!(
+        patch_json
+            .to_string()
+            .contains("\"/spec/hostInterfaces/1\""),
+        "{patch_json}"
+    );
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("wasi:keyvalue") && n.contains("0.2.0-draft")),
+        "{notes:?}"
+    );
     json_patch::patch(&mut kv, &patch).expect("patch applies to the original object");
     assert_eq!(kv["spec"]["hostInterfaces"][1]["version"], "0.2.0-draft");
-    assert_eq!(kv["spec"]["hostInterfaces"][1]["interfaces"], json!(["atomics", "store"]));
-    assert_eq!(kv["spec"]["components"][0]["imagePullPolicy"], "IfNotPresent");
+    assert_eq!(
+        kv["spec"]["hostInterfaces"][1]["interfaces"],
+        json!(["atomics", "store"])
+    );
+    assert_eq!(
+        kv["spec"]["components"][0]["imagePullPolicy"],
+        "IfNotPresent"
+    );
     let (again, notes) = f.mutate(&kv).await;
-    assert!(again.0.is_empty() && notes.is_empty(), "mutation is idempotent: {again:?} {notes:?}");
+    assert!(
+        again.0.is_empty() && notes.is_empty(),
+        "mutation is idempotent: {again:?} {notes:?}"
+    );
     let r = f.validate(&kv).await;
     assert_eq!(r["allowed"], true, "{r}");
 
     // The same component without the wasi:http entry: admitted, warned that nothing calls it.
     let r = f
-        .validate(&workload("kv-nohttp", json!({ "components": [component("kv", "kv")] })))
+        .validate(&workload(
+            "kv-nohttp",
+            json!({ "components": [component("kv", "kv")] }),
+        ))
         .await;
     assert_eq!(r["allowed"], true, "{r}");
     assert!(warnings(&r).contains("nothing calls it"), "{r}");
@@ -231,16 +275,27 @@ async fn admission_over_tls() {
     // wasmcloud:messaging 0.2.0 component against an entry pinned to 0.3.0: denied.
     let entry = |v: &str| json!({ "namespace": "wasmcloud", "package": "messaging", "version": v, "interfaces": ["consumer", "handler"] });
     let r = f
-        .validate(&workload("m2", json!({ "hostInterfaces": [entry("0.3.0")], "components": [component("h", "m2")] })))
+        .validate(&workload(
+            "m2",
+            json!({ "hostInterfaces": [entry("0.3.0")], "components": [component("h", "m2")] }),
+        ))
         .await;
     assert_eq!(r["allowed"], false);
     let m = message(&r);
-    assert!(m.contains("component \"h\" imports wasmcloud:messaging/consumer@0.2.0") && m.contains("pins version 0.3.0") && m.contains("set the entry's version to 0.2.0"), "{m}");
+    assert!(
+        m.contains("component \"h\" imports wasmcloud:messaging/consumer@0.2.0")
+            && m.contains("pins version 0.3.0")
+            && m.contains("set the entry's version to 0.2.0"),
+        "{m}"
+    );
     assert_eq!(r["status"]["code"], 403);
     // 0.3.0 against 0.3.0 and 0.2.0 against 0.2.0: admitted (hosts offer both).
     for (img, v) in [("m3", "0.3.0"), ("m2", "0.2.0")] {
         let r = f
-            .validate(&workload(img, json!({ "hostInterfaces": [entry(v)], "components": [component("h", img)] })))
+            .validate(&workload(
+                img,
+                json!({ "hostInterfaces": [entry(v)], "components": [component("h", img)] }),
+            ))
             .await;
         assert_eq!(r["allowed"], true, "{img}: {r}");
     }
@@ -249,7 +304,11 @@ async fn admission_over_tls() {
         .validate(&workload("m3-nowhere", json!({ "hostSelector": {"hostgroup": "gpu"}, "hostInterfaces": [entry("0.3.0")], "components": [component("h", "m3")] })))
         .await;
     assert_eq!(r["allowed"], false);
-    assert!(message(&r).contains("no Ready host matches (5 hosts in the inventory)"), "{}", message(&r));
+    assert!(
+        message(&r).contains("no Ready host matches (5 hosts in the inventory)"),
+        "{}",
+        message(&r)
+    );
 
     // Siblings: a pair resolves; a cycle and an ambiguous pair do not.
     let r = f
@@ -257,10 +316,17 @@ async fn admission_over_tls() {
         .await;
     assert_eq!(r["allowed"], true, "{r}");
     let r = f
-        .validate(&workload("cycle", json!({ "components": [component("a", "a"), component("b", "b")] })))
+        .validate(&workload(
+            "cycle",
+            json!({ "components": [component("a", "a"), component("b", "b")] }),
+        ))
         .await;
     assert_eq!(r["allowed"], false);
-    assert!(message(&r).contains("circular dependency detected among components: a -> b -> a"), "{}", message(&r));
+    assert!(
+        message(&r).contains("circular dependency detected among components: a -> b -> a"),
+        "{}",
+        message(&r)
+    );
     let r = f
         .validate(&workload("ambiguous", json!({ "hostInterfaces": [http_entry()], "components": [component("shop", "shop"), component("p1", "pricing"), component("p2", "pricing-copy")] })))
         .await;
@@ -296,46 +362,87 @@ async fn admission_over_tls() {
     let r = f.validate(&rs).await;
     assert_eq!(r["allowed"], true, "{r}");
     let (patch, _) = f.mutate(&rs).await;
-    assert!(serde_json::to_string(&patch).unwrap().contains("/spec/template/spec/hostInterfaces/1"));
-    let deploy = |m3_version: &str| json!({
-        "apiVersion": "runtime.wasmcloud.dev/v1alpha1", "kind": "WorkloadDeployment",
-        "metadata": { "name": "events", "namespace": "team-a" },
-        "spec": { "deployPolicy": "Recreate", "template": { "spec": { "hostInterfaces": [entry(m3_version)], "components": [component("h", "m3")] } } }
-    });
+    assert!(serde_json::to_string(&patch)
+        .unwrap()
+        .contains("/spec/template/spec/hostInterfaces/1"));
+    let deploy = |m3_version: &str| {
+        json!({
+            "apiVersion": "runtime.wasmcloud.dev/v1alpha1", "kind": "WorkloadDeployment",
+            "metadata": { "name": "events", "namespace": "team-a" },
+            "spec": { "deployPolicy": "Recreate", "template": { "spec": { "hostInterfaces": [entry(m3_version)], "components": [component("h", "m3")] } } }
+        })
+    };
     assert_eq!(f.validate(&deploy("0.3.0")).await["allowed"], true);
     assert_eq!(f.validate(&deploy("0.2.0")).await["allowed"], false);
 
     // dryRun gets the same verdict.
     let dry = review(&orders("default"), true);
-    let (status, body) = f.post_raw("/validate", serde_json::to_vec(&dry).unwrap()).await;
+    let (status, body) = f
+        .post_raw("/validate", serde_json::to_vec(&dry).unwrap())
+        .await;
     assert_eq!(status, 200);
     assert_eq!(body["response"]["allowed"], false);
 
     // Components that are not components.
-    let r = f.validate(&workload("core", json!({ "components": [component("c", "core")] }))).await;
+    let r = f
+        .validate(&workload(
+            "core",
+            json!({ "components": [component("c", "core")] }),
+        ))
+        .await;
     assert_eq!(r["allowed"], false);
-    assert!(message(&r).contains("a core WebAssembly module, not a component"), "{}", message(&r));
-    let r = f.validate(&workload("junk", json!({ "components": [component("j", "junk")] }))).await;
-    assert!(message(&r).contains("not a WebAssembly binary"), "{}", message(&r));
+    assert!(
+        message(&r).contains("a core WebAssembly module, not a component"),
+        "{}",
+        message(&r)
+    );
+    let r = f
+        .validate(&workload(
+            "junk",
+            json!({ "components": [component("j", "junk")] }),
+        ))
+        .await;
+    assert!(
+        message(&r).contains("not a WebAssembly binary"),
+        "{}",
+        message(&r)
+    );
 
     // An image nobody can describe: admitted with a warning (policy warn).
     let r = f
-        .validate(&workload("mystery", json!({ "components": [{ "name": "m", "image": "registry.test/unknown:9" }] })))
+        .validate(&workload(
+            "mystery",
+            json!({ "components": [{ "name": "m", "image": "registry.test/unknown:9" }] }),
+        ))
         .await;
     assert_eq!(r["allowed"], true);
     assert!(warnings(&r).contains("imports not checked"), "{r}");
 
     // Invalid WIT in the annotation.
-    let mut bad = workload("badwit", json!({ "components": [{ "name": "x", "image": "registry.test/unknown:9" }] }));
-    bad["metadata"]["annotations"] = json!({ "wit.wasmgate.dev/x": "package a:b; world w { import }" });
+    let mut bad = workload(
+        "badwit",
+        json!({ "components": [{ "name": "x", "image": "registry.test/unknown:9" }] }),
+    );
+    bad["metadata"]["annotations"] =
+        json!({ "wit.wasmgate.dev/x": "package a:b; world w { import }" });
     let r = f.validate(&bad).await;
     assert_eq!(r["allowed"], false);
-    assert!(message(&r).contains("annotation wit.wasmgate.dev/x: invalid WIT"), "{}", message(&r));
+    assert!(
+        message(&r).contains("annotation wit.wasmgate.dev/x: invalid WIT"),
+        "{}",
+        message(&r)
+    );
 
     // An object that does not decode as its kind.
-    let r = f.validate(&workload("shape", json!({ "components": "nope" }))).await;
+    let r = f
+        .validate(&workload("shape", json!({ "components": "nope" })))
+        .await;
     assert_eq!(r["allowed"], false);
-    assert!(message(&r).contains("cannot decode Workload \"shape\""), "{}", message(&r));
+    assert!(
+        message(&r).contains("cannot decode Workload \"shape\""),
+        "{}",
+        message(&r)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -346,7 +453,10 @@ async fn bad_requests_get_status_errors() {
 
     for (file, expect) in [
         ("malformed.json", "malformed JSON"),
-        ("not-a-review.json", "not an admission.k8s.io/v1 AdmissionReview"),
+        (
+            "not-a-review.json",
+            "not an admission.k8s.io/v1 AdmissionReview",
+        ),
         ("missing-uid.json", "missing field `uid`"),
     ] {
         let (status, body) = f.post_raw("/validate", read(file)).await;
@@ -354,11 +464,19 @@ async fn bad_requests_get_status_errors() {
         assert_eq!(body["kind"], "Status");
         assert_eq!(body["status"], "Failure");
         assert_eq!(body["code"], 400);
-        assert!(body["message"].as_str().unwrap_or_default().contains(expect), "{file}: {body}");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(expect),
+            "{file}: {body}"
+        );
     }
 
     // Over 3 MiB.
-    let (status, body) = f.post_raw("/validate", vec![b' '; 3 * 1024 * 1024 + 1]).await;
+    let (status, body) = f
+        .post_raw("/validate", vec![b' '; 3 * 1024 * 1024 + 1])
+        .await;
     assert_eq!(status, 413);
     assert_eq!(body["reason"], "RequestEntityTooLarge");
 
@@ -366,7 +484,9 @@ async fn bad_requests_get_status_errors() {
     let (status, body) = f.post_raw("/validate", read("unknown-kind-pod.json")).await;
     assert_eq!(status, 200);
     assert_eq!(body["response"]["allowed"], true);
-    assert!(body["response"]["warnings"].to_string().contains("not a kind wasmgate checks"));
+    assert!(body["response"]["warnings"]
+        .to_string()
+        .contains("not a kind wasmgate checks"));
 
     // DELETE is not judged.
     let (_, body) = f.post_raw("/validate", read("delete-hello-kv.json")).await;
@@ -385,11 +505,19 @@ async fn bad_requests_get_status_errors() {
         let (_, body) = f.post_raw("/validate", read(&name)).await;
         assert_eq!(body["response"]["allowed"], expected, "{name}: {body}");
         let (_, body) = f.post_raw("/mutate", read(&name)).await;
-        assert_eq!(body["response"]["allowed"], true, "mutate never denies: {name}");
+        assert_eq!(
+            body["response"]["allowed"], true,
+            "mutate never denies: {name}"
+        );
     }
 
     // Unknown paths are Status 404s.
-    let resp = f.client.get(format!("{}/nope", f.server.url)).send().await.unwrap();
+    let resp = f
+        .client
+        .get(format!("{}/nope", f.server.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status().as_u16(), 404);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["kind"], "Status");

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use crate::components::{ComponentRef, WorldResolver};
 use crate::inventory::InventorySource;
 use crate::policy::Policy;
-use crate::resolve::{apply_defaults, resolve, ResolveInput, Report, SERVICE_KEY};
+use crate::resolve::{apply_defaults, resolve, Report, ResolveInput, SERVICE_KEY};
 
 pub use object::{AdmittedObject, ObjectError};
 
@@ -166,7 +166,11 @@ impl Admission {
                 v.warnings.push(format!(
                     "wasmgate: {} ({}) is not a kind wasmgate checks; check the webhook's rules",
                     req.kind.kind,
-                    if req.kind.group.is_empty() { "core" } else { req.kind.group.as_str() }
+                    if req.kind.group.is_empty() {
+                        "core"
+                    } else {
+                        req.kind.group.as_str()
+                    }
                 ));
                 return v;
             }
@@ -193,7 +197,12 @@ impl Admission {
     }
 
     /// Reviews a decoded object.
-    pub async fn review_object(&self, mode: Mode, namespace: &str, obj: &AdmittedObject) -> Verdict {
+    pub async fn review_object(
+        &self,
+        mode: Mode,
+        namespace: &str,
+        obj: &AdmittedObject,
+    ) -> Verdict {
         let spec = obj.spec();
         let mut components: Vec<ComponentRef<'_>> = spec
             .components
@@ -211,7 +220,10 @@ impl Admission {
             });
         }
         let annotations: BTreeMap<String, String> = obj.annotations();
-        let worlds = self.worlds.worlds(namespace, &components, &annotations).await;
+        let worlds = self
+            .worlds
+            .worlds(namespace, &components, &annotations)
+            .await;
         let defaulted = apply_defaults(spec, &worlds, &self.policy);
 
         match mode {

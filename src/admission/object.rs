@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::crd::{Workload, WorkloadDeployment, WorkloadReplicaSet, WorkloadSpec, WASMCLOUD_GROUP};
+use crate::crd::{
+    decode_object, Workload, WorkloadDeployment, WorkloadReplicaSet, WorkloadSpec, WASMCLOUD_GROUP,
+};
 use crate::resolve::DeploymentContext;
 
 /// An object wasmgate admits.
@@ -48,13 +50,9 @@ impl AdmittedObject {
             message: e.to_string(),
         };
         Ok(Some(match kind {
-            "Workload" => Self::Workload(Box::new(serde_json::from_value(raw).map_err(err)?)),
-            "WorkloadReplicaSet" => {
-                Self::ReplicaSet(Box::new(serde_json::from_value(raw).map_err(err)?))
-            }
-            "WorkloadDeployment" => {
-                Self::Deployment(Box::new(serde_json::from_value(raw).map_err(err)?))
-            }
+            "Workload" => Self::Workload(Box::new(decode_object(raw).map_err(err)?)),
+            "WorkloadReplicaSet" => Self::ReplicaSet(Box::new(decode_object(raw).map_err(err)?)),
+            "WorkloadDeployment" => Self::Deployment(Box::new(decode_object(raw).map_err(err)?)),
             _ => return Ok(None),
         }))
     }

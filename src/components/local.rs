@@ -65,7 +65,10 @@ impl LocalFileSource {
                 )),
             });
         }
-        let stamp = (meta.modified().unwrap_or(SystemTime::UNIX_EPOCH), meta.len());
+        let stamp = (
+            meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+            meta.len(),
+        );
         if let Some((cached, world)) = self.cache.lock().ok().and_then(|c| c.get(image).cloned()) {
             if cached == stamp {
                 return Ok(Some(world));

@@ -120,11 +120,10 @@ impl WorldResolver {
                 }
             }
         }
-        let remembered = self
-            .remembered
-            .lock()
-            .ok()
-            .and_then(|m| m.get(&(namespace.to_string(), c.image.to_string())).cloned());
+        let remembered = self.remembered.lock().ok().and_then(|m| {
+            m.get(&(namespace.to_string(), c.image.to_string()))
+                .cloned()
+        });
         if let Some(world) = remembered {
             return WorldState::Known((*world).clone());
         }

@@ -58,7 +58,11 @@ pub struct HostStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub os_kernel: Option<String>,
     /// CPU usage in percent, as a string (upstream's shape).
-    #[serde(default, rename = "systemCPUUsage", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "systemCPUUsage",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub system_cpu_usage: Option<String>,
     /// Total memory in bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]

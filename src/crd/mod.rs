@@ -30,7 +30,11 @@ pub const WASMGATE_VERSION: &str = "v1alpha1";
 
 /// The CRDs for the three admitted kinds, in a stable order, shaped like upstream's.
 pub fn crds() -> Vec<CustomResourceDefinition> {
-    let mut crds = [Workload::crd(), WorkloadReplicaSet::crd(), WorkloadDeployment::crd()];
+    let mut crds = [
+        Workload::crd(),
+        WorkloadReplicaSet::crd(),
+        WorkloadDeployment::crd(),
+    ];
     for crd in &mut crds {
         schema::finish_crd(crd);
     }
@@ -47,4 +51,28 @@ pub fn crd_documents() -> Vec<(String, String)> {
             (name, yaml)
         })
         .collect()
+}
+
+/// Decodes a stored object of one of the three admitted kinds (e.g. an AdmissionReview's
+/// `object`) into its Rust type.
+///
+/// Upstream's CRDs make `spec` optional, so kube-apiserver accepts a Workload,
+/// WorkloadReplicaSet or WorkloadDeployment without one; the derived root types require it. An
+/// absent (or `null`) `spec` is read as an empty one: `{}` for a Workload, `{template: {spec: {}}}`
+/// for the other two (nothing to resolve). Everything else decodes as `serde_json::from_value`.
+pub fn decode_object<K>(mut raw: serde_json::Value) -> serde_json::Result<K>
+where
+    K: serde::de::DeserializeOwned + kube::Resource<DynamicType = ()>,
+{
+    if let Some(obj) = raw.as_object_mut() {
+        if obj.get("spec").is_none_or(serde_json::Value::is_null) {
+            let empty = if K::kind(&()) == "Workload" {
+                serde_json::json!({})
+            } else {
+                serde_json::json!({ "template": { "spec": {} } })
+            };
+            obj.insert("spec".into(), empty);
+        }
+    }
+    serde_json::from_value(raw)
 }

@@ -93,7 +93,10 @@ pub(crate) fn finish_crd(crd: &mut CustomResourceDefinition) {
         for property in properties.values_mut() {
             property.nullable = None;
         }
-        properties.insert("apiVersion".into(), string_property(API_VERSION_DESCRIPTION));
+        properties.insert(
+            "apiVersion".into(),
+            string_property(API_VERSION_DESCRIPTION),
+        );
         properties.insert("kind".into(), string_property(KIND_DESCRIPTION));
         properties.insert(
             "metadata".into(),

@@ -51,7 +51,9 @@ pub fn is_host(obj: &Value) -> bool {
         && obj
             .get("apiVersion")
             .and_then(Value::as_str)
-            .is_none_or(|v| v.starts_with("wasmgate.dev/") || v.starts_with("runtime.wasmcloud.dev/"))
+            .is_none_or(|v| {
+                v.starts_with("wasmgate.dev/") || v.starts_with("runtime.wasmcloud.dev/")
+            })
 }
 
 /// Converts the Host objects among `objects`; other kinds are ignored.
@@ -117,7 +119,9 @@ pub fn watch_file(
                     tracing::info!(path = %path.display(), hosts = hosts.len(), "inventory reloaded");
                     inventory.replace(hosts);
                 }
-                Ok(Err(e)) => tracing::error!(error = %e, "inventory reload failed; keeping the previous inventory"),
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "inventory reload failed; keeping the previous inventory")
+                }
                 Err(e) => tracing::error!(error = %e, "inventory reload task failed"),
             }
         }

@@ -22,6 +22,9 @@ static SCHEME: LazyLock<Regex> =
 static IP_LITERAL: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[0-9A-Fa-f:.]+$").expect("static regex"));
 
+/// A check of one egress-list entry.
+type EntryCheck = fn(&str) -> Result<(), String>;
+
 const PULL_POLICIES: [&str; 3] = ["Always", "IfNotPresent", "Never"];
 const DEPLOY_POLICIES: [&str; 2] = ["RollingUpdate", "Recreate"];
 
@@ -68,9 +71,7 @@ pub fn check_allowed_host(entry: &str) -> Result<(), String> {
         }
     }
     if !valid_host_pattern(host) {
-        return Err(format!(
-            "{host:?} is not a hostname or *.suffix pattern"
-        ));
+        return Err(format!("{host:?} is not a hostname or *.suffix pattern"));
     }
     Ok(())
 }
@@ -127,8 +128,12 @@ fn check_local_resources(
             );
         }
     }
-    let lists: [(&str, Option<&Vec<String>>, fn(&str) -> Result<(), String>); 3] = [
-        ("allowedHosts", local.allowed_hosts.as_ref(), check_allowed_host),
+    let lists: [(&str, Option<&Vec<String>>, EntryCheck); 3] = [
+        (
+            "allowedHosts",
+            local.allowed_hosts.as_ref(),
+            check_allowed_host,
+        ),
         (
             "allowedIpNameLookups",
             local.allowed_ip_name_lookups.as_ref(),
@@ -169,12 +174,7 @@ fn check_pull_policy(who: &str, policy: Option<&str>, report: &mut Report) {
     }
 }
 
-fn check_image(
-    who: &str,
-    image: &str,
-    input: &ResolveInput<'_>,
-    report: &mut Report,
-) {
+fn check_image(who: &str, image: &str, input: &ResolveInput<'_>, report: &mut Report) {
     if image.trim().is_empty() {
         spec_error(report, Some(who), format!("{who:?} has an empty image"));
         return;
@@ -242,7 +242,10 @@ pub(super) fn static_checks(input: &ResolveInput<'_>, report: &mut Report) {
             spec_error(
                 report,
                 Some(&c.name),
-                format!("component name {:?} is used twice; names must be unique within a workload", c.name),
+                format!(
+                    "component name {:?} is used twice; names must be unique within a workload",
+                    c.name
+                ),
             );
         } else if c.name == SERVICE_KEY && spec.service.is_some() {
             spec_error(
@@ -263,7 +266,11 @@ pub(super) fn static_checks(input: &ResolveInput<'_>, report: &mut Report) {
             );
         }
         if !volumes.insert(v.name.as_str()) {
-            spec_error(report, None, format!("volume {:?} is declared twice", v.name));
+            spec_error(
+                report,
+                None,
+                format!("volume {:?} is declared twice", v.name),
+            );
         }
         match (v.ephemeral.is_some(), v.host_path.is_some()) {
             (true, false) | (false, true) => {}
@@ -313,9 +320,18 @@ pub(super) fn static_checks(input: &ResolveInput<'_>, report: &mut Report) {
             }
         }
         if e.interfaces.is_empty() {
-            spec_error(report, None, format!("hostInterfaces entry {label} lists no interfaces"));
+            spec_error(
+                report,
+                None,
+                format!("hostInterfaces entry {label} lists no interfaces"),
+            );
         }
-        if !seen.insert((e.namespace.as_str(), e.package.as_str(), name, e.version.as_deref().unwrap_or(""))) {
+        if !seen.insert((
+            e.namespace.as_str(),
+            e.package.as_str(),
+            name,
+            e.version.as_deref().unwrap_or(""),
+        )) {
             spec_error(
                 report,
                 None,
@@ -331,7 +347,9 @@ pub(super) fn static_checks(input: &ResolveInput<'_>, report: &mut Report) {
         }
         let routes_http = e.namespace == "wasi"
             && e.package == "http"
-            && e.interfaces.iter().any(|i| i == "incoming-handler" || i == "handler");
+            && e.interfaces
+                .iter()
+                .any(|i| i == "incoming-handler" || i == "handler");
         if routes_http {
             match e.config.as_ref().and_then(|c| c.get("host")) {
                 None => spec_error(
@@ -356,10 +374,29 @@ mod tests {
 
     #[test]
     fn allowed_hosts_match_the_runtime() {
-        for ok in ["*", "example.com:8443", "localhost:8080", "*.example.com:8443", "https://*.example.com:8443/", "https://api.example.com"] {
+        for ok in [
+            "*",
+            "example.com:8443",
+            "localhost:8080",
+            "*.example.com:8443",
+            "https://*.example.com:8443/",
+            "https://api.example.com",
+        ] {
             assert!(check_allowed_host(ok).is_ok(), "{ok} should be accepted");
         }
-        for bad in ["", "*foo", "*com", "example.com/v1", "example.com:notaport", "https://example.com/v1", "http://", ":8080", "-example.com", "example-.com", "example.com:99999"] {
+        for bad in [
+            "",
+            "*foo",
+            "*com",
+            "example.com/v1",
+            "example.com:notaport",
+            "https://example.com/v1",
+            "http://",
+            ":8080",
+            "-example.com",
+            "example-.com",
+            "example.com:99999",
+        ] {
             assert!(check_allowed_host(bad).is_err(), "{bad} should be rejected");
         }
     }

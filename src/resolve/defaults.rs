@@ -59,7 +59,12 @@ impl Demand {
     }
 }
 
-fn provided_locally(me: &str, r: &InterfaceRef, worlds: &BTreeMap<String, WorldState>, policy: &Policy) -> bool {
+fn provided_locally(
+    me: &str,
+    r: &InterfaceRef,
+    worlds: &BTreeMap<String, WorldState>,
+    policy: &Policy,
+) -> bool {
     let same = |a: &InterfaceRef| {
         a.package.unversioned() == r.package.unversioned()
             && a.interface == r.interface
@@ -85,7 +90,10 @@ pub fn apply_defaults(
     for c in out.components.iter_mut().flatten() {
         if c.image_pull_policy.as_deref().is_none_or(str::is_empty) {
             let p = image_pull_policy_default(&c.image);
-            notes.push(format!("component {:?}: imagePullPolicy defaulted to {p}", c.name));
+            notes.push(format!(
+                "component {:?}: imagePullPolicy defaulted to {p}",
+                c.name
+            ));
             c.image_pull_policy = Some(p.to_string());
         }
     }
@@ -99,9 +107,12 @@ pub fn apply_defaults(
 
     // What the components need from plugins, by package (unnamed) or by label (named).
     let mut unnamed: BTreeMap<(String, String), Demand> = BTreeMap::new();
-    let mut named: BTreeMap<String, (InterfaceRef, Demand)> = BTreeMap::new();
+    // Keyed by label and package: one label may name entries of several packages.
+    let mut named: BTreeMap<(String, String, String), Demand> = BTreeMap::new();
     for (me, state) in worlds {
-        let WorldState::Known(world) = state else { continue };
+        let WorldState::Known(world) = state else {
+            continue;
+        };
         for import in &world.imports {
             match import {
                 WorldItemRef::Interface(r) => {
@@ -114,10 +125,10 @@ pub fn apply_defaults(
                         .add(r);
                 }
                 WorldItemRef::Named { name, interface } => {
+                    let p = &interface.package;
                     named
-                        .entry(name.clone())
-                        .or_insert_with(|| (interface.clone(), Demand::default()))
-                        .1
+                        .entry((name.clone(), p.namespace.clone(), p.name.clone()))
+                        .or_default()
                         .add(interface);
                 }
                 WorldItemRef::Bare(_) => {}
@@ -161,7 +172,9 @@ pub fn apply_defaults(
         if let Some(entry) = entries.iter_mut().find(|e| is_unnamed(e)) {
             complete(entry, demand, &mut notes);
         } else if policy.auto_declares(ns, pkg)
-            && !entries.iter().any(|e| &e.namespace == ns && &e.package == pkg)
+            && !entries
+                .iter()
+                .any(|e| &e.namespace == ns && &e.package == pkg)
         {
             let entry = HostInterface {
                 namespace: ns.clone(),
@@ -173,16 +186,18 @@ pub fn apply_defaults(
             notes.push(format!(
                 "hostInterfaces entry {ns}:{pkg}: added for the imported [{}]{}",
                 entry.interfaces.join(", "),
-                entry.version.as_deref().map(|v| format!(" at {v}")).unwrap_or_default()
+                entry
+                    .version
+                    .as_deref()
+                    .map(|v| format!(" at {v}"))
+                    .unwrap_or_default()
             ));
             entries.push(entry);
         }
     }
-    for (label, (r, demand)) in &named {
+    for ((label, ns, pkg), demand) in &named {
         if let Some(entry) = entries.iter_mut().find(|e| {
-            e.name.as_deref() == Some(label.as_str())
-                && e.namespace == r.package.namespace
-                && e.package == r.package.name
+            e.name.as_deref() == Some(label.as_str()) && &e.namespace == ns && &e.package == pkg
         }) {
             complete(entry, demand, &mut notes);
         }
@@ -199,12 +214,21 @@ mod tests {
 
     #[test]
     fn pull_policy_like_kubernetes() {
-        assert_eq!(image_pull_policy_default("ghcr.io/a/b:1.0.0"), "IfNotPresent");
+        assert_eq!(
+            image_pull_policy_default("ghcr.io/a/b:1.0.0"),
+            "IfNotPresent"
+        );
         assert_eq!(image_pull_policy_default("ghcr.io/a/b:latest"), "Always");
         assert_eq!(image_pull_policy_default("ghcr.io/a/b"), "Always");
         assert_eq!(image_pull_policy_default("localhost:5000/a/b"), "Always");
-        assert_eq!(image_pull_policy_default("localhost:5000/a/b:2"), "IfNotPresent");
-        assert_eq!(image_pull_policy_default("ghcr.io/a/b@sha256:abcd"), "IfNotPresent");
+        assert_eq!(
+            image_pull_policy_default("localhost:5000/a/b:2"),
+            "IfNotPresent"
+        );
+        assert_eq!(
+            image_pull_policy_default("ghcr.io/a/b@sha256:abcd"),
+            "IfNotPresent"
+        );
         assert_eq!(image_pull_policy_default("artifact://api"), "IfNotPresent");
     }
 }

@@ -120,7 +120,13 @@ fn offered_versions(hosts: &[&Host], r: &InterfaceRef, exports: bool) -> BTreeSe
     hosts
         .iter()
         .filter_map(|h| h.status.as_ref())
-        .filter_map(|s| if exports { s.exports.as_ref() } else { s.imports.as_ref() })
+        .filter_map(|s| {
+            if exports {
+                s.exports.as_ref()
+            } else {
+                s.imports.as_ref()
+            }
+        })
         .flatten()
         .filter(|hw| hw.namespace == r.package.namespace && hw.package == r.package.name)
         .map(|hw| hw.version.clone().unwrap_or_else(|| "unversioned".into()))
@@ -219,7 +225,11 @@ impl<'a> Resolver<'a> {
         }
         self.check_cycles();
 
-        let needs_plugins = !self.used_entries.is_empty();
+        // wasi:http entries only route requests to the host's own server: not a plugin need.
+        let needs_plugins = self.entries.iter().any(|e| {
+            self.used_entries.contains(&e.index)
+                && !(e.raw.namespace == "wasi" && e.raw.package == "http")
+        });
         if self.eligible.is_empty() && !needs_plugins {
             self.report.warn(Finding::new(
                 Code::NoEligibleHost,
@@ -336,7 +346,14 @@ impl<'a> Resolver<'a> {
     }
 
     fn resolve_named(&mut self, me: &str, label: &str, r: &InterfaceRef) {
-        let Some(i) = self.entries.iter().position(|e| e.name() == Some(label)) else {
+        // One name may label entries of several packages: prefer the entry for this package.
+        let by_name = |e: &Entry<'_>| e.name() == Some(label);
+        let found = self
+            .entries
+            .iter()
+            .position(|e| by_name(e) && e.is_for(r))
+            .or_else(|| self.entries.iter().position(by_name));
+        let Some(i) = found else {
             self.report.deny(
                 Finding::component(
                     Code::NamedEntryMissing,
@@ -422,14 +439,20 @@ impl<'a> Resolver<'a> {
             .iter()
             .filter(|h| {
                 let status = h.status.as_ref();
-                let imports = status.and_then(|s| s.imports.as_deref()).unwrap_or_default();
-                let exports = status.and_then(|s| s.exports.as_deref()).unwrap_or_default();
+                let imports = status
+                    .and_then(|s| s.imports.as_deref())
+                    .unwrap_or_default();
+                let exports = status
+                    .and_then(|s| s.exports.as_deref())
+                    .unwrap_or_default();
                 // The plugin must provide the import itself, and cover every interface the
                 // entry lists in either direction (the host's `includes_bidirectional`).
                 let provides = offered(imports, r, &want);
                 let calls = offered(exports, r, &want);
                 provides.contains(r.interface.as_str())
-                    && needed.iter().all(|n| provides.contains(n) || calls.contains(n))
+                    && needed
+                        .iter()
+                        .all(|n| provides.contains(n) || calls.contains(n))
             })
             .count();
         if providers > 0 {
@@ -563,7 +586,9 @@ impl<'a> Resolver<'a> {
         if r.package.is("wasi", "cli") && r.interface == "run" {
             return;
         }
-        if r.package.is("wasi", "http") && matches!(r.interface.as_str(), "incoming-handler" | "handler") {
+        if r.package.is("wasi", "http")
+            && matches!(r.interface.as_str(), "incoming-handler" | "handler")
+        {
             let entry = self
                 .entries
                 .iter()
@@ -644,18 +669,24 @@ impl<'a> Resolver<'a> {
     }
 
     fn check_egress(&mut self, me: &str, world: &ComponentWorld) {
-        let local = self
-            .input
-            .spec
-            .components
-            .iter()
-            .flatten()
-            .find(|c| c.name == me)
-            .and_then(|c| c.local_resources.as_ref());
+        let spec = self.input.spec;
+        let local = match &spec.service {
+            // The service's world is keyed SERVICE_KEY; its policy lives in spec.service.
+            Some(s) if me == SERVICE_KEY => s.local_resources.as_ref(),
+            _ => spec
+                .components
+                .iter()
+                .flatten()
+                .find(|c| c.name == me)
+                .and_then(|c| c.local_resources.as_ref()),
+        };
         let empty = |v: Option<&Vec<String>>| v.is_none_or(|v| v.is_empty());
         for import in &world.imports {
-            let Some(r) = import.interface() else { continue };
-            if r.package.is("wasi", "http") && r.interface == "outgoing-handler"
+            let Some(r) = import.interface() else {
+                continue;
+            };
+            if r.package.is("wasi", "http")
+                && r.interface == "outgoing-handler"
                 && empty(local.and_then(|l| l.allowed_hosts.as_ref()))
             {
                 self.report.warn(
@@ -669,7 +700,8 @@ impl<'a> Resolver<'a> {
                     .with_item(r),
                 );
             }
-            if r.package.is("wasi", "sockets") && r.interface == "ip-name-lookup"
+            if r.package.is("wasi", "sockets")
+                && r.interface == "ip-name-lookup"
                 && empty(local.and_then(|l| l.allowed_ip_name_lookups.as_ref()))
             {
                 self.report.warn(

@@ -84,9 +84,10 @@ pub fn generate(sans: &[String]) -> Result<GeneratedCerts, CertError> {
     let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate()?)?;
 
     let mut params = CertificateParams::new(sans.to_vec())?;
-    params
-        .distinguished_name
-        .push(DnType::CommonName, sans.first().cloned().unwrap_or_default());
+    params.distinguished_name.push(
+        DnType::CommonName,
+        sans.first().cloned().unwrap_or_default(),
+    );
     params.key_usages = vec![
         KeyUsagePurpose::DigitalSignature,
         KeyUsagePurpose::KeyEncipherment,

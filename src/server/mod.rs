@@ -43,7 +43,10 @@ pub fn tls_config(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, Serve
         .collect::<Result<_, _>>()
         .map_err(|e| ServerError::Tls(format!("{}: {e}", cert.display())))?;
     if certs.is_empty() {
-        return Err(ServerError::Tls(format!("{}: no certificate", cert.display())));
+        return Err(ServerError::Tls(format!(
+            "{}: no certificate",
+            cert.display()
+        )));
     }
     let key = PrivateKeyDer::from_pem_file(key)
         .map_err(|e| ServerError::Tls(format!("{}: {e}", key.display())))?;

@@ -108,32 +108,34 @@ async fn handle(state: AppState, mode: Mode, query: WebhookQuery, body: Bytes) -
 
 type Body = Result<Bytes, BytesRejection>;
 
-fn body_or_status(body: Body) -> Result<Bytes, Response> {
-    body.map_err(|rejection| {
-        let status = rejection.status();
-        if status == StatusCode::PAYLOAD_TOO_LARGE {
-            status_response(
-                status,
-                "RequestEntityTooLarge",
-                format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
-            )
-        } else {
-            status_response(status, "BadRequest", rejection.body_text())
-        }
-    })
+fn rejection_response(rejection: BytesRejection) -> Response {
+    let status = rejection.status();
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        status_response(
+            status,
+            "RequestEntityTooLarge",
+            format!("the request body is larger than {MAX_BODY_BYTES} bytes"),
+        )
+    } else {
+        status_response(status, "BadRequest", rejection.body_text())
+    }
 }
 
-async fn validate(State(s): State<AppState>, Query(q): Query<WebhookQuery>, body: Body) -> Response {
-    match body_or_status(body) {
+async fn validate(
+    State(s): State<AppState>,
+    Query(q): Query<WebhookQuery>,
+    body: Body,
+) -> Response {
+    match body {
         Ok(body) => handle(s, Mode::Validate, q, body).await,
-        Err(r) => r,
+        Err(r) => rejection_response(r),
     }
 }
 
 async fn mutate(State(s): State<AppState>, Query(q): Query<WebhookQuery>, body: Body) -> Response {
-    match body_or_status(body) {
+    match body {
         Ok(body) => handle(s, Mode::Mutate, q, body).await,
-        Err(r) => r,
+        Err(r) => rejection_response(r),
     }
 }
 
@@ -145,12 +147,20 @@ async fn ready(State(s): State<AppState>) -> Response {
     if s.ready.load(Ordering::Relaxed) {
         "ok".into_response()
     } else {
-        status_response(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", "not ready")
+        status_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            "not ready",
+        )
     }
 }
 
 async fn not_found() -> Response {
-    status_response(StatusCode::NOT_FOUND, "NotFound", "the server could not find the requested resource")
+    status_response(
+        StatusCode::NOT_FOUND,
+        "NotFound",
+        "the server could not find the requested resource",
+    )
 }
 
 /// The application router.

@@ -94,12 +94,7 @@ pub fn parse_world_text(text: &str) -> Result<ComponentWorld, WitError> {
 }
 
 fn interface_ref(name: &PackageName, interface: &str) -> InterfaceRef {
-    InterfaceRef::new(
-        &name.namespace,
-        &name.name,
-        interface,
-        name.version.clone(),
-    )
+    InterfaceRef::new(&name.namespace, &name.name, interface, name.version.clone())
 }
 
 fn from_resolved(resolve: &Resolve, world: &World) -> ComponentWorld {
@@ -136,7 +131,9 @@ fn from_unresolved(pkg: &UnresolvedPackage) -> Result<ComponentWorld, WitError> 
                     foreign.insert(*id, interface_ref(pkg_name, iface_name));
                 }
                 AstItem::World(_) => {
-                    return Err(WitError::UnresolvedInclude(format!("{pkg_name}/{iface_name}")))
+                    return Err(WitError::UnresolvedInclude(format!(
+                        "{pkg_name}/{iface_name}"
+                    )))
                 }
             }
         }
@@ -232,7 +229,10 @@ mod tests {
     fn invalid_wit_is_reported() {
         let err = parse_world_text("package a:b; world w { import }").unwrap_err();
         assert!(matches!(err, WitError::InvalidWit(_)), "{err}");
-        assert_eq!(parse_world_text("package a:b;").unwrap_err(), WitError::NoWorld);
+        assert_eq!(
+            parse_world_text("package a:b;").unwrap_err(),
+            WitError::NoWorld
+        );
         assert!(matches!(
             parse_world_text("package a:b; world x {} world y {}").unwrap_err(),
             WitError::AmbiguousWorld(2, _)

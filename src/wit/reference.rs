@@ -99,7 +99,9 @@ impl fmt::Display for InterfaceRef {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum RefParseError {
     /// No `namespace:` prefix.
-    #[error("{0:?} is not a WIT interface reference: expected namespace:package/interface[@version]")]
+    #[error(
+        "{0:?} is not a WIT interface reference: expected namespace:package/interface[@version]"
+    )]
     Shape(String),
     /// A name part is not a kebab-case identifier.
     #[error("{0:?} is not a valid WIT identifier in {1:?}")]

@@ -62,7 +62,10 @@ mod tests {
         assert!(!linker_versions_match(Some(&v("0.2.0")), Some(&v("0.3.0"))));
         assert!(linker_versions_match(Some(&v("1.0.0")), Some(&v("1.9.2"))));
         assert!(!linker_versions_match(Some(&v("0.0.1")), Some(&v("0.0.2"))));
-        assert!(!linker_versions_match(Some(&v("0.2.0-draft")), Some(&v("0.2.0"))));
+        assert!(!linker_versions_match(
+            Some(&v("0.2.0-draft")),
+            Some(&v("0.2.0"))
+        ));
         assert!(!linker_versions_match(None, Some(&v("0.2.0"))));
         assert!(linker_versions_match(None, None));
     }

@@ -1,0 +1,702 @@
+//! Helpers for the end-to-end tests: a real control plane (etcd, kube-apiserver and
+//! kube-controller-manager on loopback, started by `scripts/control-plane.sh`), a real
+//! `wasmgate serve`, and kubectl 1.36 from the same build.
+//!
+//! Every guard tears its processes down in `Drop`, which also runs when a test panics. A small
+//! watchdog (a `bash` loop in its own process group) also stops them if the test process dies
+//! without unwinding (Ctrl-C, SIGKILL, `panic = "abort"`).
+//!
+//! Environment:
+//! - `CI=true` or `WASMGATE_E2E=require`: the e2e tests must run; a missing prerequisite or a
+//!   failed control-plane build fails them, and `WASMGATE_SKIP_E2E=1` is refused.
+//! - `WASMGATE_SKIP_E2E=1` (local runs only): skip, with a loud `SKIPPED` line.
+//! - `WASMGATE_CP_BIN=DIR`: use these control-plane binaries instead of
+//!   `scripts/build-control-plane.sh` (which caches in `$WASMGATE_CACHE`, default
+//!   `~/.cache/wasmgate`).
+//! - `WASMGATE_E2E_KEEP=1`: keep the temporary directories (logs, kubeconfig) after a passing run;
+//!   after a failing run they are always kept and their path printed.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+/// How long one kubectl (or other helper) invocation may take before it is killed.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A line that shows in `cargo test` output even for a passing test: the test harness captures
+/// `print!`/`eprint!`, but not writes to the stderr handle itself.
+pub fn announce(msg: impl AsRef<str>) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{}", msg.as_ref());
+    let _ = err.flush();
+}
+
+fn env_flag(name: &str, values: &[&str]) -> bool {
+    std::env::var(name)
+        .map(|v| {
+            values
+                .iter()
+                .any(|want| v.trim().eq_ignore_ascii_case(want))
+        })
+        .unwrap_or(false)
+}
+
+/// CI=true (or 1), or WASMGATE_E2E=require: the e2e tests must really run.
+pub fn e2e_required() -> bool {
+    env_flag("CI", &["true", "1", "yes"]) || env_flag("WASMGATE_E2E", &["require", "required"])
+}
+
+fn on_path(tool: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()))
+        .unwrap_or(false)
+}
+
+const CP_BINARIES: [&str; 4] = [
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kubectl",
+];
+
+/// The directory holding etcd, kube-apiserver, kube-controller-manager and kubectl, building them
+/// (cached) when needed. `None` means: skip the e2e tests (only when WASMGATE_SKIP_E2E=1 and not
+/// required). Panics with a clear message when the control plane cannot be had.
+pub fn control_plane_bin() -> Option<PathBuf> {
+    let required = e2e_required();
+    if env_flag("WASMGATE_SKIP_E2E", &["1", "true", "yes"]) {
+        assert!(
+            !required,
+            "WASMGATE_SKIP_E2E=1 is set, but CI=true or WASMGATE_E2E=require says the e2e tests \
+             must run: unset one of them"
+        );
+        announce(
+            "\n==================================================================\n\
+             e2e: SKIPPED the kubectl end-to-end tests (WASMGATE_SKIP_E2E=1).\n\
+             e2e: nothing was checked against a real kube-apiserver.\n\
+             ==================================================================",
+        );
+        return None;
+    }
+    let how_to_skip = if required {
+        "(CI=true or WASMGATE_E2E=require: the e2e tests may not be skipped)"
+    } else {
+        "(to skip the e2e tests locally, set WASMGATE_SKIP_E2E=1)"
+    };
+    for tool in ["openssl", "curl", "bash"] {
+        assert!(
+            on_path(tool),
+            "e2e: `{tool}` is not on PATH; the control plane needs it. Install it with \
+             `. scripts/lib-install.sh && install_system_packages` {how_to_skip}"
+        );
+    }
+
+    let bin = if let Some(dir) = std::env::var_os("WASMGATE_CP_BIN") {
+        PathBuf::from(dir)
+    } else {
+        let script = repo_root().join("scripts/build-control-plane.sh");
+        announce(format!(
+            "e2e: control plane binaries from {} (cached; a first build takes 5-16 min)",
+            script.display()
+        ));
+        let t = Instant::now();
+        let out = Command::new(&script)
+            .current_dir(repo_root())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .output()
+            .unwrap_or_else(|e| panic!("e2e: cannot run {}: {e} {how_to_skip}", script.display()));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "e2e: the control plane could not be built: {} exited with {} (its log is above). \
+             It needs Go (on PATH or /usr/local/go/bin/go) and network access for the first \
+             build {how_to_skip}",
+            script.display(),
+            out.status
+        );
+        let dir = stdout.lines().last().unwrap_or("").trim().to_owned();
+        if t.elapsed() > Duration::from_secs(5) {
+            announce(format!(
+                "e2e: control plane built in {:.0}s",
+                t.elapsed().as_secs_f64()
+            ));
+        }
+        PathBuf::from(dir)
+    };
+    for b in CP_BINARIES {
+        assert!(
+            bin.join(b).is_file(),
+            "e2e: {} is missing (run scripts/build-control-plane.sh) {how_to_skip}",
+            bin.join(b).display()
+        );
+    }
+    Some(bin)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running commands, bounded
+// ---------------------------------------------------------------------------------------------
+
+/// The outcome of a finished (or killed) command.
+#[derive(Debug)]
+pub struct Output {
+    pub cmdline: String,
+    /// `None` when the command was killed at its deadline.
+    pub status: Option<ExitStatus>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    pub fn success(&self) -> bool {
+        self.status.is_some_and(|s| s.success())
+    }
+
+    pub fn code(&self) -> Option<i32> {
+        self.status.and_then(|s| s.code())
+    }
+
+    /// A description for assertion messages.
+    pub fn describe(&self) -> String {
+        let status = match self.status {
+            Some(s) => s.to_string(),
+            None => "killed after the timeout".to_owned(),
+        };
+        format!(
+            "`{}` -> {status}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.cmdline,
+            self.stdout.trim_end(),
+            self.stderr.trim_end()
+        )
+    }
+}
+
+fn sh_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c))
+    {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// Runs `cmd` to completion with `stdin` as its input, killing it after `timeout`.
+pub fn run_bounded(mut cmd: Command, stdin: Option<&str>, timeout: Duration) -> Output {
+    let cmdline = std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| sh_quote(&a.to_string_lossy()))
+        .collect::<Vec<_>>()
+        .join(" ");
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run `{cmdline}`: {e}"));
+    if let Some(input) = stdin {
+        let mut pipe = child.stdin.take().expect("stdin piped");
+        let input = input.to_owned();
+        thread::spawn(move || {
+            let _ = pipe.write_all(input.as_bytes());
+        });
+    }
+    let mut out_pipe = child.stdout.take().expect("stdout piped");
+    let mut err_pipe = child.stderr.take().expect("stderr piped");
+    let out_reader = thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = out_pipe.read_to_end(&mut buf);
+        buf
+    });
+    let err_reader = thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = err_pipe.read_to_end(&mut buf);
+        buf
+    });
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            Ok(None) => thread::sleep(Duration::from_millis(20)),
+            Err(e) => panic!("waiting for `{cmdline}`: {e}"),
+        }
+    };
+    let stdout = String::from_utf8_lossy(&out_reader.join().unwrap_or_default()).into_owned();
+    let stderr = String::from_utf8_lossy(&err_reader.join().unwrap_or_default()).into_owned();
+    eprintln!("$ {cmdline}  # {:?}", status.and_then(|s| s.code()));
+    Output {
+        cmdline,
+        status,
+        stdout,
+        stderr,
+    }
+}
+
+/// Polls `probe` until it returns `Some`, at most `timeout`, every `every`. Panics with `what`
+/// and the last failure description on timeout.
+pub fn poll<T>(
+    what: &str,
+    timeout: Duration,
+    every: Duration,
+    mut probe: impl FnMut() -> Result<T, String>,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match probe() {
+            Ok(v) => return v,
+            Err(last) => {
+                assert!(
+                    Instant::now() < deadline,
+                    "timed out after {:.0}s waiting for {what}; last attempt:\n{last}",
+                    timeout.as_secs_f64()
+                );
+                thread::sleep(every);
+            }
+        }
+    }
+}
+
+/// Starts `bash -c 'wait for this test process to exit; cleanup'` in its own process group (so a
+/// Ctrl-C to the terminal's foreground group does not end it first).
+fn spawn_watchdog(cleanup: &str) -> Option<Child> {
+    let script = format!(
+        "while kill -0 {pid} 2>/dev/null; do sleep 1; done; {cleanup}",
+        pid = std::process::id()
+    );
+    Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .ok()
+}
+
+fn stop_watchdog(watchdog: &mut Option<Child>) {
+    if let Some(mut w) = watchdog.take() {
+        let _ = w.kill();
+        let _ = w.wait();
+    }
+}
+
+/// Whether a process is gone (no such pid, or a zombie waiting for its reaper).
+pub fn process_gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => {
+            // "pid (comm) S ...": the state follows the last ')'.
+            let state = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next())
+                .unwrap_or("");
+            state == "Z" || state == "X"
+        }
+    }
+}
+
+fn tail(path: &Path, lines: usize) -> String {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let all: Vec<&str> = text.lines().collect();
+            all[all.len().saturating_sub(lines)..].join("\n")
+        }
+        Err(e) => format!("({}: {e})", path.display()),
+    }
+}
+
+fn keep_requested() -> bool {
+    env_flag("WASMGATE_E2E_KEEP", &["1", "true", "yes"])
+}
+
+// ---------------------------------------------------------------------------------------------
+// The control plane
+// ---------------------------------------------------------------------------------------------
+
+/// etcd + kube-apiserver + kube-controller-manager on loopback, in a temporary directory, stopped
+/// on drop.
+pub struct ControlPlane {
+    dir: Option<TempDir>,
+    path: PathBuf,
+    pub bin: PathBuf,
+    pub env: HashMap<String, String>,
+    pub kubeconfig: PathBuf,
+    pub apiserver_url: String,
+    watchdog: Option<Child>,
+}
+
+fn control_plane_script() -> PathBuf {
+    repo_root().join("scripts/control-plane.sh")
+}
+
+impl ControlPlane {
+    /// Starts the control plane and waits until it is ready (the script's own bounded wait:
+    /// kube-apiserver /readyz ok and the default service account created).
+    pub fn start(bin: &Path) -> ControlPlane {
+        let dir = tempfile::Builder::new()
+            .prefix("wasmgate-e2e-cp-")
+            .tempdir()
+            .expect("create a temporary directory");
+        let path = dir.path().to_path_buf();
+        let script = control_plane_script();
+        let watchdog = spawn_watchdog(&format!(
+            "{} stop {} ; rm -rf {}",
+            sh_quote(&script.to_string_lossy()),
+            sh_quote(&path.to_string_lossy()),
+            sh_quote(&path.to_string_lossy())
+        ));
+        let mut cmd = Command::new(&script);
+        cmd.arg("start")
+            .arg(&path)
+            .env("WASMGATE_CP_BIN", bin)
+            .current_dir(repo_root());
+        // stderr (progress, and the logs' tails on failure) goes straight to the terminal.
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let out = cmd
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+        let mut cp = ControlPlane {
+            dir: Some(dir),
+            path,
+            bin: bin.to_path_buf(),
+            env: HashMap::new(),
+            kubeconfig: PathBuf::new(),
+            apiserver_url: String::new(),
+            watchdog,
+        };
+        assert!(
+            out.status.success(),
+            "e2e: the control plane did not start: `{} start {}` exited with {} (the tails of its \
+             logs are above)",
+            script.display(),
+            cp.path.display(),
+            out.status
+        );
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            if let Some((k, v)) = line.strip_prefix("export ").and_then(|l| l.split_once('=')) {
+                cp.env.insert(k.to_owned(), v.to_owned());
+            }
+        }
+        cp.kubeconfig = PathBuf::from(
+            cp.env
+                .get("KUBECONFIG")
+                .expect("control-plane.sh printed no KUBECONFIG"),
+        );
+        cp.apiserver_url = cp
+            .env
+            .get("WASMGATE_APISERVER_URL")
+            .cloned()
+            .unwrap_or_default();
+        cp
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.path
+    }
+
+    /// The PIDs of etcd, kube-apiserver and kube-controller-manager.
+    pub fn pids(&self) -> Vec<(String, u32)> {
+        ["etcd", "kube-apiserver", "kube-controller-manager"]
+            .iter()
+            .filter_map(|c| {
+                let text = std::fs::read_to_string(self.path.join(format!("pids/{c}.pid"))).ok()?;
+                Some((c.to_string(), text.trim().parse().ok()?))
+            })
+            .collect()
+    }
+
+    pub fn kubectl(&self) -> Kubectl {
+        Kubectl {
+            bin: self.bin.join("kubectl"),
+            kubeconfig: self.kubeconfig.clone(),
+            cache_dir: self.path.join("kubectl-cache"),
+        }
+    }
+
+    fn stop(&mut self) {
+        let out = run_bounded(
+            {
+                let mut c = Command::new(control_plane_script());
+                c.arg("stop").arg(&self.path);
+                c
+            },
+            None,
+            Duration::from_secs(60),
+        );
+        if !out.success() {
+            announce(format!(
+                "e2e: stopping the control plane failed: {}",
+                out.describe()
+            ));
+        }
+        stop_watchdog(&mut self.watchdog);
+    }
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        let failing = thread::panicking();
+        if failing {
+            for c in ["kube-apiserver", "etcd", "kube-controller-manager"] {
+                eprintln!(
+                    "===== tail of {c}.log =====\n{}",
+                    tail(&self.path.join(format!("logs/{c}.log")), 25)
+                );
+            }
+        }
+        let t = Instant::now();
+        self.stop();
+        eprintln!(
+            "e2e: control plane stopped in {:.1}s",
+            t.elapsed().as_secs_f64()
+        );
+        if let Some(dir) = self.dir.take() {
+            if failing || keep_requested() {
+                let kept = dir.keep();
+                announce(format!(
+                    "e2e: kept the control plane directory {} (logs/, kubeconfig)",
+                    kept.display()
+                ));
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// kubectl
+// ---------------------------------------------------------------------------------------------
+
+/// kubectl from the control-plane build (the machine's may be too old), with the test cluster's
+/// kubeconfig and a private discovery cache.
+pub struct Kubectl {
+    pub bin: PathBuf,
+    pub kubeconfig: PathBuf,
+    pub cache_dir: PathBuf,
+}
+
+impl Kubectl {
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.bin);
+        cmd.arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("--cache-dir")
+            .arg(&self.cache_dir)
+            .args(args)
+            .current_dir(repo_root())
+            .env("KUBECONFIG", &self.kubeconfig);
+        cmd
+    }
+
+    /// Runs kubectl (bounded by [`COMMAND_TIMEOUT`]) with `stdin` as input.
+    pub fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        run_bounded(self.command(args), stdin, COMMAND_TIMEOUT)
+    }
+
+    /// Runs kubectl and panics unless it succeeds.
+    pub fn ok(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let out = self.run(args, stdin);
+        assert!(out.success(), "kubectl failed: {}", out.describe());
+        out
+    }
+
+    /// `kubectl get ... -o json`, parsed.
+    pub fn get_json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["get"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["-o", "json"]);
+        let out = self.ok(&all, None);
+        serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("kubectl printed no JSON ({e}): {}", out.describe()))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// wasmgate serve
+// ---------------------------------------------------------------------------------------------
+
+/// A TCP port on 127.0.0.1 that is free now, below the kernel's ephemeral range (so an outgoing
+/// connection will not take it between choosing and binding, or while wasmgate is restarted).
+pub fn free_port() -> u16 {
+    use std::hash::{BuildHasher, RandomState};
+    let state = RandomState::new();
+    for i in 0u32..500 {
+        let port = 20000 + (state.hash_one((std::process::id(), i)) % 12000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free TCP port on 127.0.0.1 in 20000..32000");
+}
+
+/// `wasmgate serve` on 127.0.0.1:PORT with certificates generated in (or reused from) `cert_dir`,
+/// killed on drop.
+pub struct Wasmgate {
+    child: Option<Child>,
+    watchdog: Option<Child>,
+    pub port: u16,
+    pub cert_dir: PathBuf,
+    pub inventory: PathBuf,
+    pub log: PathBuf,
+}
+
+impl Wasmgate {
+    /// Starts `wasmgate serve` and waits (bounded) until `GET /readyz` answers over TLS with the
+    /// generated CA.
+    pub fn start(port: u16, cert_dir: &Path, inventory: &Path, log: &Path) -> Wasmgate {
+        let mut wg = Wasmgate {
+            child: None,
+            watchdog: None,
+            port,
+            cert_dir: cert_dir.to_path_buf(),
+            inventory: inventory.to_path_buf(),
+            log: log.to_path_buf(),
+        };
+        wg.spawn();
+        wg
+    }
+
+    fn spawn(&mut self) {
+        assert!(self.child.is_none(), "wasmgate is already running");
+        let logfile = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap_or_else(|e| panic!("open {}: {e}", self.log.display()));
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_wasmgate"));
+        cmd.arg("serve")
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{}", self.port))
+            .arg("--cert-dir")
+            .arg(&self.cert_dir)
+            .arg("--inventory")
+            .arg(&self.inventory)
+            .current_dir(repo_root())
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(logfile.try_clone().expect("dup log file"))
+            .stderr(logfile);
+        let t = Instant::now();
+        let child = cmd.spawn().expect("start wasmgate serve");
+        let pid = child.id();
+        self.child = Some(child);
+        self.watchdog = spawn_watchdog(&format!("kill {pid} 2>/dev/null"));
+        self.wait_ready(Duration::from_secs(30));
+        eprintln!(
+            "e2e: wasmgate (pid {pid}) ready on port {} in {:.1}s",
+            self.port,
+            t.elapsed().as_secs_f64()
+        );
+    }
+
+    fn wait_ready(&mut self, timeout: Duration) {
+        let url = self.url("/readyz");
+        let ca = self.ca_file();
+        let log = self.log.clone();
+        let child = self.child.as_mut().expect("wasmgate started");
+        poll(
+            "wasmgate /readyz",
+            timeout,
+            Duration::from_millis(100),
+            || {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!(
+                        "wasmgate serve exited during startup ({status}); its log:\n{}",
+                        tail(&log, 40)
+                    );
+                }
+                if !ca.is_file() {
+                    return Err(format!("{} not written yet", ca.display()));
+                }
+                let mut curl = Command::new("curl");
+                curl.args(["-fsS", "--max-time", "2", "--cacert"])
+                    .arg(&ca)
+                    .arg(&url);
+                let out = run_bounded(curl, None, Duration::from_secs(5));
+                if out.success() {
+                    Ok(())
+                } else {
+                    Err(out.describe())
+                }
+            },
+        );
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("https://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn ca_file(&self) -> PathBuf {
+        self.cert_dir.join("ca.crt")
+    }
+
+    /// The caBundle for a webhook configuration: base64 of the generated CA.
+    pub fn ca_bundle(&self) -> String {
+        use base64::Engine as _;
+        let pem = std::fs::read(self.ca_file())
+            .unwrap_or_else(|e| panic!("read {}: {e}", self.ca_file().display()));
+        base64::engine::general_purpose::STANDARD.encode(pem)
+    }
+
+    /// Kills the server (as a crash or an outage would) and waits for it to exit.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        stop_watchdog(&mut self.watchdog);
+    }
+
+    /// Starts it again on the same port with the same certificate directory.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    pub fn log_tail(&self, lines: usize) -> String {
+        tail(&self.log, lines)
+    }
+}
+
+impl Drop for Wasmgate {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            eprintln!(
+                "===== tail of {} =====\n{}",
+                self.log.display(),
+                self.log_tail(30)
+            );
+        }
+        self.stop();
+    }
+}
