@@ -37,6 +37,10 @@ pub enum Command {
     Serve(ServeArgs),
     /// Print the CRDs of the admitted wasmCloud kinds as YAML.
     Crds,
+    /// Check manifests offline with the webhook's engine (for CI and GitOps pipelines).
+    Check(crate::check::CheckArgs),
+    /// Simulate wasmCloud hosts: publish their heartbeats to NATS (demos, tests, benchmarks).
+    SimHosts(crate::sim::SimHostsArgs),
 }
 
 /// Options of `wasmgate serve`.
@@ -83,4 +87,13 @@ pub struct ServeArgs {
     /// Mirror the operator's -allow-shared-hosts.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, env = "WASMGATE_ALLOW_SHARED_HOSTS")]
     pub allow_shared_hosts: bool,
+    /// Component worlds from OCI registries.
+    #[command(flatten)]
+    pub registry: crate::components::oci::RegistryArgs,
+    /// The `hosts` aggregated API.
+    #[command(flatten)]
+    pub api: crate::apiserver::ApiArgs,
+    /// The live host inventory (NATS heartbeats, ageing).
+    #[command(flatten)]
+    pub live: crate::inventory::LiveArgs,
 }

@@ -5,6 +5,8 @@
 //! [`server`] (TLS, routes, health) and [`crd`] (types).
 
 pub mod admission;
+pub mod apiserver;
+pub mod check;
 pub mod cli;
 pub mod components;
 pub mod crd;
@@ -13,4 +15,5 @@ pub mod manifest;
 pub mod policy;
 pub mod resolve;
 pub mod server;
+pub mod sim;
 pub mod wit;

@@ -14,7 +14,7 @@ use tracing_subscriber::EnvFilter;
 use wasmgate::admission::Admission;
 use wasmgate::cli::{Cli, Command, LogFormat, ServeArgs};
 use wasmgate::components::{LocalFileSource, WorldResolver, WorldSource};
-use wasmgate::inventory::{load_hosts, watch_file, SharedInventory};
+use wasmgate::inventory::{load_hosts, start_live, watch_file, InventorySource, SharedInventory};
 use wasmgate::policy::Policy;
 use wasmgate::server::{self, certs, AppState};
 
@@ -72,11 +72,21 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let tls = server::tls_config(&cert, &key)?;
 
+    // The live inventory (heartbeats from NATS, hosts written through the API): admission uses
+    // it unless a static inventory file is given (or --dev without --nats-url).
+    let nats = args.live.nats_url.clone();
+    let live = start_live(args.live.config(), nats.clone(), Duration::from_secs(1));
     let inventory_path = args
         .inventory
-        .or_else(|| args.dev.then(|| PathBuf::from("examples/inventory.yaml")));
-    let inventory = Arc::new(SharedInventory::default());
+        .or_else(|| (args.dev && nats.is_none()).then(|| PathBuf::from("examples/inventory.yaml")));
+    let file_inventory = Arc::new(SharedInventory::default());
+    let inventory: Arc<dyn InventorySource> = if inventory_path.is_some() {
+        file_inventory.clone()
+    } else {
+        live.inventory.clone()
+    };
     if let Some(path) = &inventory_path {
+        let inventory = file_inventory;
         let hosts = load_hosts(path)?;
         tracing::info!(path = %path.display(), hosts = hosts.len(), "inventory loaded");
         inventory.replace(hosts);
@@ -85,16 +95,24 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             inventory.clone(),
             Duration::from_secs(args.inventory_poll_seconds.max(1)),
         );
+    } else if let Some(url) = &nats {
+        tracing::info!(%url, "admission uses the live inventory from NATS heartbeats");
     } else {
-        tracing::warn!("no inventory: every plugin import will be reported as unavailable");
+        tracing::warn!(
+            "no --nats-url or --inventory: admission sees only hosts written through the hosts API"
+        );
     }
 
     let files: HashMap<String, PathBuf> =
         LocalFileSource::parse_mapping(&args.components).map_err(anyhow::Error::msg)?;
-    let sources: Vec<Arc<dyn WorldSource>> = vec![Arc::new(LocalFileSource::new(files))];
+    let mut sources: Vec<Arc<dyn WorldSource>> = vec![Arc::new(LocalFileSource::new(files))];
+    if let Some(oci) = args.registry.source()? {
+        sources.push(Arc::new(oci));
+    }
     let policy = Policy {
         unknown_world: args.unknown_world,
         allow_shared_hosts: args.allow_shared_hosts,
+        pin_digests: args.registry.pin_digests,
         ..Policy::default()
     };
     let admission = Arc::new(Admission {
@@ -103,12 +121,22 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         policy: Arc::new(policy),
     });
     let ready = Arc::new(AtomicBool::new(false));
+    let hosts_api =
+        wasmgate::apiserver::setup(&args.api, live.inventory.clone(), listen.ip().is_loopback())
+            .await?;
     let app = server::router(AppState {
         admission,
         ready: ready.clone(),
-    });
+    })
+    .merge(hosts_api);
     tracing::info!(%listen, dev = args.dev, "wasmgate serving /validate and /mutate");
-    ready.store(true, Ordering::Relaxed);
+    // With NATS, ready once connected and every host has had time to heartbeat once.
+    let warmup = nats.is_some().then_some(args.live.inventory_warmup);
+    let warming = ready.clone();
+    tokio::spawn(async move {
+        live.warm_up(warmup).await;
+        warming.store(true, Ordering::Relaxed);
+    });
     server::serve_tls(listen, tls, app, shutdown_signal()).await?;
     Ok(())
 }
@@ -117,6 +145,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
     let result = match cli.command {
+        Command::Check(args) => return wasmgate::check::main(args),
         Command::Crds => {
             use std::io::Write;
             let mut out = std::io::stdout().lock();
@@ -134,6 +163,18 @@ fn main() -> ExitCode {
             .build()
             .map_err(anyhow::Error::from)
             .and_then(|rt| rt.block_on(serve(args))),
+        Command::SimHosts(args) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| rt.block_on(wasmgate::sim::run(args)))
+            .map(|summary| {
+                eprintln!(
+                    "published {} heartbeats in {:.1}s",
+                    summary.published,
+                    summary.elapsed.as_secs_f64()
+                )
+            }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -27,6 +27,8 @@ pub struct Policy {
     pub auto_declare: Vec<(String, String)>,
     /// A component whose world cannot be learned.
     pub unknown_world: Enforcement,
+    /// Mutating webhook: rewrite images to the digest their world was read from.
+    pub pin_digests: bool,
 }
 
 const P2: &str = "0.2.0";
@@ -113,6 +115,7 @@ impl Default for Policy {
             .map(|(n, p)| (n.to_string(), p.to_string()))
             .collect(),
             unknown_world: Enforcement::Warn,
+            pin_digests: false,
         }
     }
 }

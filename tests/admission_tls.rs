@@ -49,7 +49,11 @@ const ORDERS: &str = "package test:orders; world orders {
 
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().expect("tempdir");
+    // No registry pulls: every image here is mapped to a file or deliberately unknown, and tests
+    // must not reach for the network.
     let mut args = vec![
+        "--registry-pulls".to_string(),
+        "false".to_string(),
         "--inventory".to_string(),
         concat!(env!("CARGO_MANIFEST_DIR"), "/examples/inventory.yaml").to_string(),
     ];

@@ -14,10 +14,12 @@ use kube::core::admission::{AdmissionRequest, AdmissionReview, Operation};
 use kube::core::DynamicObject;
 use serde_json::{json, Value};
 
-use crate::components::{ComponentRef, WorldResolver};
+use crate::components::{PullRef, WorldResolver};
 use crate::inventory::InventorySource;
 use crate::policy::Policy;
-use crate::resolve::{apply_defaults, resolve, Report, ResolveInput, SERVICE_KEY};
+use crate::resolve::{
+    apply_defaults, resolve, Defaulted, Report, ResolveInput, WorldState, SERVICE_KEY,
+};
 
 pub use object::{AdmittedObject, ObjectError};
 
@@ -196,75 +198,175 @@ impl Admission {
         }
     }
 
-    /// Reviews a decoded object.
+    /// Reviews a decoded object: the core both webhooks and `wasmgate check` share (see
+    /// [`Admission::evaluate`]).
     pub async fn review_object(
         &self,
         mode: Mode,
         namespace: &str,
         obj: &AdmittedObject,
     ) -> Verdict {
+        let prepared = self.prepare(namespace, obj).await;
+        match mode {
+            Mode::Mutate => prepared.mutation(obj),
+            Mode::Validate => self.validation(namespace, obj, &prepared),
+        }
+    }
+
+    /// What both webhooks answer for one object of kind `kind` in `group`, decoded from `raw`
+    /// (`None` for kinds wasmgate does not handle): the verdict of `POST /mutate` and of
+    /// `POST /validate` (on the defaulted object), computed by the same functions the webhook
+    /// runs, from one lookup of the component worlds. `wasmgate check` reports exactly this.
+    pub async fn evaluate(
+        &self,
+        group: &str,
+        kind: &str,
+        namespace: &str,
+        raw: Value,
+    ) -> Option<Evaluation> {
+        let obj = match AdmittedObject::from_request(group, kind, raw) {
+            Ok(Some(o)) => o,
+            Ok(None) => return None,
+            Err(e) => {
+                return Some(Evaluation {
+                    mutate: self.undecodable(Mode::Mutate, e.to_string()),
+                    validate: self.undecodable(Mode::Validate, e.to_string()),
+                    notes: Vec::new(),
+                })
+            }
+        };
+        let prepared = self.prepare(namespace, &obj).await;
+        Some(Evaluation {
+            mutate: prepared.mutation(&obj),
+            validate: self.validation(namespace, &obj, &prepared),
+            notes: prepared.defaulted.notes.clone(),
+        })
+    }
+
+    /// Learns the component worlds and applies the defaults (shared by both webhooks).
+    async fn prepare(&self, namespace: &str, obj: &AdmittedObject) -> Prepared {
         let spec = obj.spec();
-        let mut components: Vec<ComponentRef<'_>> = spec
+        let mut components: Vec<PullRef<'_>> = spec
             .components
             .iter()
             .flatten()
-            .map(|c| ComponentRef {
+            .map(|c| PullRef {
                 name: &c.name,
                 image: &c.image,
+                pull_secret: secret_name(&c.image_pull_secret),
             })
             .collect();
         if let Some(s) = &spec.service {
-            components.push(ComponentRef {
+            components.push(PullRef {
                 name: SERVICE_KEY,
                 image: &s.image,
+                pull_secret: secret_name(&s.image_pull_secret),
             });
         }
         let annotations: BTreeMap<String, String> = obj.annotations();
-        let worlds = self
+        // For a replica set or deployment this lookup is also the prefetch: the Workloads it
+        // stamps out name the same images and pull secrets, and find them cached by image (for
+        // the tag TTL) and by digest (memory and --cache-dir).
+        let found = self
             .worlds
-            .worlds(namespace, &components, &annotations)
+            .lookup(namespace, &components, &annotations)
             .await;
-        let defaulted = apply_defaults(spec, &worlds, &self.policy);
+        let worlds = found.states;
+        let mut defaulted = apply_defaults(spec, &worlds, &self.policy);
+        if self.policy.pin_digests {
+            pin_images(&mut defaulted, &found.pinned);
+        }
+        Prepared { worlds, defaulted }
+    }
 
-        match mode {
-            Mode::Mutate => {
-                let before = serde_json::to_value(spec).unwrap_or(Value::Null);
-                let after = serde_json::to_value(&defaulted.spec).unwrap_or(Value::Null);
-                let patch = prefix_patch(json_patch::diff(&before, &after), obj.spec_pointer());
-                Verdict {
-                    warnings: defaulted
-                        .notes
-                        .iter()
-                        .map(|n| format!("wasmgate: {n}"))
-                        .collect(),
-                    patch,
-                    ..Verdict::allow()
-                }
-            }
-            Mode::Validate => {
-                let snapshot = self.inventory.snapshot();
-                let deployment = obj.deployment_context();
-                let report = resolve(&ResolveInput {
-                    namespace,
-                    spec: &defaulted.spec,
-                    worlds: &worlds,
-                    hosts: &snapshot.hosts,
-                    policy: &self.policy,
-                    deployment: deployment.as_ref(),
-                });
-                let message = (!report.allowed()).then(|| report.denial_message());
-                Verdict {
-                    allowed: report.allowed(),
-                    message,
-                    warnings: report
-                        .warnings
-                        .iter()
-                        .map(|w| format!("wasmgate: {}", w.message))
-                        .collect(),
-                    patch: Vec::new(),
-                    report: Some(report),
-                }
-            }
+    /// The validating webhook's verdict: the *defaulted* spec, resolved.
+    fn validation(&self, namespace: &str, obj: &AdmittedObject, prepared: &Prepared) -> Verdict {
+        let snapshot = self.inventory.snapshot();
+        let deployment = obj.deployment_context();
+        let report = resolve(&ResolveInput {
+            namespace,
+            spec: &prepared.defaulted.spec,
+            worlds: &prepared.worlds,
+            hosts: &snapshot.hosts,
+            policy: &self.policy,
+            deployment: deployment.as_ref(),
+        });
+        let message = (!report.allowed()).then(|| report.denial_message());
+        Verdict {
+            allowed: report.allowed(),
+            message,
+            warnings: report
+                .warnings
+                .iter()
+                .map(|w| format!("wasmgate: {}", w.message))
+                .collect(),
+            patch: Vec::new(),
+            report: Some(report),
+        }
+    }
+}
+
+/// Component worlds and the defaulted spec of one object.
+struct Prepared {
+    worlds: BTreeMap<String, WorldState>,
+    defaulted: Defaulted,
+}
+
+impl Prepared {
+    /// The mutating webhook's verdict: the defaults as a JSONPatch, one warning per default.
+    fn mutation(&self, obj: &AdmittedObject) -> Verdict {
+        let before = serde_json::to_value(obj.spec()).unwrap_or(Value::Null);
+        let after = serde_json::to_value(&self.defaulted.spec).unwrap_or(Value::Null);
+        let patch = prefix_patch(json_patch::diff(&before, &after), obj.spec_pointer());
+        Verdict {
+            warnings: self
+                .defaulted
+                .notes
+                .iter()
+                .map(|n| format!("wasmgate: {n}"))
+                .collect(),
+            patch,
+            ..Verdict::allow()
+        }
+    }
+}
+
+/// Both webhooks' answers for one object ([`Admission::evaluate`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Evaluation {
+    /// What `POST /mutate` answers (always allowed; the patch and one warning per default).
+    pub mutate: Verdict,
+    /// What `POST /validate` answers (judged on the defaulted object).
+    pub validate: Verdict,
+    /// The defaults applied, one line each, without the `wasmgate: ` prefix of the warnings.
+    pub notes: Vec<String>,
+}
+
+/// The name of an `imagePullSecret`, if set.
+fn secret_name(s: &Option<crate::crd::LocalObjectReference>) -> Option<&str> {
+    s.as_ref()
+        .map(|r| r.name.as_str())
+        .filter(|n| !n.is_empty())
+}
+
+/// Rewrites images to the digests their worlds were read from (`--pin-digests`), one note each.
+fn pin_images(defaulted: &mut Defaulted, pinned: &BTreeMap<String, String>) {
+    let spec = &mut defaulted.spec;
+    let mut images: Vec<(&str, &mut String)> = spec
+        .components
+        .iter_mut()
+        .flatten()
+        .map(|c| (c.name.as_str(), &mut c.image))
+        .collect();
+    if let Some(s) = spec.service.as_mut() {
+        images.push((SERVICE_KEY, &mut s.image));
+    }
+    for (who, image) in images {
+        if let Some(p) = pinned.get(who).filter(|p| p.as_str() != image.as_str()) {
+            defaulted.notes.push(format!(
+                "component {who:?}: image {image} pinned to {p}, the digest wasmgate validated"
+            ));
+            *image = p.clone();
         }
     }
 }

@@ -1,9 +1,10 @@
 //! Where component worlds come from, in order: the `wit.wasmgate.dev/<component>` annotation,
-//! configured sources (a local image -> .wasm mapping now; OCI registries later), and worlds
+//! configured sources (a local image -> .wasm mapping, then OCI registries), and worlds
 //! remembered from annotations on earlier objects in the same namespace (so Workloads a replica
 //! set stamps out, which do not carry the template's annotations, resolve like their template).
 
 mod local;
+pub mod oci;
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -14,6 +15,7 @@ use crate::resolve::WorldState;
 use crate::wit::{parse_world_text, ComponentWorld, WitError};
 
 pub use local::LocalFileSource;
+pub use oci::{OciConfig, OciSource};
 
 /// The annotation prefix carrying a component's world as WIT text.
 pub const WIT_ANNOTATION_PREFIX: &str = "wit.wasmgate.dev/";
@@ -37,16 +39,61 @@ pub enum SourceError {
         /// Why.
         message: String,
     },
+    /// The artifact is refused (oversized, not a wasm component artifact, a bad reference, or a
+    /// registry failure under a `deny` policy): the component is denied.
+    #[error("{image}: {message}")]
+    Refused {
+        /// The image reference.
+        image: String,
+        /// Why.
+        message: String,
+    },
 }
 
 /// A boxed future, so sources can be trait objects.
 pub type SourceFuture<'a> =
     Pin<Box<dyn Future<Output = Result<Option<Arc<ComponentWorld>>, SourceError>> + Send + 'a>>;
 
+/// What a lookup knows about the component beyond its image: where it runs and how it is pulled.
+#[derive(Clone, Copy, Debug)]
+pub struct WorldRequest<'a> {
+    /// Namespace of the object.
+    pub namespace: &'a str,
+    /// The image reference as written.
+    pub image: &'a str,
+    /// The component's `imagePullSecret` name, if any.
+    pub pull_secret: Option<&'a str>,
+}
+
+/// A world, and the digest-pinned image it was read from (registry sources).
+#[derive(Clone, Debug)]
+pub struct Found {
+    /// The component's world.
+    pub world: Arc<ComponentWorld>,
+    /// `repo@sha256:...` of the artifact that was decoded, when the source knows it.
+    pub pinned: Option<String>,
+}
+
+/// A boxed future of [`WorldSource::lookup`].
+pub type LookupFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Option<Found>, SourceError>> + Send + 'a>>;
+
 /// A source of component worlds by image reference. `Ok(None)` means "not mine".
 pub trait WorldSource: Send + Sync {
     /// Looks up the world of `image`.
     fn world<'a>(&'a self, image: &'a str) -> SourceFuture<'a>;
+
+    /// Looks up the world for a request with its namespace and pull secret (what registry
+    /// sources need); by default, [`WorldSource::world`] of the image.
+    fn lookup<'a>(&'a self, req: WorldRequest<'a>) -> LookupFuture<'a> {
+        let fut = self.world(req.image);
+        Box::pin(async move {
+            Ok(fut.await?.map(|world| Found {
+                world,
+                pinned: None,
+            }))
+        })
+    }
 }
 
 /// One component to find a world for.
@@ -55,6 +102,27 @@ pub struct ComponentRef<'a> {
     pub name: &'a str,
     /// Its image.
     pub image: &'a str,
+}
+
+/// One component with its pull secret ([`WorldResolver::lookup`]).
+#[derive(Clone, Copy, Debug)]
+pub struct PullRef<'a> {
+    /// Component name (or `service`).
+    pub name: &'a str,
+    /// Its image.
+    pub image: &'a str,
+    /// Its `imagePullSecret` name.
+    pub pull_secret: Option<&'a str>,
+}
+
+/// Worlds of a workload's components, and the digest-pinned images of those read from a
+/// registry.
+#[derive(Clone, Debug, Default)]
+pub struct Worlds {
+    /// Component name -> world.
+    pub states: BTreeMap<String, WorldState>,
+    /// Component name -> `repo@sha256:...` it was validated at (registry sources only).
+    pub pinned: BTreeMap<String, String>,
 }
 
 /// Finds worlds for the components of a workload.
@@ -74,17 +142,43 @@ impl WorldResolver {
         }
     }
 
-    /// Worlds for every component, keyed by component name.
+    /// Worlds for every component, keyed by component name (no pull secrets).
     pub async fn worlds(
         &self,
         namespace: &str,
         components: &[ComponentRef<'_>],
         annotations: &BTreeMap<String, String>,
     ) -> BTreeMap<String, WorldState> {
-        let mut out = BTreeMap::new();
-        for c in components {
-            let state = self.world(namespace, c, annotations).await;
-            out.insert(c.name.to_string(), state);
+        let refs: Vec<PullRef<'_>> = components
+            .iter()
+            .map(|c| PullRef {
+                name: c.name,
+                image: c.image,
+                pull_secret: None,
+            })
+            .collect();
+        self.lookup(namespace, &refs, annotations).await.states
+    }
+
+    /// Worlds for every component (looked up concurrently), with the pinned images.
+    pub async fn lookup(
+        &self,
+        namespace: &str,
+        components: &[PullRef<'_>],
+        annotations: &BTreeMap<String, String>,
+    ) -> Worlds {
+        let found = futures_util::future::join_all(
+            components
+                .iter()
+                .map(|c| self.world(namespace, c, annotations)),
+        )
+        .await;
+        let mut out = Worlds::default();
+        for (c, (state, pinned)) in components.iter().zip(found) {
+            if let Some(p) = pinned {
+                out.pinned.insert(c.name.to_string(), p);
+            }
+            out.states.insert(c.name.to_string(), state);
         }
         out
     }
@@ -92,12 +186,12 @@ impl WorldResolver {
     async fn world(
         &self,
         namespace: &str,
-        c: &ComponentRef<'_>,
+        c: &PullRef<'_>,
         annotations: &BTreeMap<String, String>,
-    ) -> WorldState {
+    ) -> (WorldState, Option<String>) {
         let key = format!("{WIT_ANNOTATION_PREFIX}{}", c.name);
         if let Some(text) = annotations.get(&key) {
-            return match parse_world_text(text) {
+            let state = match parse_world_text(text) {
                 Ok(world) => {
                     let world = Arc::new(world);
                     if let Ok(mut map) = self.remembered.lock() {
@@ -107,16 +201,37 @@ impl WorldResolver {
                 }
                 Err(e) => WorldState::Invalid(format!("annotation {key}: {e}")),
             };
+            return (state, None);
         }
+        let req = WorldRequest {
+            namespace,
+            image: c.image,
+            pull_secret: c.pull_secret,
+        };
+        // A registry that cannot be read falls back on a remembered world (a template's
+        // annotation); a broken or refused artifact does not.
+        let mut unavailable = None;
         for source in &self.sources {
-            match source.world(c.image).await {
-                Ok(Some(world)) => return WorldState::Known((*world).clone()),
-                Ok(None) => {}
+            match source.lookup(req).await {
+                Ok(Some(found)) => {
+                    return (WorldState::Known((*found.world).clone()), found.pinned)
+                }
+                Ok(None) => continue,
                 Err(SourceError::Invalid { image, source }) => {
-                    return WorldState::Invalid(format!("image {image}: {source}"))
+                    return (
+                        WorldState::Invalid(format!("image {image}: {source}")),
+                        None,
+                    )
+                }
+                Err(SourceError::Refused { image, message }) => {
+                    return (
+                        WorldState::Invalid(format!("image {image}: {message}")),
+                        None,
+                    )
                 }
                 Err(e @ SourceError::Unavailable { .. }) => {
-                    return WorldState::Unknown(format!("cannot read the component: {e}"))
+                    unavailable = Some(format!("cannot read the component: {e}"));
+                    break;
                 }
             }
         }
@@ -125,11 +240,15 @@ impl WorldResolver {
                 .cloned()
         });
         if let Some(world) = remembered {
-            return WorldState::Known((*world).clone());
+            return (WorldState::Known((*world).clone()), None);
         }
-        WorldState::Unknown(format!(
+        if let Some(why) = unavailable {
+            return (WorldState::Unknown(why), None);
+        }
+        let state = WorldState::Unknown(format!(
             "no world source for image {}: add the annotation {key} with the component's WIT world, or map the image to a .wasm file (--component {}=FILE.wasm)",
             c.image, c.image
-        ))
+        ));
+        (state, None)
     }
 }

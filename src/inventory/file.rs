@@ -43,6 +43,24 @@ pub enum InventoryError {
         /// What is wrong.
         message: String,
     },
+    /// A Host written to the live inventory is invalid (HTTP 422).
+    #[error("Host {name:?} is invalid: {field}: {message}")]
+    Invalid {
+        /// The object's name (may be empty).
+        name: String,
+        /// The offending field path.
+        field: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// A write's `metadata.resourceVersion` precondition failed (HTTP 409).
+    #[error("Operation cannot be fulfilled on hosts.wasmgate.dev {name:?}: {message}")]
+    Conflict {
+        /// The object's name.
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 /// Whether an object is a Host (wasmgate's or upstream's).

@@ -1,7 +1,13 @@
 //! The host inventory: an immutable snapshot the resolver reads, published by whichever source
-//! feeds it (a static file here; live heartbeats later, behind the same [`InventorySource`]).
+//! feeds it, behind the same [`InventorySource`]: a static file ([`SharedInventory`], for
+//! `check` and dev mode) or live heartbeats ([`LiveInventory`], fed from NATS by [`nats`] and
+//! through the `hosts` API).
 
+mod args;
 mod file;
+pub mod heartbeat;
+pub mod live;
+pub mod nats;
 
 use std::sync::Arc;
 
@@ -9,7 +15,11 @@ use arc_swap::ArcSwap;
 
 use crate::crd::Host;
 
+pub use args::{parse_duration, LiveArgs};
 pub use file::{load_hosts, watch_file, InventoryError};
+pub use heartbeat::{HeartbeatError, HostHeartbeat, WitInterface};
+pub use live::{LiveConfig, LiveInventory, WatchError, WatchEvent, WatchEventType};
+pub use nats::IngestStats;
 
 /// One consistent view of every known host.
 #[derive(Clone, Debug, Default)]
@@ -54,5 +64,58 @@ impl SharedInventory {
 impl InventorySource for SharedInventory {
     fn snapshot(&self) -> Arc<Snapshot> {
         self.current.load_full()
+    }
+}
+
+/// The running live inventory: the store, its ingestion counters and background tasks.
+#[derive(Debug)]
+pub struct LiveRuntime {
+    /// The inventory (also an [`InventorySource`] for admission; the `hosts` API serves it).
+    pub inventory: Arc<LiveInventory>,
+    /// NATS ingestion counters (all zero without NATS).
+    pub stats: Arc<IngestStats>,
+    /// The ageing ticker and, with NATS, the ingestion task. Aborting them stops the inventory.
+    pub tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl LiveRuntime {
+    /// Waits until the inventory is worth answering from: with `warmup` (NATS), until the first
+    /// connection plus `warmup` (one heartbeat interval: every host has reported once);
+    /// without, at once.
+    pub async fn warm_up(&self, warmup: Option<std::time::Duration>) {
+        let Some(warmup) = warmup else { return };
+        while self
+            .stats
+            .connects
+            .load(std::sync::atomic::Ordering::Relaxed)
+            == 0
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        tokio::time::sleep(warmup).await;
+        tracing::info!(
+            hosts = self.inventory.len(),
+            "live inventory warmed up; ready"
+        );
+    }
+}
+
+/// Starts the live inventory (inside a tokio runtime): the ageing ticker every `tick`, and
+/// heartbeat ingestion from `nats_url` when given (without it, only API writes feed it).
+pub fn start_live(
+    config: LiveConfig,
+    nats_url: Option<String>,
+    tick: std::time::Duration,
+) -> LiveRuntime {
+    let inventory = LiveInventory::new(config);
+    let stats = Arc::new(IngestStats::default());
+    let mut tasks = vec![nats::spawn_ticker(inventory.clone(), tick)];
+    if let Some(url) = nats_url {
+        tasks.push(nats::spawn_ingest(url, inventory.clone(), stats.clone()));
+    }
+    LiveRuntime {
+        inventory,
+        stats,
+        tasks,
     }
 }

@@ -99,6 +99,22 @@ fn fmt_version(v: Option<&Version>) -> String {
     v.map_or_else(|| "(any)".to_string(), |v| v.to_string())
 }
 
+/// What a host's plugins provide to components (heartbeat `imports`).
+fn host_imports(h: &Host) -> &[HostWitInterface] {
+    h.status
+        .as_ref()
+        .and_then(|s| s.imports.as_deref())
+        .unwrap_or_default()
+}
+
+/// What a host's plugins call on components (heartbeat `exports`).
+fn host_exports(h: &Host) -> &[HostWitInterface] {
+    h.status
+        .as_ref()
+        .and_then(|s| s.exports.as_deref())
+        .unwrap_or_default()
+}
+
 /// The union of interfaces a host offers for `ns:pkg` at a version matching `want`.
 fn offered<'h>(
     list: &'h [HostWitInterface],
@@ -119,15 +135,13 @@ fn offered<'h>(
 fn offered_versions(hosts: &[&Host], r: &InterfaceRef, exports: bool) -> BTreeSet<String> {
     hosts
         .iter()
-        .filter_map(|h| h.status.as_ref())
-        .filter_map(|s| {
+        .flat_map(|h| {
             if exports {
-                s.exports.as_ref()
+                host_exports(h)
             } else {
-                s.imports.as_ref()
+                host_imports(h)
             }
         })
-        .flatten()
         .filter(|hw| hw.namespace == r.package.namespace && hw.package == r.package.name)
         .map(|hw| hw.version.clone().unwrap_or_else(|| "unversioned".into()))
         .collect()
@@ -438,17 +452,10 @@ impl<'a> Resolver<'a> {
             .eligible
             .iter()
             .filter(|h| {
-                let status = h.status.as_ref();
-                let imports = status
-                    .and_then(|s| s.imports.as_deref())
-                    .unwrap_or_default();
-                let exports = status
-                    .and_then(|s| s.exports.as_deref())
-                    .unwrap_or_default();
                 // The plugin must provide the import itself, and cover every interface the
                 // entry lists in either direction (the host's `includes_bidirectional`).
-                let provides = offered(imports, r, &want);
-                let calls = offered(exports, r, &want);
+                let provides = offered(host_imports(h), r, &want);
+                let calls = offered(host_exports(h), r, &want);
                 provides.contains(r.interface.as_str())
                     && needed
                         .iter()
@@ -524,12 +531,7 @@ impl<'a> Resolver<'a> {
                 .eligible
                 .iter()
                 .filter(|h| {
-                    let imports = h
-                        .status
-                        .as_ref()
-                        .and_then(|s| s.imports.as_deref())
-                        .unwrap_or_default();
-                    offered(imports, r, &[r.version()]).contains(r.interface.as_str())
+                    offered(host_imports(h), r, &[r.version()]).contains(r.interface.as_str())
                 })
                 .count();
             let entry = format!(
@@ -622,14 +624,7 @@ impl<'a> Resolver<'a> {
         let callers = self
             .eligible
             .iter()
-            .filter(|h| {
-                let exports = h
-                    .status
-                    .as_ref()
-                    .and_then(|s| s.exports.as_deref())
-                    .unwrap_or_default();
-                offered(exports, r, &[r.version()]).contains(r.interface.as_str())
-            })
+            .filter(|h| offered(host_exports(h), r, &[r.version()]).contains(r.interface.as_str()))
             .count();
         if callers == 0 {
             let versions = offered_versions(&self.eligible, r, true);

@@ -1,6 +1,7 @@
 //! The HTTPS server: admission routes, health endpoints, Kubernetes `Status` errors, and TLS.
 
 pub mod certs;
+mod client_cert;
 mod routes;
 
 use std::net::SocketAddr;
@@ -50,8 +51,12 @@ pub fn tls_config(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, Serve
     }
     let key = PrivateKeyDer::from_pem_file(key)
         .map_err(|e| ServerError::Tls(format!("{}: {e}", key.display())))?;
+    // Ask for a client certificate without requiring one (Go's RequestClientCert): the
+    // aggregator presents its front-proxy certificate; kube-apiserver's webhook calls, kubelet
+    // probes and curl present none. The chain is judged per request by the aggregated API's
+    // authenticator (`crate::apiserver::auth`), which sees it as `axum_server::tls::TlsInfo`.
     let mut config = rustls::ServerConfig::builder()
-        .with_no_client_auth()
+        .with_client_cert_verifier(Arc::new(client_cert::OptionalClientCert::new()))
         .with_single_cert(certs, key)
         .map_err(|e| ServerError::Tls(e.to_string()))?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];

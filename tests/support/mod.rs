@@ -564,12 +564,25 @@ pub struct Wasmgate {
     pub cert_dir: PathBuf,
     pub inventory: PathBuf,
     pub log: PathBuf,
+    /// More `wasmgate serve` arguments (kept across restarts).
+    pub extra_args: Vec<String>,
 }
 
 impl Wasmgate {
     /// Starts `wasmgate serve` and waits (bounded) until `GET /readyz` answers over TLS with the
     /// generated CA.
     pub fn start(port: u16, cert_dir: &Path, inventory: &Path, log: &Path) -> Wasmgate {
+        Self::start_with(port, cert_dir, inventory, log, &[])
+    }
+
+    /// [`Wasmgate::start`] with more `wasmgate serve` arguments.
+    pub fn start_with(
+        port: u16,
+        cert_dir: &Path,
+        inventory: &Path,
+        log: &Path,
+        extra_args: &[String],
+    ) -> Wasmgate {
         let mut wg = Wasmgate {
             child: None,
             watchdog: None,
@@ -577,6 +590,7 @@ impl Wasmgate {
             cert_dir: cert_dir.to_path_buf(),
             inventory: inventory.to_path_buf(),
             log: log.to_path_buf(),
+            extra_args: extra_args.to_vec(),
         };
         wg.spawn();
         wg
@@ -597,6 +611,7 @@ impl Wasmgate {
             .arg(&self.cert_dir)
             .arg("--inventory")
             .arg(&self.inventory)
+            .args(&self.extra_args)
             .current_dir(repo_root())
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())

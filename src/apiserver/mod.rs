@@ -1,0 +1,396 @@
+//! The `hosts` aggregated API: `wasmgate.dev/v1alpha1`, resource `hosts` (kind Host,
+//! cluster-scoped), served from the live inventory behind kube-apiserver's aggregation layer.
+//!
+//! - [`discovery`]: `/apis` (legacy and aggregated discovery v2), `/apis/wasmgate.dev`,
+//!   `/apis/wasmgate.dev/v1alpha1`;
+//! - [`openapi`]: `/openapi/v2`, `/openapi/v3`, `/openapi/v3/apis/wasmgate.dev/v1alpha1`;
+//! - [`hosts`]: list (limit/continue), get, watch (resourceVersion, bookmarks, WatchList,
+//!   410 Expired), create, update, patch (merge, strategic merge as merge, JSON patch, apply as
+//!   merge), delete; label and field [`selectors`]; [`table`] output for kubectl;
+//! - [`auth`]: front-proxy authentication from the `extension-apiserver-authentication`
+//!   ConfigMap and SubjectAccessReview authorization;
+//! - [`status`]: every error is a Kubernetes `Status`.
+//!
+//! Mount [`router`] next to the webhook routes; authentication applies to these routes only (the
+//! webhook and health paths carry no client certificate).
+
+pub mod auth;
+pub mod discovery;
+pub mod hosts;
+pub mod negotiate;
+pub mod openapi;
+pub mod selectors;
+pub mod status;
+pub mod table;
+mod x509;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde_json::Value;
+
+use crate::crd::Host;
+
+pub use crate::inventory::{LiveConfig, LiveInventory, WatchError, WatchEvent, WatchEventType};
+pub use auth::{AuthMode, Authenticator, UserInfo};
+pub use status::ApiError;
+
+/// The API group.
+pub const GROUP: &str = crate::crd::WASMGATE_GROUP;
+/// The API version.
+pub const VERSION: &str = crate::crd::WASMGATE_VERSION;
+/// The resource (plural).
+pub const RESOURCE: &str = "hosts";
+/// The singular resource name.
+pub const SINGULAR: &str = "host";
+/// The kind.
+pub const KIND: &str = "Host";
+/// The list kind.
+pub const LIST_KIND: &str = "HostList";
+
+/// Largest request body (kube-apiserver's own limit is 3 MiB).
+pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+
+/// `apiVersion` of a Host.
+pub fn api_version() -> String {
+    format!("{GROUP}/{VERSION}")
+}
+
+/// The prerendered OpenAPI documents (with ETags).
+struct Docs {
+    v2: Bytes,
+    v2_etag: String,
+    v3: Bytes,
+    v3_etag: String,
+    v3_root: Bytes,
+}
+
+impl Docs {
+    fn new() -> Self {
+        let v2 = serde_json::to_vec(&openapi::v2_document()).unwrap_or_default();
+        let v3 = serde_json::to_vec(&openapi::v3_document()).unwrap_or_default();
+        let v2_etag = discovery::etag(&v2);
+        let v3_etag = discovery::etag(&v3);
+        let hash = v3_etag.trim_matches('"').to_string();
+        let v3_root = serde_json::to_vec(&openapi::v3_discovery(&hash)).unwrap_or_default();
+        Self {
+            v2: v2.into(),
+            v2_etag,
+            v3: v3.into(),
+            v3_etag,
+            v3_root: v3_root.into(),
+        }
+    }
+}
+
+/// State of the aggregated API handlers.
+#[derive(Clone)]
+pub struct ApiState {
+    /// The live inventory served as `hosts`.
+    pub inventory: Arc<LiveInventory>,
+    /// Authentication and authorization.
+    pub auth: Arc<Authenticator>,
+    lists: Arc<hosts::ListCache>,
+    docs: Arc<Docs>,
+}
+
+impl ApiState {
+    /// State serving `inventory`, guarded by `auth`.
+    pub fn new(inventory: Arc<LiveInventory>, auth: Arc<Authenticator>) -> Self {
+        Self {
+            inventory,
+            auth,
+            lists: Arc::new(hosts::ListCache::default()),
+            docs: Arc::new(Docs::new()),
+        }
+    }
+}
+
+/// A JSON response.
+pub(crate) fn json_response(code: StatusCode, body: &Value) -> Response {
+    json_bytes(code, serde_json::to_vec(body).unwrap_or_default())
+}
+
+pub(crate) fn json_bytes(code: StatusCode, body: Vec<u8>) -> Response {
+    let mut resp = (code, body).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+/// A host with `apiVersion` and `kind` filled in.
+pub fn normalized(mut host: Host) -> Host {
+    if host.api_version.is_empty() {
+        host.api_version = api_version();
+    }
+    if host.kind.is_empty() {
+        host.kind = KIND.into();
+    }
+    host
+}
+
+/// A host as JSON, with `apiVersion` and `kind`.
+pub fn host_json(host: &Host) -> Value {
+    let mut v = serde_json::to_value(host).unwrap_or(Value::Null);
+    if let Some(o) = v.as_object_mut() {
+        o.insert("apiVersion".into(), Value::String(api_version()));
+        o.insert("kind".into(), Value::String(KIND.into()));
+    }
+    v
+}
+
+/// Percent-decoding (`url.PathUnescape`; with `plus_is_space`, `url.QueryUnescape`). Invalid
+/// escapes are kept as they are.
+pub(crate) fn percent_decode(s: &str, plus_is_space: bool) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(b) => {
+                        out.push(b);
+                        i += 3;
+                    }
+                    None => {
+                        out.push(b'%');
+                        i += 1;
+                    }
+                }
+            }
+            b'+' if plus_is_space => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Query parameters (the last value of a repeated key wins).
+pub(crate) fn parse_query(query: Option<&str>) -> HashMap<String, String> {
+    query
+        .unwrap_or("")
+        .split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (percent_decode(k, true), percent_decode(v, true))
+        })
+        .collect()
+}
+
+async fn apis(headers: HeaderMap) -> Response {
+    discovery::apis(&headers)
+}
+
+async fn group() -> Response {
+    json_response(StatusCode::OK, &discovery::api_group())
+}
+
+async fn resources() -> Response {
+    json_response(StatusCode::OK, &discovery::api_resource_list())
+}
+
+fn cached_doc(headers: &HeaderMap, body: &Bytes, tag: &str) -> Response {
+    let not_modified = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag));
+    let mut resp = if not_modified {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        (StatusCode::OK, body.clone()).into_response()
+    };
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Ok(v) = HeaderValue::from_str(tag) {
+        h.insert(header::ETAG, v);
+    }
+    resp
+}
+
+async fn openapi_v2(State(s): State<ApiState>, headers: HeaderMap) -> Response {
+    cached_doc(&headers, &s.docs.v2, &s.docs.v2_etag)
+}
+
+async fn openapi_v3_root(State(s): State<ApiState>) -> Response {
+    json_bytes(StatusCode::OK, s.docs.v3_root.to_vec())
+}
+
+async fn openapi_v3_doc(State(s): State<ApiState>, headers: HeaderMap) -> Response {
+    cached_doc(&headers, &s.docs.v3, &s.docs.v3_etag)
+}
+
+async fn method_not_allowed(method: Method) -> Response {
+    ApiError::method_not_allowed(method.as_str()).into_response()
+}
+
+/// The aggregated API routes, authenticated and authorized by `state.auth`.
+pub fn router(state: ApiState) -> Router {
+    let gv = format!("/apis/{GROUP}/{VERSION}");
+    let collection = format!("{gv}/{RESOURCE}");
+    let item = format!("{collection}/{{name}}");
+    Router::new()
+        .route("/apis", get(apis))
+        .route(&format!("/apis/{GROUP}"), get(group))
+        .route(&gv, get(resources))
+        .route(
+            &collection,
+            get(hosts::list)
+                .post(hosts::create)
+                .fallback(method_not_allowed),
+        )
+        .route(
+            &item,
+            get(hosts::get)
+                .put(hosts::update)
+                .patch(hosts::patch)
+                .delete(hosts::delete)
+                .fallback(method_not_allowed),
+        )
+        .route(
+            &format!("{gv}/watch/{RESOURCE}"),
+            get(hosts::watch_collection),
+        )
+        .route(
+            &format!("{gv}/watch/{RESOURCE}/{{name}}"),
+            get(hosts::watch_item),
+        )
+        .route("/openapi/v2", get(openapi_v2))
+        .route("/openapi/v3", get(openapi_v3_root))
+        .route(
+            &format!("/openapi/v3/apis/{GROUP}/{VERSION}"),
+            get(openapi_v3_doc),
+        )
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.auth.clone(),
+            auth::middleware,
+        ))
+        .with_state(state)
+}
+
+/// How the aggregated API authenticates callers (`--api-auth`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ApiAuth {
+    /// Like every aggregated API server: front-proxy client certificates (from the
+    /// extension-apiserver-authentication ConfigMap), client certificates, bearer tokens
+    /// (TokenReview); authorization by SubjectAccessReview.
+    Delegated,
+    /// No authentication or authorization (development only; loopback --listen addresses only).
+    None,
+}
+
+/// Options of the `hosts` aggregated API (part of `wasmgate serve`).
+#[derive(Clone, Debug, clap::Args)]
+pub struct ApiArgs {
+    /// Authentication of the hosts API.
+    #[arg(long, value_enum, default_value_t = ApiAuth::Delegated, env = "WASMGATE_API_AUTH")]
+    pub api_auth: ApiAuth,
+    /// kubeconfig for the Kubernetes API (ConfigMap, TokenReview, SubjectAccessReview)
+    /// [default: in-cluster, or $KUBECONFIG, or ~/.kube/config].
+    #[arg(long, env = "WASMGATE_KUBECONFIG")]
+    pub kubeconfig: Option<std::path::PathBuf>,
+    /// How often the extension-apiserver-authentication ConfigMap is re-read, in seconds.
+    #[arg(long, default_value_t = 10)]
+    pub auth_reload_seconds: u64,
+    /// How long SubjectAccessReview and TokenReview answers are reused, in seconds.
+    #[arg(long, default_value_t = 10)]
+    pub auth_cache_seconds: u64,
+}
+
+async fn kube_client(kubeconfig: Option<&std::path::Path>) -> Result<kube::Client, String> {
+    let config = match kubeconfig {
+        Some(path) => {
+            let kc = kube::config::Kubeconfig::read_from(path)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+                .await
+                .map_err(|e| format!("{}: {e}", path.display()))?
+        }
+        None => kube::Config::infer().await.map_err(|e| e.to_string())?,
+    };
+    kube::Client::try_from(config).map_err(|e| e.to_string())
+}
+
+/// Sets up authentication (loading the ConfigMap once, then re-reading it in the background) and
+/// returns the hosts API routes. `loopback`: whether wasmgate listens on loopback only (required
+/// for `--api-auth none`). Without a reachable Kubernetes API in delegated mode, the hosts API
+/// refuses every request (401) and the webhooks keep working.
+pub async fn setup(
+    args: &ApiArgs,
+    inventory: Arc<LiveInventory>,
+    loopback: bool,
+) -> anyhow::Result<Router> {
+    let ttl = std::time::Duration::from_secs(args.auth_cache_seconds);
+    let auth = match args.api_auth {
+        ApiAuth::None => {
+            anyhow::ensure!(
+                loopback,
+                "--api-auth none serves the hosts API to anyone: it is allowed on a loopback \
+                 --listen address only"
+            );
+            tracing::warn!("--api-auth none: the hosts API is served without authentication");
+            Authenticator::new(AuthMode::AllowAll, ttl)
+        }
+        ApiAuth::Delegated => match kube_client(args.kubeconfig.as_deref()).await {
+            Ok(client) => {
+                let auth = Authenticator::new(AuthMode::Delegated(client), ttl);
+                match tokio::time::timeout(std::time::Duration::from_secs(10), auth.reload()).await
+                {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::warn!(error = %e, "front-proxy authentication not configured yet; retrying in the background"),
+                    Err(_) => tracing::warn!("reading the authentication ConfigMap timed out; retrying in the background"),
+                }
+                auth.spawn_reloader(std::time::Duration::from_secs(
+                    args.auth_reload_seconds.max(1),
+                ));
+                auth
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "no Kubernetes API to delegate authentication to: the hosts API refuses every request (the webhooks are unaffected); use --api-auth none for local development");
+                Authenticator::new(
+                    AuthMode::Unavailable(format!(
+                        "no Kubernetes API to authenticate against: {e}"
+                    )),
+                    ttl,
+                )
+            }
+        },
+    };
+    Ok(router(ApiState::new(inventory, auth)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_parsing() {
+        let q = parse_query(Some("labelSelector=hostgroup%3Dedge&watch=1&x=a+b&flag"));
+        assert_eq!(q["labelSelector"], "hostgroup=edge");
+        assert_eq!(q["watch"], "1");
+        assert_eq!(q["x"], "a b");
+        assert_eq!(q["flag"], "");
+        assert_eq!(percent_decode("a%2", false), "a%2");
+        assert_eq!(percent_decode("a+b%2Fc", false), "a+b/c");
+    }
+}

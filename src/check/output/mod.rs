@@ -1,0 +1,38 @@
+//! Renderers of a [`CheckReport`]: compiler-style text, JSON (the report itself), SARIF 2.1.0
+//! and JUnit XML.
+
+mod json;
+mod junit;
+mod sarif;
+mod text;
+
+use clap::ValueEnum;
+
+use super::report::CheckReport;
+
+pub use sarif::artifact_uri;
+
+/// `--output`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Compiler-style diagnostics (`file:line: error[code]: message`) and a summary line.
+    #[default]
+    Text,
+    /// The documented JSON report (docs/check-output.md).
+    Json,
+    /// SARIF 2.1.0, for GitHub code scanning and other SARIF viewers.
+    Sarif,
+    /// JUnit XML: one testsuite per file, one testcase per object.
+    Junit,
+}
+
+/// Renders `report` in `format`. `exit_code` is recorded where the format has a place for it
+/// (SARIF `invocations`).
+pub fn render(report: &CheckReport, format: OutputFormat, exit_code: u8) -> String {
+    match format {
+        OutputFormat::Text => text::render(report),
+        OutputFormat::Json => json::render(report),
+        OutputFormat::Sarif => sarif::render(report, exit_code),
+        OutputFormat::Junit => junit::render(report),
+    }
+}

@@ -1,0 +1,535 @@
+//! `HostHeartbeat` in the proto3 JSON mapping, exactly as wasmCloud v2 hosts publish it on
+//! `runtime.operator.heartbeat.<host_id>` (spec/wasmcloud-v2.md 3.1, 3.2).
+//!
+//! The host serializes with `pbjson`: camelCase field names, 64-bit integers as JSON *strings*,
+//! timestamps as RFC 3339 strings, and zero values omitted. Decoding here is what a proto3 JSON
+//! parser accepts: the camelCase and the original snake_case field names, 64-bit integers as
+//! strings or numbers, floats as numbers or strings (`"NaN"`, `"Infinity"`), `null` for any
+//! field as its zero value; unknown fields are ignored (newer hosts may add some). A value of the
+//! wrong type is an error, as with protojson. Encoding (for `wasmgate sim-hosts`) is what pbjson
+//! writes.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use k8s_openapi::jiff::Timestamp;
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
+
+/// One WIT package's interfaces in a heartbeat (`wasmcloud.runtime.v2.WitInterface`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WitInterface {
+    /// WIT namespace, e.g. `wasmcloud`.
+    #[serde(
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub namespace: String,
+    /// WIT package, e.g. `postgres`.
+    #[serde(
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub package: String,
+    /// Package version; empty means unversioned.
+    #[serde(
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub version: String,
+    /// Interfaces of the package.
+    #[serde(deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
+    pub interfaces: Vec<String>,
+    /// Plugin configuration (not kept in the inventory).
+    #[serde(
+        deserialize_with = "nullable",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub config: BTreeMap<String, String>,
+    /// Named instance; empty when unnamed.
+    #[serde(
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub name: String,
+}
+
+/// A host heartbeat (`wasmcloud.runtime.v2.HostHeartbeat`). Every field is optional on the
+/// wire; an absent field is its zero value.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct HostHeartbeat {
+    /// Host UUID (field 1).
+    #[serde(
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub id: String,
+    /// `--host-name` or the OS hostname (2).
+    #[serde(
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub hostname: String,
+    /// Generated adjective-noun-number name, or `host-<uuid>` (3).
+    #[serde(
+        alias = "friendly_name",
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub friendly_name: String,
+    /// Host runtime version (4).
+    #[serde(
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub version: String,
+    /// Labels, including `hostgroup` (5).
+    #[serde(
+        deserialize_with = "nullable",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub labels: BTreeMap<String, String>,
+    /// Start time (6), a `google.protobuf.Timestamp` (RFC 3339 on the wire).
+    #[serde(
+        alias = "started_at",
+        with = "timestamp",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub started_at: Option<SystemTime>,
+    /// CPU architecture (7).
+    #[serde(
+        alias = "os_arch",
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub os_arch: String,
+    /// Operating system (8).
+    #[serde(
+        alias = "os_name",
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub os_name: String,
+    /// OS family (9).
+    #[serde(
+        alias = "os_kernel",
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub os_kernel: String,
+    /// CPU usage in percent (10, a proto `float`).
+    #[serde(
+        alias = "system_cpu_usage",
+        deserialize_with = "float",
+        skip_serializing_if = "is_zero_f64"
+    )]
+    pub system_cpu_usage: f64,
+    /// Total memory in bytes (11, uint64).
+    #[serde(
+        alias = "system_memory_total",
+        with = "uint64",
+        skip_serializing_if = "is_zero_u64"
+    )]
+    pub system_memory_total: u64,
+    /// Free memory in bytes (12, uint64).
+    #[serde(
+        alias = "system_memory_free",
+        with = "uint64",
+        skip_serializing_if = "is_zero_u64"
+    )]
+    pub system_memory_free: u64,
+    /// Components of Running workloads (13, uint64).
+    #[serde(
+        alias = "component_count",
+        with = "uint64",
+        skip_serializing_if = "is_zero_u64"
+    )]
+    pub component_count: u64,
+    /// Workloads in any state (14, uint64).
+    #[serde(
+        alias = "workload_count",
+        with = "uint64",
+        skip_serializing_if = "is_zero_u64"
+    )]
+    pub workload_count: u64,
+    /// Interfaces the host's plugins provide to components (15).
+    #[serde(deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
+    pub imports: Vec<WitInterface>,
+    /// Interfaces the host's plugins call on components (16).
+    #[serde(deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
+    pub exports: Vec<WitInterface>,
+    /// The host's HTTP port (17, uint32: a JSON number, or a string).
+    #[serde(
+        alias = "http_port",
+        deserialize_with = "uint32",
+        skip_serializing_if = "is_zero_u32"
+    )]
+    pub http_port: u32,
+    /// Environment (18): the pod namespace in-cluster.
+    #[serde(
+        deserialize_with = "nullable",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub environment: String,
+}
+
+/// Why a heartbeat was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum HeartbeatError {
+    /// The payload is not a proto3 JSON `HostHeartbeat`.
+    #[error("malformed heartbeat: {0}")]
+    Decode(#[from] serde_json::Error),
+    /// The heartbeat carries no host id (and the subject names none).
+    #[error("heartbeat without a host id")]
+    NoId,
+}
+
+impl HostHeartbeat {
+    /// Decodes a heartbeat payload.
+    pub fn decode(payload: &[u8]) -> Result<Self, HeartbeatError> {
+        // A message is a JSON object (serde would also read a struct from an array).
+        if payload.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(HeartbeatError::Decode(serde::de::Error::custom(
+                "a heartbeat is a JSON object",
+            )));
+        }
+        let hb: HostHeartbeat = serde_json::from_slice(payload)?;
+        Ok(hb)
+    }
+
+    /// Decodes a payload received on `subject` (`runtime.operator.heartbeat.<host_id>`): a
+    /// heartbeat without an `id` takes the subject's last token; one with neither is rejected.
+    pub fn decode_from_subject(subject: &str, payload: &[u8]) -> Result<Self, HeartbeatError> {
+        let mut hb = Self::decode(payload)?;
+        if hb.id.is_empty() {
+            let from_subject = subject
+                .strip_prefix(super::nats::HEARTBEAT_SUBJECT_PREFIX)
+                .unwrap_or("");
+            hb.id = from_subject.to_string();
+        }
+        hb.validate()?;
+        Ok(hb)
+    }
+
+    /// Checks what the inventory needs: a host id. Everything else may be absent.
+    pub fn validate(&self) -> Result<(), HeartbeatError> {
+        if self.id.trim().is_empty() {
+            return Err(HeartbeatError::NoId);
+        }
+        Ok(())
+    }
+
+    /// The proto3 JSON encoding, as a host sends it.
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a heartbeat always serializes")
+    }
+}
+
+fn is_zero_u64(v: &u64) -> bool {
+    *v == 0
+}
+
+fn is_zero_u32(v: &u32) -> bool {
+    *v == 0
+}
+
+fn is_zero_f64(v: &f64) -> bool {
+    *v == 0.0
+}
+
+/// proto3 JSON: `null` is the field's zero value.
+fn nullable<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// A number that proto3 JSON may write as a JSON number or a string.
+struct NumberVisitor {
+    expecting: &'static str,
+}
+
+enum Number {
+    Unsigned(u64),
+    Signed(i64),
+    Float(f64),
+    Text(String),
+    Null,
+}
+
+impl<'de> Visitor<'de> for NumberVisitor {
+    type Value = Number;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(self.expecting)
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Number, E> {
+        Ok(Number::Unsigned(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Number, E> {
+        Ok(Number::Signed(v))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Number, E> {
+        Ok(Number::Float(v))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Number, E> {
+        Ok(Number::Text(v.to_string()))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Number, E> {
+        Ok(Number::Null)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Number, E> {
+        Ok(Number::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Number, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+/// An unsigned integer from a JSON number (integral, in range) or a decimal string.
+fn unsigned<E: de::Error>(n: Number, max: u64, what: &str) -> Result<u64, E> {
+    let v = match n {
+        Number::Null => 0,
+        Number::Unsigned(v) => v,
+        Number::Signed(v) => {
+            u64::try_from(v).map_err(|_| E::custom(format!("negative value {v} for {what}")))?
+        }
+        Number::Float(f) => {
+            if f.fract() != 0.0 || !(0.0..=u64::MAX as f64).contains(&f) {
+                return Err(E::custom(format!("{f} is not a valid {what}")));
+            }
+            f as u64
+        }
+        Number::Text(s) => s
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| E::custom(format!("{s:?} is not a valid {what}")))?,
+    };
+    if v > max {
+        return Err(E::custom(format!("{v} is out of range for {what}")));
+    }
+    Ok(v)
+}
+
+fn uint32<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let n = d.deserialize_any(NumberVisitor {
+        expecting: "a uint32 (number or string)",
+    })?;
+    unsigned(n, u32::MAX.into(), "uint32").map(|v| v as u32)
+}
+
+fn float<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    let n = d.deserialize_any(NumberVisitor {
+        expecting: "a float (number or string)",
+    })?;
+    Ok(match n {
+        Number::Null => 0.0,
+        Number::Unsigned(v) => v as f64,
+        Number::Signed(v) => v as f64,
+        Number::Float(v) => v,
+        Number::Text(s) => match s.as_str() {
+            "NaN" => f64::NAN,
+            "Infinity" => f64::INFINITY,
+            "-Infinity" => f64::NEG_INFINITY,
+            other => other
+                .trim()
+                .parse::<f64>()
+                .map_err(|_| de::Error::custom(format!("{s:?} is not a valid float")))?,
+        },
+    })
+}
+
+/// uint64: written as a decimal string; read from a string or a number.
+mod uint64 {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(v)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        let n = d.deserialize_any(NumberVisitor {
+            expecting: "a uint64 (string or number)",
+        })?;
+        unsigned(n, u64::MAX, "uint64")
+    }
+}
+
+/// `google.protobuf.Timestamp`: RFC 3339 in UTC with a `Z` and 0, 3, 6 or 9 fractional digits
+/// (read with any offset).
+pub(crate) mod timestamp {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(v: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            None => s.serialize_none(),
+            Some(t) => {
+                let ts = Timestamp::try_from(*t).map_err(serde::ser::Error::custom)?;
+                s.collect_str(&format_proto(ts))
+            }
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SystemTime>, D::Error> {
+        let Some(text) = Option::<String>::deserialize(d)? else {
+            return Ok(None);
+        };
+        let ts: Timestamp = text.parse().map_err(|e| {
+            de::Error::custom(format!("{text:?} is not an RFC 3339 timestamp: {e}"))
+        })?;
+        Ok(Some(SystemTime::from(ts)))
+    }
+
+    /// RFC 3339 the way protobuf writes a Timestamp.
+    pub fn format_proto(ts: Timestamp) -> String {
+        let nanos = ts.subsec_nanosecond();
+        let secs = Timestamp::from_second(ts.as_second()).unwrap_or(ts);
+        let base = secs.strftime("%Y-%m-%dT%H:%M:%S").to_string();
+        if nanos == 0 {
+            format!("{base}Z")
+        } else if nanos % 1_000_000 == 0 {
+            format!("{base}.{:03}Z", nanos / 1_000_000)
+        } else if nanos % 1_000 == 0 {
+            format!("{base}.{:06}Z", nanos / 1_000)
+        } else {
+            format!("{base}.{nanos:09}Z")
+        }
+    }
+}
+
+/// RFC 3339 with second precision (`metav1.Time`, as Kubernetes writes `lastSeen`).
+pub fn rfc3339_seconds(t: SystemTime) -> String {
+    let secs = match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => d.as_secs() as i64,
+        Err(e) => -(e.duration().as_secs_f64().ceil() as i64),
+    };
+    Timestamp::from_second(secs)
+        .unwrap_or(Timestamp::UNIX_EPOCH)
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// A heartbeat as a wasmCloud host (pbjson) writes it.
+    const REAL: &str = r#"{
+      "id": "14b0a1df-3f91-441c-b304-2aa56e9bef6e",
+      "hostname": "10.244.0.17",
+      "friendlyName": "exotic-toes-5866",
+      "version": "2.7.0",
+      "labels": { "hostgroup": "default" },
+      "startedAt": "2026-08-20T10:00:00.123456789Z",
+      "osArch": "x86_64",
+      "osName": "linux",
+      "osKernel": "unix",
+      "systemCpuUsage": 3.5,
+      "systemMemoryTotal": "16777216000",
+      "systemMemoryFree": "8000000000",
+      "workloadCount": "2",
+      "imports": [
+        { "namespace": "wasi", "package": "config", "version": "0.2.0-rc.1", "interfaces": ["store"] },
+        { "namespace": "wasi", "package": "keyvalue", "interfaces": ["store", "atomics", "batch"],
+          "config": { "bucket": "x" } }
+      ],
+      "exports": [
+        { "namespace": "wasmcloud", "package": "messaging", "version": "0.2.0", "interfaces": ["handler"] }
+      ],
+      "httpPort": 9191,
+      "environment": "team-a"
+    }"#;
+
+    #[test]
+    fn decodes_what_hosts_send() {
+        let hb = HostHeartbeat::decode(REAL.as_bytes()).unwrap();
+        assert_eq!(hb.id, "14b0a1df-3f91-441c-b304-2aa56e9bef6e");
+        assert_eq!(hb.friendly_name, "exotic-toes-5866");
+        assert_eq!(hb.labels["hostgroup"], "default");
+        assert_eq!(hb.system_cpu_usage, 3.5);
+        assert_eq!(hb.system_memory_total, 16_777_216_000);
+        assert_eq!(hb.system_memory_free, 8_000_000_000);
+        assert_eq!(hb.component_count, 0, "omitted zero");
+        assert_eq!(hb.workload_count, 2);
+        assert_eq!(hb.http_port, 9191);
+        assert_eq!(hb.imports.len(), 2);
+        assert_eq!(hb.imports[1].version, "");
+        assert_eq!(hb.exports[0].interfaces, vec!["handler"]);
+        let started = hb.started_at.unwrap();
+        let ts = Timestamp::try_from(started).unwrap();
+        assert_eq!(ts.subsec_nanosecond(), 123_456_789);
+    }
+
+    #[test]
+    fn round_trips_in_the_hosts_encoding() {
+        let hb = HostHeartbeat::decode(REAL.as_bytes()).unwrap();
+        let bytes = hb.encode();
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(v["systemMemoryTotal"], "16777216000", "uint64 as a string");
+        assert_eq!(v["httpPort"], 9191, "uint32 as a number");
+        assert_eq!(v["startedAt"], "2026-08-20T10:00:00.123456789Z");
+        assert!(v.get("componentCount").is_none(), "zero omitted");
+        assert!(v.get("friendlyName").is_some(), "camelCase");
+        assert_eq!(HostHeartbeat::decode(&bytes).unwrap(), hb);
+    }
+
+    #[test]
+    fn accepts_proto3_json_variants() {
+        let hb = HostHeartbeat::decode(
+            br#"{"id":"a","friendly_name":"x-1","system_memory_total":12,"systemCpuUsage":"NaN",
+                 "httpPort":"80","labels":null,"imports":null,"componentCount":null,"unknownField":{"a":1}}"#,
+        )
+        .unwrap();
+        assert_eq!(hb.friendly_name, "x-1");
+        assert_eq!(hb.system_memory_total, 12);
+        assert!(hb.system_cpu_usage.is_nan());
+        assert_eq!(hb.http_port, 80);
+        assert!(hb.labels.is_empty());
+        let empty = HostHeartbeat::decode(b"{}").unwrap();
+        assert_eq!(empty, HostHeartbeat::default());
+    }
+
+    #[test]
+    fn rejects_malformed() {
+        for bad in [
+            &b"not json"[..],
+            b"[]",
+            br#"{"id": 5}"#,
+            br#"{"systemMemoryTotal": "-1"}"#,
+            br#"{"systemMemoryTotal": -1}"#,
+            br#"{"systemMemoryTotal": 1.5}"#,
+            br#"{"httpPort": 5000000000}"#,
+            br#"{"startedAt": "yesterday"}"#,
+            br#"{"labels": {"a": 1}}"#,
+        ] {
+            assert!(
+                HostHeartbeat::decode(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn id_from_subject() {
+        let hb =
+            HostHeartbeat::decode_from_subject("runtime.operator.heartbeat.abc", b"{}").unwrap();
+        assert_eq!(hb.id, "abc");
+        assert!(HostHeartbeat::decode_from_subject("other", b"{}").is_err());
+    }
+
+    #[test]
+    fn timestamps() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_250);
+        assert_eq!(
+            timestamp::format_proto(Timestamp::try_from(t).unwrap()),
+            "2023-11-14T22:13:20.250Z"
+        );
+        assert_eq!(rfc3339_seconds(t), "2023-11-14T22:13:20Z");
+    }
+}

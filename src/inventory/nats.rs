@@ -1,0 +1,185 @@
+//! Heartbeat ingestion from NATS: subscribes to `runtime.operator.heartbeat.>` (as the upstream
+//! operator does; every wasmgate replica subscribes, so each holds the full inventory) and
+//! applies each heartbeat to the [`LiveInventory`]. Reconnects forever; each (re)connect starts
+//! the inventory's settle window, each disconnect holds hosts at Unknown (upstream PR 5502).
+//! Payloads that do not decode are counted and logged, never fatal.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use futures_util::StreamExt;
+use tokio::task::JoinHandle;
+
+use super::heartbeat::HostHeartbeat;
+use super::live::LiveInventory;
+
+/// The subject hosts publish heartbeats to, with the host id as the last token.
+pub const HEARTBEAT_SUBJECT_PREFIX: &str = "runtime.operator.heartbeat.";
+/// The subscription.
+pub const HEARTBEAT_SUBJECT: &str = "runtime.operator.heartbeat.>";
+
+/// Counters of the ingestion (for logs, metrics and tests).
+#[derive(Debug, Default)]
+pub struct IngestStats {
+    /// Messages received on the heartbeat subject.
+    pub received: AtomicU64,
+    /// Heartbeats applied to the inventory.
+    pub applied: AtomicU64,
+    /// Messages that were not valid heartbeats.
+    pub rejected: AtomicU64,
+    /// Connections established (the first one included).
+    pub connects: AtomicU64,
+    /// Connections lost.
+    pub disconnects: AtomicU64,
+}
+
+impl IngestStats {
+    fn get(c: &AtomicU64) -> u64 {
+        c.load(Ordering::Relaxed)
+    }
+
+    /// (received, applied, rejected).
+    pub fn counts(&self) -> (u64, u64, u64) {
+        (
+            Self::get(&self.received),
+            Self::get(&self.applied),
+            Self::get(&self.rejected),
+        )
+    }
+}
+
+/// Connection options shared by ingestion and `sim-hosts`: reconnect forever, never give up.
+pub fn connect_options(name: &str) -> async_nats::ConnectOptions {
+    async_nats::ConnectOptions::new()
+        .name(name)
+        .retry_on_initial_connect()
+        .max_reconnects(None)
+        .reconnect_delay_callback(|attempts| {
+            Duration::from_millis((attempts as u64).saturating_mul(250).min(5_000))
+        })
+}
+
+/// Handles one message; `false` when it was rejected.
+pub fn ingest(
+    inventory: &LiveInventory,
+    stats: &IngestStats,
+    subject: &str,
+    payload: &[u8],
+) -> bool {
+    stats.received.fetch_add(1, Ordering::Relaxed);
+    match HostHeartbeat::decode_from_subject(subject, payload) {
+        Ok(hb) => {
+            inventory.apply_heartbeat_shared(hb, SystemTime::now());
+            stats.applied.fetch_add(1, Ordering::Relaxed);
+            true
+        }
+        Err(error) => {
+            let n = stats.rejected.fetch_add(1, Ordering::Relaxed) + 1;
+            // Loud for the first few, then sampled: a broken publisher must not flood the log.
+            if n <= 10 || n.is_multiple_of(1000) {
+                tracing::warn!(%subject, %error, rejected = n, "ignoring malformed heartbeat");
+            } else {
+                tracing::debug!(%subject, %error, "ignoring malformed heartbeat");
+            }
+            false
+        }
+    }
+}
+
+/// Subscribes to heartbeats at `url` and feeds `inventory` until the task is aborted. Never
+/// returns an error: connection problems are retried forever (and logged).
+pub fn spawn_ingest(
+    url: String,
+    inventory: Arc<LiveInventory>,
+    stats: Arc<IngestStats>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = run_ingest(&url, &inventory, &stats).await {
+                tracing::error!(%url, error = %e, "NATS heartbeat ingestion failed; retrying in 5s");
+            }
+            inventory.mark_disconnected(SystemTime::now());
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        }
+    })
+}
+
+async fn run_ingest(
+    url: &str,
+    inventory: &Arc<LiveInventory>,
+    stats: &Arc<IngestStats>,
+) -> anyhow::Result<()> {
+    let events_inventory = inventory.clone();
+    let events_stats = stats.clone();
+    let client = connect_options("wasmgate")
+        .event_callback(move |event| {
+            let inventory = events_inventory.clone();
+            let stats = events_stats.clone();
+            async move {
+                match event {
+                    async_nats::Event::Connected => {
+                        let n = stats.connects.fetch_add(1, Ordering::Relaxed) + 1;
+                        tracing::info!(connects = n, "NATS connected; heartbeat settle window starts");
+                        inventory.mark_connected(SystemTime::now());
+                    }
+                    async_nats::Event::Disconnected => {
+                        stats.disconnects.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!("NATS disconnected; silent hosts stay Unknown until reconnected and settled");
+                        inventory.mark_disconnected(SystemTime::now());
+                    }
+                    other => tracing::info!(event = %other, "NATS event"),
+                }
+            }
+        })
+        .connect(url)
+        .await?;
+    let mut subscriber = client.subscribe(HEARTBEAT_SUBJECT).await?;
+    tracing::info!(%url, subject = HEARTBEAT_SUBJECT, "subscribed to host heartbeats");
+    while let Some(message) = subscriber.next().await {
+        ingest(inventory, stats, message.subject.as_str(), &message.payload);
+    }
+    anyhow::bail!("heartbeat subscription closed")
+}
+
+/// Calls [`LiveInventory::tick`] every `period` until aborted.
+pub fn spawn_ticker(inventory: Arc<LiveInventory>, period: Duration) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(period);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            interval.tick().await;
+            inventory.tick(SystemTime::now());
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::LiveConfig;
+
+    #[test]
+    fn ingest_counts_and_never_panics() {
+        let inv = LiveInventory::new(LiveConfig::default());
+        let stats = IngestStats::default();
+        assert!(ingest(
+            &inv,
+            &stats,
+            "runtime.operator.heartbeat.abc",
+            br#"{"friendlyName":"h-1"}"#
+        ));
+        assert_eq!(inv.get("h-1").unwrap().host_id, "abc");
+        for bad in [
+            &b"\xff\xfe"[..],
+            b"{",
+            b"null",
+            br#"{"id":""}"#,
+            br#"{"systemMemoryFree":true}"#,
+        ] {
+            assert!(!ingest(&inv, &stats, "runtime.operator.heartbeat.", bad));
+        }
+        assert_eq!(stats.counts(), (6, 1, 5));
+        assert_eq!(inv.len(), 1);
+    }
+}

@@ -1,0 +1,1219 @@
+//! End to end: the `hosts` aggregated API (`wasmgate.dev/v1alpha1`) behind a real kube-apiserver
+//! 1.36 (etcd and kube-controller-manager beside it, all on loopback), used with kubectl 1.36.
+//!
+//! wasmgate runs with the ServiceAccount and RBAC of `manifests/` (its kubeconfig holds that
+//! ServiceAccount's token), and is registered with `manifests/apiservice.yaml` (caBundle = the
+//! generated CA; `service.port` = wasmgate's port) behind a Service of type ExternalName pointing
+//! at `localhost` (kube-apiserver runs with `--enable-aggregator-routing=false`; Endpoints cannot
+//! hold 127.0.0.1). The serving certificate's SAN `wasmgate.wasmgate-system.svc` is what the
+//! aggregator verifies.
+//!
+//! Scenarios (one cluster, in order; each prints `e2e: <scenario> ... ok`): the APIService turns
+//! Available; discovery and OpenAPI; hosts created and changed with kubectl (HTTP ingestion);
+//! `kubectl get hosts` (Table), `-o wide`, `-l`, `--field-selector`, `-o yaml`, paging, NotFound;
+//! `kubectl explain host`; `kubectl get hosts -w` sees a new host appear and a silent one turn
+//! NotReady; WatchList (`sendInitialEvents`); RBAC (no binding: Forbidden; the view/edit
+//! aggregation); direct callers (forged X-Remote-* headers: 401).
+//!
+//! Run: `cargo test --test e2e_hosts -- --nocapture` (see tests/support/mod.rs for CI=true,
+//! WASMGATE_SKIP_E2E=1, WASMGATE_CP_BIN, WASMGATE_E2E_KEEP).
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::{
+    announce, control_plane_bin, free_port, poll, repo_root, run_bounded, ControlPlane, Kubectl,
+    Wasmgate,
+};
+
+const APISERVICE: &str = "apiservice/v1alpha1.wasmgate.dev";
+const NS: &str = "wasmgate-system";
+/// How long a host may stay silent before it is Ready=False, for this test.
+const HEARTBEAT_TIMEOUT_SECS: u64 = 6;
+
+fn scenario(name: &str, f: impl FnOnce()) {
+    struct Failed<'a>(&'a str);
+    impl Drop for Failed<'_> {
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                announce(format!("e2e: {} ... FAILED", self.0));
+            }
+        }
+    }
+    let t = Instant::now();
+    eprintln!("\n----- e2e: {name}");
+    let failed = Failed(name);
+    f();
+    std::mem::forget(failed);
+    announce(format!(
+        "e2e: {name} ... ok ({:.1}s)",
+        t.elapsed().as_secs_f64()
+    ));
+}
+
+fn host_yaml(name: &str, group: &str, id: &str, imports: &str) -> String {
+    format!(
+        r#"apiVersion: wasmgate.dev/v1alpha1
+kind: Host
+metadata:
+  name: {name}
+  labels:
+    hostgroup: {group}
+hostId: {id}
+hostname: 10.0.0.{n}
+environment: prod
+httpPort: 8080
+status:
+  version: 2.0.1
+  osName: linux
+  osArch: x86_64
+  osKernel: unix
+  systemCPUUsage: "12.5"
+  systemMemoryTotal: 17179869184
+  systemMemoryFree: 8589934592
+  componentCount: 4
+  workloadCount: 2
+  imports: {imports}
+"#,
+        n = id.len() + name.len()
+    )
+}
+
+const KV: &str =
+    r#"[{namespace: wasi, package: keyvalue, version: 0.2.0-draft, interfaces: [store, atomics]}]"#;
+
+#[test]
+fn hosts_api_end_to_end() {
+    let t0 = Instant::now();
+    let Some(bin) = control_plane_bin() else {
+        return; // WASMGATE_SKIP_E2E=1, announced loudly
+    };
+    let t = Instant::now();
+    let cluster = ControlPlane::start(&bin);
+    announce(format!(
+        "e2e: control plane ready in {:.1}s at {} ({})",
+        t.elapsed().as_secs_f64(),
+        cluster.apiserver_url,
+        cluster.dir().display()
+    ));
+    let kubectl = cluster.kubectl();
+    let work = cluster.dir().join("wasmgate");
+    std::fs::create_dir_all(&work).expect("create the wasmgate directory");
+
+    let mut sa_kubeconfig = PathBuf::new();
+    scenario(
+        "manifests: kustomize dry run; namespace, ServiceAccount, RBAC",
+        || sa_kubeconfig = install_rbac(&cluster, &kubectl, &work),
+    );
+
+    let extra = vec![
+        "--kubeconfig".to_string(),
+        sa_kubeconfig.display().to_string(),
+        "--heartbeat-timeout".to_string(),
+        format!("{HEARTBEAT_TIMEOUT_SECS}s"),
+        "--host-retention".to_string(),
+        "600s".to_string(),
+    ];
+    let wasmgate = Wasmgate::start_with(
+        free_port(),
+        &work.join("certs"),
+        &repo_root().join("examples/inventory.yaml"),
+        &work.join("wasmgate.log"),
+        &extra,
+    );
+
+    scenario("APIService registered and Available", || {
+        register(&kubectl, &wasmgate)
+    });
+    scenario("discovery and OpenAPI through the aggregator", || {
+        discovery(&kubectl)
+    });
+    scenario("hosts created with kubectl (HTTP ingestion)", || {
+        create_hosts(&kubectl)
+    });
+    scenario(
+        "kubectl get hosts: table, wide, selectors, yaml, paging",
+        || get_hosts(&kubectl),
+    );
+    scenario("kubectl explain host", || explain(&kubectl));
+    scenario("kubectl patch/label/delete (HTTP ingestion)", || {
+        change_hosts(&kubectl)
+    });
+    scenario(
+        "kubectl get hosts -w: a new host appears, a silent one turns NotReady",
+        || watch_hosts(&kubectl, &work),
+    );
+    scenario(
+        "WatchList: sendInitialEvents ends with the initial-events-end bookmark",
+        || watch_list(&kubectl),
+    );
+    scenario(
+        "RBAC: refused without a binding; view and edit aggregation",
+        || rbac(&kubectl),
+    );
+    scenario(
+        "direct callers: forged X-Remote-* headers are refused",
+        || direct_callers(&cluster, &wasmgate),
+    );
+
+    drop(wasmgate);
+    drop(cluster);
+    announce(format!(
+        "e2e: all hosts scenarios passed in {:.1}s",
+        t0.elapsed().as_secs_f64()
+    ));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Setup
+// ---------------------------------------------------------------------------------------------
+
+fn install_rbac(cluster: &ControlPlane, kubectl: &Kubectl, work: &Path) -> PathBuf {
+    kubectl.ok(
+        &[
+            "apply",
+            "-f",
+            "manifests/namespace.yaml",
+            "-f",
+            "manifests/serviceaccount.yaml",
+            "-f",
+            "manifests/rbac.yaml",
+        ],
+        None,
+    );
+    // Everything in manifests/ is accepted by the real apiserver (kustomize included).
+    let dry = kubectl.ok(&["apply", "--dry-run=server", "-k", "manifests/"], None);
+    for object in [
+        "deployment.apps/wasmgate",
+        "apiservice.apiregistration.k8s.io/v1alpha1.wasmgate.dev",
+        "poddisruptionbudget.policy/wasmgate",
+        "service/wasmgate",
+    ] {
+        assert!(dry.stdout.contains(object), "{object}: {}", dry.describe());
+    }
+    // A kubeconfig with the ServiceAccount's token: wasmgate runs with exactly the RBAC of
+    // manifests/rbac.yaml.
+    let token = kubectl.ok(
+        &["create", "token", "wasmgate", "-n", NS, "--duration=2h"],
+        None,
+    );
+    let ca = cluster
+        .env
+        .get("WASMGATE_CA_CERT")
+        .expect("control-plane.sh exports WASMGATE_CA_CERT");
+    let path = work.join("wasmgate-sa.kubeconfig");
+    let config = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: {}\n    \
+         certificate-authority: {ca}\nusers:\n- name: wasmgate\n  user:\n    token: {}\n\
+         contexts:\n- name: test\n  context:\n    cluster: test\n    user: wasmgate\n\
+         current-context: test\n",
+        cluster.apiserver_url,
+        token.stdout.trim()
+    );
+    std::fs::write(&path, config).expect("write the ServiceAccount kubeconfig");
+    path
+}
+
+fn register(kubectl: &Kubectl, wasmgate: &Wasmgate) {
+    let service = format!(
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: wasmgate\n  namespace: {NS}\nspec:\n  \
+         type: ExternalName\n  externalName: localhost\n"
+    );
+    kubectl.ok(&["apply", "-f", "-"], Some(&service));
+    let patch = serde_json::json!([
+        {"op": "add", "path": "/spec/caBundle", "value": wasmgate.ca_bundle()},
+        {"op": "replace", "path": "/spec/service/port", "value": wasmgate.port},
+    ])
+    .to_string();
+    let patched = kubectl.ok(
+        &[
+            "patch",
+            "--local",
+            "-f",
+            "manifests/apiservice.yaml",
+            "--type=json",
+            "-p",
+            &patch,
+            "-o",
+            "json",
+        ],
+        None,
+    );
+    kubectl.ok(&["apply", "-f", "-"], Some(&patched.stdout));
+    let out = kubectl.run(
+        &[
+            "wait",
+            "--for=condition=Available",
+            APISERVICE,
+            "--timeout=90s",
+        ],
+        None,
+    );
+    if !out.success() {
+        let status = kubectl.run(&["get", APISERVICE, "-o", "yaml"], None);
+        panic!(
+            "the APIService did not become Available: {}\n{}\nwasmgate log:\n{}",
+            out.describe(),
+            status.stdout,
+            wasmgate.log_tail(40)
+        );
+    }
+    let svc = kubectl.get_json(&[APISERVICE]);
+    let available = svc["status"]["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == "Available"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(available["status"], "True", "{svc:#}");
+    assert_eq!(available["reason"], "Passed", "{svc:#}");
+    // kubectl's discovery may lag a moment behind Available.
+    poll(
+        "kubectl to resolve `hosts`",
+        Duration::from_secs(30),
+        Duration::from_millis(300),
+        || {
+            let out = kubectl.run(&["get", "hosts"], None);
+            if out.success() {
+                Ok(())
+            } else {
+                Err(out.describe())
+            }
+        },
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios
+// ---------------------------------------------------------------------------------------------
+
+fn raw_json(kubectl: &Kubectl, path: &str) -> Value {
+    let out = kubectl.ok(&["get", "--raw", path], None);
+    serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {}", out.describe()))
+}
+
+fn discovery(kubectl: &Kubectl) {
+    let list = raw_json(kubectl, "/apis/wasmgate.dev/v1alpha1");
+    assert_eq!(list["kind"], "APIResourceList", "{list:#}");
+    assert_eq!(list["groupVersion"], "wasmgate.dev/v1alpha1");
+    let hosts = &list["resources"][0];
+    assert_eq!(hosts["name"], "hosts");
+    assert_eq!(hosts["kind"], "Host");
+    assert_eq!(hosts["namespaced"], false);
+    let verbs: Vec<&str> = hosts["verbs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for v in [
+        "get", "list", "watch", "create", "update", "patch", "delete",
+    ] {
+        assert!(verbs.contains(&v), "verb {v} missing: {list:#}");
+    }
+    let group = raw_json(kubectl, "/apis/wasmgate.dev");
+    assert_eq!(
+        group["preferredVersion"]["version"], "v1alpha1",
+        "{group:#}"
+    );
+
+    let out = kubectl.ok(&["api-resources", "--api-group=wasmgate.dev"], None);
+    assert!(
+        out.stdout.lines().any(|l| l.starts_with("hosts")
+            && l.contains("wasmgate.dev/v1alpha1")
+            && l.contains("false")
+            && l.contains("Host")),
+        "{}",
+        out.describe()
+    );
+    // The merged (aggregated discovery v2) document lists the group as Current.
+    let apis = kubectl.ok(&["api-versions"], None);
+    assert!(
+        apis.stdout.lines().any(|l| l == "wasmgate.dev/v1alpha1"),
+        "{}",
+        apis.describe()
+    );
+
+    // The aggregator adds a new APIService's OpenAPI v3 document shortly after it is Available.
+    let url = poll(
+        "apis/wasmgate.dev/v1alpha1 in /openapi/v3",
+        Duration::from_secs(60),
+        Duration::from_millis(500),
+        || {
+            let v3 = raw_json(kubectl, "/openapi/v3");
+            v3["paths"]["apis/wasmgate.dev/v1alpha1"]["serverRelativeURL"]
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| "not listed yet".to_string())
+        },
+    );
+    let doc = raw_json(kubectl, &url);
+    let host = &doc["components"]["schemas"]["dev.wasmgate.v1alpha1.Host"];
+    assert_eq!(
+        host["x-kubernetes-group-version-kind"][0]["kind"], "Host",
+        "{host:#}"
+    );
+    // The aggregator merges /openapi/v2 (published about a minute after registration, so it
+    // is not waited for here).
+}
+
+fn create_hosts(kubectl: &Kubectl) {
+    let docs = [
+        host_yaml("edge-1", "edge", "6f1c3c1e-0000-4000-8000-000000000001", KV),
+        host_yaml(
+            "edge-2",
+            "edge",
+            "6f1c3c1e-0000-4000-8000-000000000002",
+            "[]",
+        ),
+        host_yaml(
+            "core-1",
+            "default",
+            "6f1c3c1e-0000-4000-8000-000000000003",
+            KV,
+        ),
+    ]
+    .join("---\n");
+    let out = kubectl.ok(&["create", "-f", "-"], Some(&docs));
+    for n in ["edge-1", "edge-2", "core-1"] {
+        assert!(
+            out.stdout
+                .contains(&format!("host.wasmgate.dev/{n} created")),
+            "{}",
+            out.describe()
+        );
+    }
+    let again = kubectl.run(&["create", "-f", "-"], Some(&docs));
+    assert!(
+        !again.success()
+            && again.stderr.contains(
+                "Error from server (AlreadyExists): error when creating \"STDIN\": hosts.wasmgate.dev \"edge-1\" already exists"
+            ),
+        "{}",
+        again.describe()
+    );
+    let bad = host_yaml("Bad_Name", "edge", "x", "[]");
+    let out = kubectl.run(&["create", "-f", "-"], Some(&bad));
+    // kubectl's rendering of a 422 Invalid Status with causes.
+    assert!(
+        !out.success()
+            && out
+                .stderr
+                .contains("The Host \"Bad_Name\" is invalid: metadata.name: Invalid value"),
+        "{}",
+        out.describe()
+    );
+    // kubectl apply of a new host (GET 404, then POST).
+    let applied = host_yaml(
+        "core-2",
+        "default",
+        "6f1c3c1e-0000-4000-8000-000000000004",
+        KV,
+    );
+    let out = kubectl.ok(&["apply", "-f", "-"], Some(&applied));
+    assert!(
+        out.stdout.contains("host.wasmgate.dev/core-2 created"),
+        "{}",
+        out.describe()
+    );
+}
+
+fn header(out: &str) -> Vec<&str> {
+    out.lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect()
+}
+
+fn names(out: &str) -> Vec<&str> {
+    out.lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next())
+        .collect()
+}
+
+fn get_hosts(kubectl: &Kubectl) {
+    let out = kubectl.ok(&["get", "hosts"], None);
+    assert_eq!(
+        header(&out.stdout),
+        [
+            "NAME",
+            "HOSTID",
+            "HOSTGROUP",
+            "ENVIRONMENT",
+            "READY",
+            "VERSION",
+            "WORKLOADS",
+            "AGE"
+        ],
+        "{}",
+        out.describe()
+    );
+    assert_eq!(
+        names(&out.stdout),
+        ["core-1", "core-2", "edge-1", "edge-2"],
+        "{}",
+        out.describe()
+    );
+    let edge1 = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("edge-1 "))
+        .unwrap();
+    let cells: Vec<&str> = edge1.split_whitespace().collect();
+    assert_eq!(
+        &cells[..7],
+        [
+            "edge-1",
+            "6f1c3c1e-0000-4000-8000-000000000001",
+            "edge",
+            "prod",
+            "True",
+            "2.0.1",
+            "2"
+        ],
+        "{}",
+        out.describe()
+    );
+
+    let wide = kubectl.ok(&["get", "hosts", "-o", "wide"], None);
+    assert_eq!(
+        &header(&wide.stdout)[8..],
+        [
+            "HOSTNAME",
+            "OS",
+            "ARCH",
+            "CPU",
+            "MEMORY-FREE",
+            "INTERFACES",
+            "LAST-SEEN"
+        ],
+        "{}",
+        wide.describe()
+    );
+    let edge1 = wide
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("edge-1 "))
+        .unwrap();
+    for cell in [
+        "linux",
+        "x86_64",
+        "12.5%",
+        "8Gi",
+        "wasi:keyvalue@0.2.0-draft",
+    ] {
+        assert!(edge1.contains(cell), "{cell} not in {edge1:?}");
+    }
+
+    for (selector, want) in [
+        ("hostgroup=edge", vec!["edge-1", "edge-2"]),
+        ("hostgroup!=edge", vec!["core-1", "core-2"]),
+        ("hostgroup in (default,gpu)", vec!["core-1", "core-2"]),
+        ("hostgroup notin (default)", vec!["edge-1", "edge-2"]),
+        ("hostgroup", vec!["core-1", "core-2", "edge-1", "edge-2"]),
+    ] {
+        let out = kubectl.ok(&["get", "hosts", "-l", selector], None);
+        assert_eq!(
+            names(&out.stdout),
+            want,
+            "-l {selector}: {}",
+            out.describe()
+        );
+    }
+    let none = kubectl.ok(&["get", "hosts", "-l", "!hostgroup"], None);
+    assert!(
+        none.stderr.contains("No resources found"),
+        "{}",
+        none.describe()
+    );
+    let out = kubectl.ok(
+        &["get", "hosts", "--field-selector", "metadata.name=edge-2"],
+        None,
+    );
+    assert_eq!(names(&out.stdout), ["edge-2"], "{}", out.describe());
+    let out = kubectl.run(
+        &["get", "hosts", "--field-selector", "spec.nodeName=x"],
+        None,
+    );
+    assert!(
+        !out.success()
+            && out.stderr.contains("Error from server (BadRequest)")
+            && out
+                .stderr
+                .contains("field label not supported: spec.nodeName"),
+        "{}",
+        out.describe()
+    );
+
+    let yaml = kubectl.ok(&["get", "hosts", "-o", "yaml"], None);
+    let list = kubectl.get_json(&["hosts"]);
+    assert_eq!(list["kind"], "List", "{list:#}");
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 4);
+    for item in items {
+        assert_eq!(item["apiVersion"], "wasmgate.dev/v1alpha1");
+        assert_eq!(item["kind"], "Host");
+        assert!(item["metadata"]["uid"].is_string(), "{item:#}");
+        assert!(
+            item["metadata"]["creationTimestamp"].is_string(),
+            "{item:#}"
+        );
+        assert!(item["status"]["lastSeen"].is_string(), "{item:#}");
+    }
+    assert!(yaml
+        .stdout
+        .contains("hostId: 6f1c3c1e-0000-4000-8000-000000000001"));
+    assert!(yaml.stdout.contains("kind: Host\n"));
+
+    // One object, by name, in each output.
+    let one = kubectl.get_json(&["host", "edge-1"]);
+    assert_eq!(one["metadata"]["labels"]["hostgroup"], "edge");
+    assert_eq!(
+        one["status"]["imports"][0]["package"], "keyvalue",
+        "{one:#}"
+    );
+    let missing = kubectl.run(&["get", "host", "nope"], None);
+    assert!(
+        !missing.success()
+            && missing
+                .stderr
+                .contains("Error from server (NotFound): hosts.wasmgate.dev \"nope\" not found"),
+        "{}",
+        missing.describe()
+    );
+
+    // Paging: kubectl follows `continue`; the raw list carries the token.
+    let paged = kubectl.ok(&["get", "hosts", "--chunk-size=1"], None);
+    assert_eq!(
+        names(&paged.stdout),
+        ["core-1", "core-2", "edge-1", "edge-2"],
+        "{}",
+        paged.describe()
+    );
+    let page = raw_json(kubectl, "/apis/wasmgate.dev/v1alpha1/hosts?limit=3");
+    assert_eq!(page["items"].as_array().unwrap().len(), 3, "{page:#}");
+    assert_eq!(page["metadata"]["remainingItemCount"], 1, "{page:#}");
+    let token = page["metadata"]["continue"].as_str().unwrap().to_string();
+    let rest = raw_json(
+        kubectl,
+        &format!("/apis/wasmgate.dev/v1alpha1/hosts?limit=3&continue={token}"),
+    );
+    assert_eq!(rest["items"][0]["metadata"]["name"], "edge-2", "{rest:#}");
+    assert_eq!(
+        rest["metadata"]["resourceVersion"], page["metadata"]["resourceVersion"],
+        "pages of one list share a resourceVersion"
+    );
+    // A continue token from elsewhere (another replica, an expired snapshot) goes on after the
+    // last name it returned; a malformed one is a 400.
+    let bad = kubectl.run(
+        &[
+            "get",
+            "--raw",
+            "/apis/wasmgate.dev/v1alpha1/hosts?limit=1&continue=garbage",
+        ],
+        None,
+    );
+    assert!(
+        !bad.success() && bad.stderr.contains("(BadRequest)"),
+        "{}",
+        bad.describe()
+    );
+}
+
+fn explain(kubectl: &Kubectl) {
+    let out = poll(
+        "kubectl explain host",
+        Duration::from_secs(60),
+        Duration::from_millis(500),
+        || {
+            let out = kubectl.run(&["explain", "host"], None);
+            if out.success() {
+                Ok(out)
+            } else {
+                Err(out.describe())
+            }
+        },
+    );
+    for want in [
+        "GROUP:      wasmgate.dev",
+        "KIND:       Host",
+        "VERSION:    v1alpha1",
+        "hostId\t<string>",
+        "metadata\t<ObjectMeta>",
+        "status\t<HostStatus>",
+    ] {
+        assert!(
+            out.stdout.contains(want),
+            "explain host lacks {want:?}: {}",
+            out.describe()
+        );
+    }
+    let out = kubectl.ok(&["explain", "host.status.imports"], None);
+    for want in [
+        "FIELD: imports <[]HostWitInterface>",
+        "namespace\t<string> -required-",
+        "interfaces\t<[]string>",
+    ] {
+        assert!(
+            out.stdout.contains(want),
+            "explain host.status.imports lacks {want:?}: {}",
+            out.describe()
+        );
+    }
+    let out = kubectl.ok(&["explain", "host.metadata.labels"], None);
+    assert!(
+        out.stdout.contains("FIELD: labels <map[string]string>"),
+        "{}",
+        out.describe()
+    );
+}
+
+fn change_hosts(kubectl: &Kubectl) {
+    let out = kubectl.ok(
+        &[
+            "patch",
+            "host",
+            "edge-2",
+            "--type=merge",
+            "-p",
+            r#"{"metadata":{"labels":{"zone":"a"}},"status":{"workloadCount":7}}"#,
+        ],
+        None,
+    );
+    assert!(
+        out.stdout.contains("host.wasmgate.dev/edge-2 patched"),
+        "{}",
+        out.describe()
+    );
+    let h = kubectl.get_json(&["host", "edge-2"]);
+    assert_eq!(h["metadata"]["labels"]["zone"], "a", "{h:#}");
+    assert_eq!(h["metadata"]["labels"]["hostgroup"], "edge", "{h:#}");
+    assert_eq!(h["status"]["workloadCount"], 7, "{h:#}");
+
+    kubectl.ok(
+        &[
+            "patch",
+            "host",
+            "edge-2",
+            "--type=json",
+            "-p",
+            r#"[{"op":"replace","path":"/environment","value":"staging"}]"#,
+        ],
+        None,
+    );
+    kubectl.ok(&["label", "host", "edge-2", "tier=gold"], None);
+    kubectl.ok(&["annotate", "host", "edge-2", "note=hello"], None);
+    let h = kubectl.get_json(&["host", "edge-2"]);
+    assert_eq!(h["environment"], "staging", "{h:#}");
+    assert_eq!(h["metadata"]["labels"]["tier"], "gold", "{h:#}");
+    assert_eq!(h["metadata"]["annotations"]["note"], "hello", "{h:#}");
+
+    // kubectl apply of a changed manifest (client-side apply: a merge patch).
+    let changed = host_yaml("core-2", "gpu", "6f1c3c1e-0000-4000-8000-000000000004", KV);
+    let out = kubectl.ok(&["apply", "-f", "-"], Some(&changed));
+    assert!(
+        out.stdout.contains("host.wasmgate.dev/core-2 configured"),
+        "{}",
+        out.describe()
+    );
+    let h = kubectl.get_json(&["host", "core-2"]);
+    assert_eq!(h["metadata"]["labels"]["hostgroup"], "gpu", "{h:#}");
+
+    // Optimistic concurrency: a replace with a stale resourceVersion conflicts.
+    let mut stale = h.clone();
+    stale["metadata"]["resourceVersion"] = Value::String("1".into());
+    let out = kubectl.run(&["replace", "-f", "-"], Some(&stale.to_string()));
+    assert!(
+        !out.success() && out.stderr.contains("(Conflict)"),
+        "{}",
+        out.describe()
+    );
+
+    let out = kubectl.ok(&["delete", "host", "core-2"], None);
+    assert!(
+        out.stdout.contains("host.wasmgate.dev \"core-2\" deleted"),
+        "{}",
+        out.describe()
+    );
+    let gone = kubectl.run(&["get", "host", "core-2"], None);
+    assert!(
+        !gone.success() && gone.stderr.contains("NotFound"),
+        "{}",
+        gone.describe()
+    );
+}
+
+/// `kubectl get hosts -w` in the background; its stdout goes to a file.
+struct Watcher {
+    child: Child,
+    out: PathBuf,
+}
+
+impl Watcher {
+    fn start(kubectl: &Kubectl, out: PathBuf) -> Watcher {
+        let file = std::fs::File::create(&out).expect("create the watch output file");
+        let mut cmd: Command = kubectl.command(&["get", "hosts", "-w", "--output-watch-events"]);
+        cmd.stdin(Stdio::null())
+            .stdout(file.try_clone().expect("dup"))
+            .stderr(file);
+        Watcher {
+            child: cmd.spawn().expect("start kubectl get hosts -w"),
+            out,
+        }
+    }
+
+    fn text(&self) -> String {
+        std::fs::read_to_string(&self.out).unwrap_or_default()
+    }
+
+    fn wait_for(&self, what: &str, timeout: Duration, f: impl Fn(&str) -> bool) {
+        poll(what, timeout, Duration::from_millis(200), || {
+            let text = self.text();
+            if text.lines().any(&f) {
+                Ok(())
+            } else {
+                Err(text)
+            }
+        });
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn watch_hosts(kubectl: &Kubectl, work: &Path) {
+    let w = Watcher::start(kubectl, work.join("watch.out"));
+    w.wait_for("the initial list", Duration::from_secs(20), |l| {
+        l.contains("edge-1")
+    });
+    let late = host_yaml("late-1", "edge", "6f1c3c1e-0000-4000-8000-000000000009", KV);
+    kubectl.ok(&["create", "-f", "-"], Some(&late));
+    w.wait_for("late-1 to appear", Duration::from_secs(20), |l| {
+        l.starts_with("ADDED") && l.contains("late-1") && l.contains("True")
+    });
+    // Nothing writes edge-1 any more: after the heartbeat timeout it is Ready=False.
+    w.wait_for(
+        "edge-1 to turn NotReady",
+        Duration::from_secs(HEARTBEAT_TIMEOUT_SECS * 4 + 20),
+        |l| l.starts_with("MODIFIED") && l.contains("edge-1") && l.contains("False"),
+    );
+    let h = kubectl.get_json(&["host", "edge-1"]);
+    let ready = h["status"]["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == "Ready"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(ready["status"], "False", "{h:#}");
+    eprintln!("watch output:\n{}", w.text());
+}
+
+fn watch_list(kubectl: &Kubectl) {
+    let out = kubectl.ok(
+        &[
+            "get",
+            "--raw",
+            "/apis/wasmgate.dev/v1alpha1/hosts?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&timeoutSeconds=2",
+        ],
+        None,
+    );
+    let events: Vec<Value> = out
+        .stdout
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    let added = events.iter().take_while(|e| e["type"] == "ADDED").count();
+    assert!(added >= 3, "{}", out.stdout);
+    let bookmark = &events[added];
+    assert_eq!(bookmark["type"], "BOOKMARK", "{}", out.stdout);
+    assert_eq!(
+        bookmark["object"]["metadata"]["annotations"]["k8s.io/initial-events-end"], "true",
+        "{}",
+        out.stdout
+    );
+    // Without the required companions, sendInitialEvents is a 4xx (clients fall back to
+    // LIST+WATCH).
+    let bad = kubectl.run(
+        &[
+            "get",
+            "--raw",
+            "/apis/wasmgate.dev/v1alpha1/hosts?watch=true&sendInitialEvents=true",
+        ],
+        None,
+    );
+    assert!(
+        !bad.success()
+            && bad
+                .stderr
+                .contains("The request is invalid: resourceVersionMatch"),
+        "{}",
+        bad.describe()
+    );
+}
+
+fn rbac(kubectl: &Kubectl) {
+    let out = kubectl.run(&["get", "hosts", "--as=someone"], None);
+    assert!(
+        !out.success()
+            && out.stderr.contains(
+                "Error from server (Forbidden): hosts.wasmgate.dev is forbidden: User \"someone\" cannot list resource \"hosts\" in API group \"wasmgate.dev\" at the cluster scope"
+            ),
+        "{}",
+        out.describe()
+    );
+    let out = kubectl.run(&["get", "host", "edge-1", "--as=someone"], None);
+    assert!(
+        !out.success() && out.stderr.contains("(Forbidden)"),
+        "{}",
+        out.describe()
+    );
+
+    // The built-in view role includes hosts (aggregate-to-view), but not writing them.
+    kubectl.ok(
+        &[
+            "create",
+            "clusterrolebinding",
+            "e2e-viewer",
+            "--clusterrole=view",
+            "--user=viewer",
+        ],
+        None,
+    );
+    poll(
+        "viewer to list hosts (RBAC aggregation)",
+        Duration::from_secs(30),
+        Duration::from_millis(500),
+        || {
+            let out = kubectl.run(&["get", "hosts", "--as=viewer"], None);
+            if out.success() {
+                Ok(())
+            } else {
+                Err(out.describe())
+            }
+        },
+    );
+    let host = host_yaml(
+        "viewer-made",
+        "edge",
+        "6f1c3c1e-0000-4000-8000-0000000000aa",
+        "[]",
+    );
+    let out = kubectl.run(&["create", "-f", "-", "--as=viewer"], Some(&host));
+    assert!(
+        !out.success()
+            && out.stderr.contains(
+                "User \"viewer\" cannot create resource \"hosts\" in API group \"wasmgate.dev\""
+            ),
+        "{}",
+        out.describe()
+    );
+    kubectl.ok(
+        &[
+            "create",
+            "clusterrolebinding",
+            "e2e-editor",
+            "--clusterrole=edit",
+            "--user=editor",
+        ],
+        None,
+    );
+    poll(
+        "editor to create a host",
+        Duration::from_secs(30),
+        Duration::from_millis(500),
+        || {
+            let out = kubectl.run(&["create", "-f", "-", "--as=editor"], Some(&host));
+            if out.success() {
+                Ok(())
+            } else {
+                Err(out.describe())
+            }
+        },
+    );
+    kubectl.ok(&["delete", "host", "viewer-made", "--as=editor"], None);
+}
+
+fn curl(args: &[&str]) -> (u16, Value) {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-sS", "--max-time", "10", "-w", "\n%{http_code}"])
+        .args(args);
+    let out = run_bounded(cmd, None, Duration::from_secs(20));
+    assert!(out.success(), "{}", out.describe());
+    let (body, code) = out.stdout.trim_end().rsplit_once('\n').unwrap_or(("", ""));
+    let code: u16 = code.trim().parse().unwrap_or(0);
+    (code, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+fn direct_callers(cluster: &ControlPlane, wasmgate: &Wasmgate) {
+    let url = wasmgate.url("/apis/wasmgate.dev/v1alpha1/hosts");
+    let ca = wasmgate.ca_file().display().to_string();
+    let env = |k: &str| cluster.env.get(k).unwrap_or_else(|| panic!("{k}")).clone();
+    let forged = [
+        "-H",
+        "X-Remote-User: admin",
+        "-H",
+        "X-Remote-Group: system:masters",
+    ];
+
+    // Forged identity headers without a client certificate.
+    let mut args = vec!["--cacert", &ca];
+    args.extend(forged);
+    args.push(&url);
+    let (code, body) = curl(&args);
+    assert_eq!(code, 401, "{body:#}");
+    assert_eq!(body["kind"], "Status", "{body:#}");
+    assert_eq!(body["reason"], "Unauthorized", "{body:#}");
+
+    // ... with a certificate no trusted CA signed (wasmgate's own serving certificate).
+    let cert = wasmgate.cert_dir.join("tls.crt").display().to_string();
+    let key = wasmgate.cert_dir.join("tls.key").display().to_string();
+    let mut args = vec!["--cacert", &ca, "--cert", &cert, "--key", &key];
+    args.extend(forged);
+    args.push(&url);
+    let (code, body) = curl(&args);
+    assert_eq!(code, 401, "{body:#}");
+
+    // The front-proxy client certificate (what the aggregator presents) with the headers: ok.
+    let fp_cert = env("WASMGATE_FRONT_PROXY_CLIENT_CERT");
+    let fp_key = env("WASMGATE_FRONT_PROXY_CLIENT_KEY");
+    let mut args = vec!["--cacert", &ca, "--cert", &fp_cert, "--key", &fp_key];
+    args.extend(forged);
+    args.push(&url);
+    let (code, body) = curl(&args);
+    assert_eq!(code, 200, "{body:#}");
+    assert_eq!(body["kind"], "HostList", "{body:#}");
+    // ... and as a user without RBAC: the SubjectAccessReview says no.
+    let args = [
+        "--cacert",
+        &ca,
+        "--cert",
+        &fp_cert,
+        "--key",
+        &fp_key,
+        "-H",
+        "X-Remote-User: mallory",
+        &url,
+    ];
+    let (code, body) = curl(&args);
+    assert_eq!(code, 403, "{body:#}");
+    // ... and without any user header: not authenticated.
+    let args = ["--cacert", &ca, "--cert", &fp_cert, "--key", &fp_key, &url];
+    let (code, _) = curl(&args);
+    assert_eq!(code, 401);
+
+    // A client certificate of the cluster CA (client-ca-file) authenticates as its CN/O.
+    let admin_cert = env("WASMGATE_ADMIN_CERT");
+    let admin_key = env("WASMGATE_ADMIN_KEY");
+    let args = [
+        "--cacert",
+        &ca,
+        "--cert",
+        &admin_cert,
+        "--key",
+        &admin_key,
+        &url,
+    ];
+    let (code, body) = curl(&args);
+    assert_eq!(code, 200, "{body:#}");
+
+    // The webhook and health paths need no client certificate.
+    let (code, _) = curl(&["--cacert", &ca, &wasmgate.url("/readyz")]);
+    assert_eq!(code, 200);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Benchmark (ignored by default)
+// ---------------------------------------------------------------------------------------------
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn time_it(runs: usize, mut f: impl FnMut()) -> (f64, f64) {
+    f(); // warm-up
+    let samples: Vec<f64> = (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    let min = samples.iter().cloned().fold(f64::MAX, f64::min);
+    (median(samples), min)
+}
+
+/// `kubectl get hosts` latency with N hosts (default 10,000; `WASMGATE_BENCH_HOSTS`), through
+/// the aggregator and directly. Run with a release build for representative numbers:
+/// `cargo test --release --test e2e_hosts -- --ignored --nocapture bench`.
+#[test]
+#[ignore]
+fn bench_get_hosts() {
+    let n: usize = std::env::var("WASMGATE_BENCH_HOSTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let Some(bin) = control_plane_bin() else {
+        return;
+    };
+    let cluster = ControlPlane::start(&bin);
+    let kubectl = cluster.kubectl();
+    let work = cluster.dir().join("wasmgate");
+    std::fs::create_dir_all(&work).unwrap();
+    let sa = install_rbac(&cluster, &kubectl, &work);
+    let wasmgate = Wasmgate::start_with(
+        free_port(),
+        &work.join("certs"),
+        &repo_root().join("examples/inventory.yaml"),
+        &work.join("wasmgate.log"),
+        &["--kubeconfig".to_string(), sa.display().to_string()],
+    );
+    register(&kubectl, &wasmgate);
+
+    // N hosts through the API (HTTP ingestion), 16 requests in flight, with the front-proxy
+    // certificate as the aggregator would send them.
+    let env = |k: &str| cluster.env[k].clone();
+    let url = wasmgate.url("/apis/wasmgate.dev/v1alpha1/hosts");
+    let mut config = String::new();
+    for i in 0..n {
+        let group = ["default", "edge", "gpu"][i % 3];
+        let body = serde_json::json!({
+            "apiVersion": "wasmgate.dev/v1alpha1", "kind": "Host",
+            "metadata": {"name": format!("host-{i:05}"), "labels": {"hostgroup": group, "zone": format!("z{}", i % 7)}},
+            "hostId": format!("6f1c3c1e-0000-4000-8000-{i:012}"),
+            "hostname": format!("10.{}.{}.{}", i / 65536, (i / 256) % 256, i % 256),
+            "environment": "prod", "httpPort": 8080,
+            "status": {"version": "2.0.1", "osName": "linux", "osArch": "x86_64", "osKernel": "unix",
+                       "systemCPUUsage": "12.5", "systemMemoryTotal": 17179869184i64, "systemMemoryFree": 8589934592i64,
+                       "componentCount": 4, "workloadCount": 2,
+                       "imports": [{"namespace": "wasi", "package": "keyvalue", "version": "0.2.0-draft", "interfaces": ["store", "atomics"]},
+                                   {"namespace": "wasmcloud", "package": "postgres", "version": "0.1.1-draft", "interfaces": ["query", "types"]}],
+                       "exports": [{"namespace": "wasmcloud", "package": "messaging", "version": "0.2.0", "interfaces": ["handler"]}]}
+        });
+        let file = work.join(format!("bench-host-{}.json", i % 64));
+        std::fs::write(&file, body.to_string()).unwrap();
+        // Options do not carry over `next`: each transfer names its certificates.
+        if !config.is_empty() {
+            config.push_str("next\n");
+        }
+        config.push_str(&format!(
+            "url = \"{url}\"\nrequest = \"POST\"\nfail-with-body\ncacert = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\nheader = \"Content-Type: application/json\"\nheader = \"X-Remote-User: admin\"\nheader = \"X-Remote-Group: system:masters\"\ndata-binary = \"@{}\"\noutput = \"/dev/null\"\n",
+            wasmgate.ca_file().display(),
+            env("WASMGATE_FRONT_PROXY_CLIENT_CERT"),
+            env("WASMGATE_FRONT_PROXY_CLIENT_KEY"),
+            file.display()
+        ));
+        if i % 64 == 63 || i == n - 1 {
+            // Files are reused: flush this batch before they are rewritten.
+            let cfg = work.join("bench.curl");
+            std::fs::write(&cfg, &config).unwrap();
+            let mut cmd = Command::new("curl");
+            cmd.args(["-sS", "--parallel", "--parallel-max", "16", "-K"])
+                .arg(&cfg);
+            let out = run_bounded(cmd, None, Duration::from_secs(120));
+            assert!(out.success(), "{}", out.describe());
+            config.clear();
+        }
+    }
+    let count = kubectl.ok(
+        &["get", "--raw", "/apis/wasmgate.dev/v1alpha1/hosts?limit=1"],
+        None,
+    );
+    let v: Value = serde_json::from_str(&count.stdout).unwrap();
+    assert_eq!(
+        v["metadata"]["remainingItemCount"].as_u64(),
+        Some(n as u64 - 1)
+    );
+
+    let runs = 5;
+    let mut report = vec![format!("hosts: {n}, runs: {runs} (median / min, ms)")];
+    let mut measure = |label: &str, f: &mut dyn FnMut()| {
+        let (med, min) = time_it(runs, f);
+        report.push(format!("{label}: {med:.0} / {min:.0}"));
+    };
+    measure(
+        "kubectl get hosts (aggregator, Table, 500 per page)",
+        &mut || {
+            let out = kubectl.ok(&["get", "hosts"], None);
+            assert_eq!(out.stdout.lines().count(), n + 1);
+        },
+    );
+    measure(
+        "kubectl get hosts --chunk-size=0 (aggregator, Table, one request)",
+        &mut || {
+            kubectl.ok(&["get", "hosts", "--chunk-size=0"], None);
+        },
+    );
+    measure(
+        "kubectl get hosts -o json (aggregator, JSON, 500 per page)",
+        &mut || {
+            kubectl.ok(&["get", "hosts", "-o", "json"], None);
+        },
+    );
+    measure(
+        "kubectl get hosts -l hostgroup=edge (aggregator, Table)",
+        &mut || {
+            kubectl.ok(&["get", "hosts", "-l", "hostgroup=edge"], None);
+        },
+    );
+    let fp_cert = env("WASMGATE_FRONT_PROXY_CLIENT_CERT");
+    let fp_key = env("WASMGATE_FRONT_PROXY_CLIENT_KEY");
+    let ca = wasmgate.ca_file().display().to_string();
+    for (label, accept) in [
+        (
+            "direct list, Table (curl, one request)",
+            "application/json;as=Table;v=v1;g=meta.k8s.io,application/json",
+        ),
+        ("direct list, JSON (curl, one request)", "application/json"),
+    ] {
+        measure(label, &mut || {
+            let mut cmd = Command::new("curl");
+            cmd.args([
+                "-sS",
+                "-f",
+                "-o",
+                "/dev/null",
+                "--cacert",
+                &ca,
+                "--cert",
+                &fp_cert,
+                "--key",
+                &fp_key,
+                "-H",
+                "X-Remote-User: admin",
+                "-H",
+                "X-Remote-Group: system:masters",
+                "-H",
+            ])
+            .arg(format!("Accept: {accept}"))
+            .arg(&url);
+            let out = run_bounded(cmd, None, Duration::from_secs(60));
+            assert!(out.success(), "{}", out.describe());
+        });
+    }
+    let rss = wasmgate
+        .pid()
+        .and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok())
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS"))
+                .map(str::to_string)
+        })
+        .unwrap_or_default();
+    report.push(format!("wasmgate {rss}"));
+    for line in &report {
+        announce(format!("bench: {line}"));
+    }
+    drop(wasmgate);
+    drop(cluster);
+}
