@@ -848,7 +848,11 @@ async fn concurrent_lookups_share_one_pull_and_stale_digests_survive_an_outage()
     let heads_before = source.stats().manifest_heads;
     source.lookup_image("team-a", &image, None).await.unwrap();
     let s = source.stats();
-    assert_eq!((s.manifest_heads, s.blob_gets), (heads_before + 1, 1), "{s:?}");
+    assert_eq!(
+        (s.manifest_heads, s.blob_gets),
+        (heads_before + 1, 1),
+        "{s:?}"
+    );
     assert_eq!(registry.requests("HEAD", "/manifests/"), heads + 1);
 
     // The registry goes away: the digest seen last still answers.

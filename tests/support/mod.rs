@@ -611,6 +611,8 @@ impl Wasmgate {
             .arg(&self.cert_dir)
             .arg("--inventory")
             .arg(&self.inventory)
+            // Every example carries its worlds in annotations: no test reaches for a registry.
+            .args(["--registry-pulls", "false"])
             .args(&self.extra_args)
             .current_dir(repo_root())
             .env("NO_COLOR", "1")
