@@ -169,17 +169,7 @@ fn skipped(obj: &InputObject, reason: impl Into<String>) -> Skipped {
     }
 }
 
-/// Whether an object is a Host (wasmgate's or upstream's): the inventory loader's rule
-/// (`inventory::file::is_host`, which the inventory module does not export).
-pub fn is_host(obj: &Value) -> bool {
-    obj.get("kind").and_then(Value::as_str) == Some("Host")
-        && obj
-            .get("apiVersion")
-            .and_then(Value::as_str)
-            .is_none_or(|v| {
-                v.starts_with("wasmgate.dev/") || v.starts_with("runtime.wasmcloud.dev/")
-            })
-}
+pub use crate::inventory::is_host;
 
 /// One Host per name, the last one read winning (Host objects in the inputs override the
 /// --inventory files; a file given twice counts once).

@@ -16,7 +16,7 @@ use arc_swap::ArcSwap;
 use crate::crd::Host;
 
 pub use args::{parse_duration, LiveArgs};
-pub use file::{load_hosts, watch_file, InventoryError};
+pub use file::{is_host, load_hosts, watch_file, InventoryError};
 pub use heartbeat::{HeartbeatError, HostHeartbeat, WitInterface};
 pub use live::{LiveConfig, LiveInventory, WatchError, WatchEvent, WatchEventType};
 pub use nats::IngestStats;
