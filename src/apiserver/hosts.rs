@@ -972,6 +972,18 @@ fn log_write(user: &Option<Extension<UserInfo>>, verb: &str, name: &str, dry: bo
     );
 }
 
+/// The Host in a create or replace body (JSON or YAML), with the fields the server owns set;
+/// also returns the raw bytes for fields the typed Host does not keep (`generateName`).
+fn written_host(headers: &HeaderMap, body: BodyResult) -> ApiResult<(Bytes, Host)> {
+    let bytes = body_bytes(body)?;
+    let ct = content_type(headers);
+    if !matches!(ct.as_str(), "application/json" | "application/yaml" | "") {
+        return Err(ApiError::unsupported_media_type(&ct));
+    }
+    let host = server_fields(decode_host(parse_document(&bytes, &ct)?)?);
+    Ok((bytes, host))
+}
+
 /// `POST /apis/wasmgate.dev/v1alpha1/hosts` (HTTP ingestion: create).
 pub async fn create(
     State(s): State<ApiState>,
@@ -984,12 +996,7 @@ pub async fn create(
     let result = (|| {
         let out = output(&headers)?;
         let dry = dry_run(&params)?;
-        let bytes = body_bytes(body)?;
-        let ct = content_type(&headers);
-        if !matches!(ct.as_str(), "application/json" | "application/yaml" | "") {
-            return Err(ApiError::unsupported_media_type(&ct));
-        }
-        let mut host = server_fields(decode_host(parse_document(&bytes, &ct)?)?);
+        let (bytes, mut host) = written_host(&headers, body)?;
         if host.metadata.name.as_deref().is_none_or(str::is_empty) {
             if let Some(prefix) = serde_json::from_slice::<Value>(&bytes).ok().and_then(|v| {
                 v.pointer("/metadata/generateName")
@@ -1051,15 +1058,10 @@ pub async fn update(
     body: BodyResult,
 ) -> Response {
     let params = parse_query(query.as_deref());
-    let result = (|| {
+    let result = (|| -> ApiResult<Response> {
         let out = output(&headers)?;
         let dry = dry_run(&params)?;
-        let bytes = body_bytes(body)?;
-        let ct = content_type(&headers);
-        if !matches!(ct.as_str(), "application/json" | "application/yaml" | "") {
-            return Err(ApiError::unsupported_media_type(&ct));
-        }
-        let mut host = server_fields(decode_host(parse_document(&bytes, &ct)?)?);
+        let (_, mut host) = written_host(&headers, body)?;
         check_name(&name, &host)?;
         host.metadata.name = Some(name.clone());
         let existing = s
