@@ -13,6 +13,7 @@ pub mod crd;
 pub mod inventory;
 pub mod manifest;
 pub mod policy;
+pub mod reconcile;
 pub mod resolve;
 pub mod server;
 pub mod sim;
