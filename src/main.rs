@@ -16,6 +16,7 @@ use wasmgate::cli::{Cli, Command, LogFormat, ServeArgs};
 use wasmgate::components::{LocalFileSource, WorldResolver, WorldSource};
 use wasmgate::inventory::{load_hosts, start_live, watch_file, InventorySource, SharedInventory};
 use wasmgate::policy::Policy;
+use wasmgate::server::metrics::Metrics;
 use wasmgate::server::{self, certs, AppState};
 
 fn init_logging(format: LogFormat) {
@@ -76,6 +77,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // it unless a static inventory file is given (or --dev without --nats-url).
     let nats = args.live.nats_url.clone();
     let live = start_live(args.live.config(), nats.clone(), Duration::from_secs(1));
+    // One registry for the process; the inventory series are read from `live` at scrape time.
+    let metrics = Arc::new(Metrics::with_inventory(
+        live.inventory.clone(),
+        live.stats.clone(),
+    ));
     let inventory_path = args
         .inventory
         .or_else(|| (args.dev && nats.is_none()).then(|| PathBuf::from("examples/inventory.yaml")));
@@ -127,6 +133,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let app = server::router(AppState {
         admission,
         ready: ready.clone(),
+        metrics,
     })
     .merge(hosts_api);
     tracing::info!(%listen, dev = args.dev, "wasmgate serving /validate and /mutate");

@@ -139,6 +139,24 @@ impl Fixture {
         (status, body)
     }
 
+    /// `GET /metrics`: checks the content type and the EOF marker, returns the text.
+    async fn scrape(&self) -> String {
+        let resp = self
+            .client
+            .get(format!("{}/metrics", self.server.url))
+            .send()
+            .await
+            .expect("scrape");
+        assert_eq!(resp.status().as_u16(), 200);
+        assert_eq!(
+            resp.headers()["content-type"],
+            "application/openmetrics-text; version=1.0.0; charset=utf-8"
+        );
+        let text = resp.text().await.expect("metrics text");
+        assert!(text.ends_with("# EOF\n"), "{text}");
+        text
+    }
+
     /// Posts a review; returns the `response` object after checking the envelope.
     async fn post(&self, path: &str, object: &Value) -> Value {
         let review = review(object, false);
@@ -186,6 +204,14 @@ impl Fixture {
             warnings,
         )
     }
+}
+
+/// The value of `series` (name and labels exactly as exposed) in a scrape; 0 when absent.
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .map(|v| v.parse().expect("a number"))
+        .unwrap_or(0.0)
 }
 
 fn message(r: &Value) -> String {
@@ -447,6 +473,64 @@ async fn admission_over_tls() {
         "{}",
         message(&r)
     );
+
+    // Metrics: everything above was counted by verdict; one more of each moves each series by
+    // exactly one.
+    let requests = |op: &str, kind: &str, verdict: &str| {
+        format!(
+            "wasmgate_admission_requests_total{{operation=\"{op}\",kind=\"{kind}\",verdict=\"{verdict}\"}}"
+        )
+    };
+    let latency = |op: &str, verdict: &str| {
+        format!(
+            "wasmgate_admission_duration_seconds_count{{operation=\"{op}\",verdict=\"{verdict}\"}}"
+        )
+    };
+    let before = f.scrape().await;
+    assert!(sample(&before, &requests("validate", "Workload", "allowed")) >= 5.0);
+    assert!(sample(&before, &requests("validate", "Workload", "denied")) >= 5.0);
+    assert!(
+        sample(
+            &before,
+            &requests("mutate", "WorkloadReplicaSet", "allowed")
+        ) >= 1.0
+    );
+    assert!(
+        sample(
+            &before,
+            &requests("validate", "WorkloadDeployment", "denied")
+        ) >= 1.0
+    );
+    assert!(
+        before.contains("\nwasmgate_build_info{version=\"")
+            && before.contains("\nwasmgate_hosts{ready=\"true\"} 0\n")
+            && before.contains("\nwasmgate_heartbeats_total 0\n"),
+        "{before}"
+    );
+    let (status, _) = f.post_raw("/validate", b"{".to_vec()).await;
+    assert_eq!(status, 400);
+    assert_eq!(f.validate(&cfg).await["allowed"], true);
+    let core = workload("core", json!({ "components": [component("c", "core")] }));
+    assert_eq!(f.validate(&core).await["allowed"], false);
+    f.mutate(&cfg).await;
+    let after = f.scrape().await;
+    for (series, by) in [
+        (requests("validate", "other", "error"), 1.0),
+        (requests("validate", "Workload", "allowed"), 1.0),
+        (requests("validate", "Workload", "denied"), 1.0),
+        (requests("mutate", "Workload", "allowed"), 1.0),
+        (requests("mutate", "Workload", "denied"), 0.0),
+        (latency("validate", "error"), 1.0),
+        (latency("validate", "allowed"), 1.0),
+        (latency("validate", "denied"), 1.0),
+        (latency("mutate", "allowed"), 1.0),
+    ] {
+        assert_eq!(
+            sample(&after, &series) - sample(&before, &series),
+            by,
+            "{series}\n{after}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

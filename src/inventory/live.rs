@@ -161,6 +161,17 @@ pub fn rv_of(host: &Host) -> u64 {
         .unwrap_or(0)
 }
 
+/// Hosts by their `Ready` condition, from [`LiveInventory::ready_counts`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReadyCounts {
+    /// `Ready=True`: reporting.
+    pub ready: u64,
+    /// `Ready=False`: silent for longer than the heartbeat timeout.
+    pub not_ready: u64,
+    /// `Ready=Unknown`: silent for a while, or while the heartbeat source is disconnected.
+    pub unknown: u64,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Health {
     Reporting,
@@ -261,6 +272,20 @@ impl LiveInventory {
     /// Whether there is no host.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// How many hosts are `Ready=True`, `False` and `Unknown` (for the `hosts` metric; counted
+    /// under the lock from each host's health, nothing cloned).
+    pub fn ready_counts(&self) -> ReadyCounts {
+        let mut counts = ReadyCounts::default();
+        for entry in self.lock().hosts.values() {
+            match entry.health {
+                Health::Reporting => counts.ready += 1,
+                Health::NotReporting => counts.unknown += 1,
+                Health::Lost(_) => counts.not_ready += 1,
+            }
+        }
+        counts
     }
 
     /// Every host, sorted by name, and the resource version the list is consistent with.
@@ -979,6 +1004,29 @@ mod tests {
         assert_eq!(inv.get("brave-otter-1"), Some(h.clone()));
         let (list, rv) = inv.list();
         assert_eq!((list, rv), (vec![h], 1));
+    }
+
+    #[test]
+    fn ready_counts_follow_health() {
+        let inv = inv(cfg());
+        assert_eq!(inv.ready_counts(), ReadyCounts::default());
+        inv.apply_heartbeat(hb("a", "silent-long"), t(0));
+        inv.apply_heartbeat(hb("b", "silent-a-while"), t(35));
+        inv.apply_heartbeat(hb("c", "reporting"), t(65));
+        inv.tick(t(70));
+        let counts = inv.ready_counts();
+        assert_eq!(
+            (counts.ready, counts.unknown, counts.not_ready),
+            (1, 1, 1),
+            "{counts:?}"
+        );
+        for (name, ready) in [
+            ("silent-long", "False"),
+            ("silent-a-while", "Unknown"),
+            ("reporting", "True"),
+        ] {
+            assert_eq!(inv.get(name).unwrap().ready_status(), Some(ready), "{name}");
+        }
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::crd::Host;
 pub use args::{parse_duration, LiveArgs};
 pub use file::{is_host, load_hosts, watch_file, InventoryError};
 pub use heartbeat::{HeartbeatError, HostHeartbeat, WitInterface};
-pub use live::{LiveConfig, LiveInventory, WatchError, WatchEvent, WatchEventType};
+pub use live::{LiveConfig, LiveInventory, ReadyCounts, WatchError, WatchEvent, WatchEventType};
 pub use nats::IngestStats;
 
 /// One consistent view of every known host.

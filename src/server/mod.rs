@@ -2,6 +2,7 @@
 
 pub mod certs;
 mod client_cert;
+pub mod metrics;
 mod routes;
 
 use std::net::SocketAddr;

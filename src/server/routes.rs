@@ -1,5 +1,5 @@
-//! Routes: `POST /validate`, `POST /mutate`, `/healthz`, `/livez`, `/readyz`; every error is a
-//! Kubernetes `Status` object.
+//! Routes: `POST /validate`, `POST /mutate`, `/healthz`, `/livez`, `/readyz`, `/metrics`; every
+//! error is a Kubernetes `Status` object.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -8,13 +8,14 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Query, State};
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::metrics::{self, AdmissionVerdict, Metrics, ObjectKind};
 use crate::admission::{parse_review, review_response, Admission, Mode, Verdict};
 
 /// Largest AdmissionReview body accepted (kube-apiserver's own request limit is 3 MiB).
@@ -27,6 +28,8 @@ pub struct AppState {
     pub admission: Arc<Admission>,
     /// Set once the server is ready to serve.
     pub ready: Arc<AtomicBool>,
+    /// The metrics registry (admission requests are recorded into it; `/metrics` serves it).
+    pub metrics: Arc<Metrics>,
 }
 
 /// A Kubernetes `Status` failure response.
@@ -60,15 +63,43 @@ fn parse_timeout(s: &str) -> Option<Duration> {
         .map(Duration::from_secs_f64)
 }
 
-async fn handle(state: AppState, mode: Mode, query: WebhookQuery, body: Bytes) -> Response {
+/// Answers one webhook call and records it (`admission_requests_total`,
+/// `admission_duration_seconds`, timed from the handler's start, after the body is read).
+async fn webhook(state: AppState, mode: Mode, query: WebhookQuery, body: Body) -> Response {
     let started = Instant::now();
+    let (response, kind, verdict) = match body {
+        Ok(body) => handle(&state, mode, query, body, started).await,
+        Err(r) => (
+            rejection_response(r),
+            ObjectKind::Other,
+            AdmissionVerdict::Error,
+        ),
+    };
+    state
+        .metrics
+        .admission()
+        .record(mode, kind, verdict, started.elapsed());
+    response
+}
+
+/// The response, the object's kind and the verdict (`Error` for a malformed request or a review
+/// that ran out of time).
+async fn handle(
+    state: &AppState,
+    mode: Mode,
+    query: WebhookQuery,
+    body: Bytes,
+    started: Instant,
+) -> (Response, ObjectKind, AdmissionVerdict) {
     let request = match parse_review(&body) {
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(error = %e, "rejected a malformed admission request");
-            return status_response(StatusCode::BAD_REQUEST, "BadRequest", e.to_string());
+            let response = status_response(StatusCode::BAD_REQUEST, "BadRequest", e.to_string());
+            return (response, ObjectKind::Other, AdmissionVerdict::Error);
         }
     };
+    let kind = ObjectKind::from_kind(&request.kind.kind);
     // Answer within the apiserver's deadline, leaving it a margin to receive the reply.
     let budget = query
         .timeout
@@ -77,18 +108,23 @@ async fn handle(state: AppState, mode: Mode, query: WebhookQuery, body: Bytes) -
         .unwrap_or(Duration::from_secs(10))
         .saturating_sub(Duration::from_millis(500))
         .max(Duration::from_millis(500));
-    let verdict = match tokio::time::timeout(budget, state.admission.review(mode, &request)).await {
-        Ok(v) => v,
-        Err(_) => Verdict {
-            allowed: mode == Mode::Mutate,
-            message: Some(format!(
-                "wasmgate could not finish checking within {budget:?}; try again"
-            )),
-            warnings: vec![],
-            patch: vec![],
-            report: None,
-        },
-    };
+    let (verdict, outcome) =
+        match tokio::time::timeout(budget, state.admission.review(mode, &request)).await {
+            Ok(v) if v.allowed => (v, AdmissionVerdict::Allowed),
+            Ok(v) => (v, AdmissionVerdict::Denied),
+            Err(_) => (
+                Verdict {
+                    allowed: mode == Mode::Mutate,
+                    message: Some(format!(
+                        "wasmgate could not finish checking within {budget:?}; try again"
+                    )),
+                    warnings: vec![],
+                    patch: vec![],
+                    report: None,
+                },
+                AdmissionVerdict::Error,
+            ),
+        };
     tracing::info!(
         uid = %request.uid,
         mode = ?mode,
@@ -103,7 +139,11 @@ async fn handle(state: AppState, mode: Mode, query: WebhookQuery, body: Bytes) -
         elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
         "admission review"
     );
-    Json(review_response(&request.uid, &verdict)).into_response()
+    (
+        Json(review_response(&request.uid, &verdict)).into_response(),
+        kind,
+        outcome,
+    )
 }
 
 type Body = Result<Bytes, BytesRejection>;
@@ -126,16 +166,23 @@ async fn validate(
     Query(q): Query<WebhookQuery>,
     body: Body,
 ) -> Response {
-    match body {
-        Ok(body) => handle(s, Mode::Validate, q, body).await,
-        Err(r) => rejection_response(r),
-    }
+    webhook(s, Mode::Validate, q, body).await
 }
 
 async fn mutate(State(s): State<AppState>, Query(q): Query<WebhookQuery>, body: Body) -> Response {
-    match body {
-        Ok(body) => handle(s, Mode::Mutate, q, body).await,
-        Err(r) => rejection_response(r),
+    webhook(s, Mode::Mutate, q, body).await
+}
+
+/// `GET /metrics`: OpenMetrics text. Unauthenticated like `/healthz`: expose it inside the
+/// cluster only.
+async fn serve_metrics(State(s): State<AppState>) -> Response {
+    match s.metrics.encode() {
+        Ok(text) => ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response(),
+        Err(e) => status_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            format!("encoding metrics: {e}"),
+        ),
     }
 }
 
@@ -171,6 +218,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(live))
         .route("/livez", get(live))
         .route("/readyz", get(ready))
+        .route("/metrics", get(serve_metrics))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
