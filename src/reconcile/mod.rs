@@ -3,3 +3,5 @@
 //! It watches Workloads, WorkloadReplicaSets and WorkloadDeployments, re-resolves the objects an
 //! inventory change can affect, and reports through the `workloadresolutions` API resource,
 //! Events and metrics. Writes to the cluster happen on the elected leader only.
+
+pub mod leader;
