@@ -96,4 +96,10 @@ pub struct ServeArgs {
     /// The live host inventory (NATS heartbeats, ageing).
     #[command(flatten)]
     pub live: crate::inventory::LiveArgs,
+    /// Certificate modes, rotation and reloading.
+    #[command(flatten)]
+    pub tls: crate::server::tls::TlsArgs,
+    /// Leader election among the replicas.
+    #[command(flatten)]
+    pub leader: crate::reconcile::leader::LeaderArgs,
 }

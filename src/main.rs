@@ -60,18 +60,30 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         (None, true) => "127.0.0.1:8443".parse()?,
         (None, false) => "0.0.0.0:8443".parse()?,
     };
-    let (cert, key) = match (args.tls_cert, args.tls_key) {
-        (Some(c), Some(k)) => (c, k),
-        _ => {
-            let dir = args.cert_dir.unwrap_or_else(|| PathBuf::from("certs/dev"));
-            let mut sans = certs::default_sans(&args.service_name, &args.service_namespace);
-            sans.extend(args.cert_sans);
-            let paths = certs::ensure_in_dir(&dir, &sans)?;
-            tracing::info!(ca = %paths.ca.display(), "using generated certificates (caBundle: base64 of the CA file)");
-            (paths.cert, paths.key)
-        }
-    };
-    let tls = server::tls_config(&cert, &key)?;
+    // Leader election (a Lease; only the leader writes to the cluster), then the serving
+    // certificate in the chosen --cert-mode, reloaded while serving.
+    let leader = wasmgate::reconcile::leader::start(
+        &args.leader,
+        args.api.kubeconfig.as_deref(),
+        args.dev,
+        &args.service_namespace,
+    )
+    .await?;
+    let mut sans = certs::default_sans(&args.service_name, &args.service_namespace);
+    sans.extend(args.cert_sans);
+    let tls = server::tls::start(
+        &args.tls,
+        server::tls::TlsInputs {
+            tls_cert: args.tls_cert,
+            tls_key: args.tls_key,
+            cert_dir: args.cert_dir,
+            sans,
+            namespace: args.service_namespace.clone(),
+            kubeconfig: args.api.kubeconfig.clone(),
+        },
+        leader.as_ref(),
+    )
+    .await?;
 
     // The live inventory (heartbeats from NATS, hosts written through the API): admission uses
     // it unless a static inventory file is given (or --dev without --nats-url).
@@ -144,7 +156,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         live.warm_up(warmup).await;
         warming.store(true, Ordering::Relaxed);
     });
-    server::serve_tls(listen, tls, app, shutdown_signal()).await?;
+    // On SIGTERM the Lease is handed over at once (a successor need not wait for it to expire)
+    // while in-flight requests drain.
+    let releasing = leader.clone();
+    let shutdown = async move {
+        shutdown_signal().await;
+        if let Some(leader) = releasing {
+            leader.release().await;
+        }
+    };
+    server::serve_tls(listen, tls.config, app, shutdown).await?;
     Ok(())
 }
 

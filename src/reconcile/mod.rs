@@ -4,4 +4,5 @@
 //! inventory change can affect, and reports through the `workloadresolutions` API resource,
 //! Events and metrics. Writes to the cluster happen on the elected leader only.
 
+pub mod certs;
 pub mod leader;

@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair, KeyUsagePurpose,
+    Issuer, KeyPair, KeyUsagePurpose,
 };
+use time::OffsetDateTime;
 
 /// Paths of a generated certificate set.
 #[derive(Clone, Debug)]
@@ -69,20 +70,23 @@ pub struct GeneratedCerts {
     pub key_pem: String,
 }
 
-/// Generates a CA and a serving certificate for `sans`.
-pub fn generate(sans: &[String]) -> Result<GeneratedCerts, CertError> {
-    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
+/// The parameters of a CA named `common_name`: the same name and key always give the same
+/// issuer (subject and key identifier), so a CA can sign again from its key alone.
+fn ca_params(common_name: &str) -> Result<CertificateParams, CertError> {
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params
         .distinguished_name
-        .push(DnType::CommonName, "wasmgate CA");
-    ca_params.key_usages = vec![
+        .push(DnType::CommonName, common_name);
+    params.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
         KeyUsagePurpose::CrlSign,
         KeyUsagePurpose::DigitalSignature,
     ];
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate()?)?;
+    Ok(params)
+}
 
+fn serving_params(sans: &[String]) -> Result<CertificateParams, CertError> {
     let mut params = CertificateParams::new(sans.to_vec())?;
     params.distinguished_name.push(
         DnType::CommonName,
@@ -93,8 +97,14 @@ pub fn generate(sans: &[String]) -> Result<GeneratedCerts, CertError> {
         KeyUsagePurpose::KeyEncipherment,
     ];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    Ok(params)
+}
+
+/// Generates a CA and a serving certificate for `sans`.
+pub fn generate(sans: &[String]) -> Result<GeneratedCerts, CertError> {
+    let ca = CertifiedIssuer::self_signed(ca_params("wasmgate CA")?, KeyPair::generate()?)?;
     let key = KeyPair::generate()?;
-    let cert = params.signed_by(&key, &ca)?;
+    let cert = serving_params(sans)?.signed_by(&key, &ca)?;
     Ok(GeneratedCerts {
         ca_pem: ca.pem(),
         cert_pem: cert.pem(),
@@ -102,7 +112,76 @@ pub fn generate(sans: &[String]) -> Result<GeneratedCerts, CertError> {
     })
 }
 
-fn write(path: &Path, contents: &str, private: bool) -> Result<(), CertError> {
+/// A CA made by [`generate_ca`]: enough to sign serving certificates later, in this process or
+/// another (the key and the name rebuild the issuer).
+pub struct CaMaterial {
+    /// The CA certificate, PEM.
+    pub cert_pem: String,
+    /// The CA key, PEM. Never log it.
+    pub key_pem: String,
+    /// The CA's common name (its subject).
+    pub common_name: String,
+}
+
+impl std::fmt::Debug for CaMaterial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CaMaterial")
+            .field("common_name", &self.common_name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Generates a self-signed CA named `common_name`, valid from `not_before` to `not_after`.
+pub fn generate_ca(
+    common_name: &str,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+) -> Result<CaMaterial, CertError> {
+    let mut params = ca_params(common_name)?;
+    params.not_before = not_before;
+    params.not_after = not_after;
+    let key = KeyPair::generate()?;
+    let cert = params.self_signed(&key)?;
+    Ok(CaMaterial {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+        common_name: common_name.to_owned(),
+    })
+}
+
+/// A serving certificate and its key, PEM.
+pub struct ServingPair {
+    /// The certificate, PEM.
+    pub cert_pem: String,
+    /// The key, PEM. Never log it.
+    pub key_pem: String,
+}
+
+/// Signs a new serving certificate (with a new key) for `sans` by the CA whose key is
+/// `ca_key_pem` and whose common name is `ca_common_name`.
+pub fn sign_serving(
+    ca_common_name: &str,
+    ca_key_pem: &str,
+    sans: &[String],
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+) -> Result<ServingPair, CertError> {
+    let issuer = Issuer::new(ca_params(ca_common_name)?, KeyPair::from_pem(ca_key_pem)?);
+    let mut params = serving_params(sans)?;
+    params.not_before = not_before;
+    params.not_after = not_after;
+    params.use_authority_key_identifier_extension = true;
+    let key = KeyPair::generate()?;
+    let cert = params.signed_by(&key, &issuer)?;
+    Ok(ServingPair {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    })
+}
+
+/// Writes `contents` to `path` atomically (a temporary file renamed over it), mode 0600 when
+/// `private`.
+pub fn write_file(path: &Path, contents: &str, private: bool) -> Result<(), CertError> {
     let err = |source| CertError::Write {
         path: path.to_path_buf(),
         source,
@@ -129,8 +208,8 @@ pub fn ensure_in_dir(dir: &Path, sans: &[String]) -> Result<CertPaths, CertError
         return Ok(paths);
     }
     let generated = generate(sans)?;
-    write(&paths.ca, &generated.ca_pem, false)?;
-    write(&paths.key, &generated.key_pem, true)?;
-    write(&paths.cert, &generated.cert_pem, false)?;
+    write_file(&paths.ca, &generated.ca_pem, false)?;
+    write_file(&paths.key, &generated.key_pem, true)?;
+    write_file(&paths.cert, &generated.cert_pem, false)?;
     Ok(paths)
 }

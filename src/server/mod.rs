@@ -4,14 +4,12 @@ pub mod certs;
 mod client_cert;
 pub mod metrics;
 mod routes;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 
 use axum_server::tls_rustls::RustlsConfig;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 pub use routes::{router, AppState, MAX_BODY_BYTES};
 
@@ -36,42 +34,23 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-/// Builds a rustls server config from PEM files. ALPN is HTTP/1.1 only: kube-apiserver forces
-/// it for webhooks, and the aggregator speaks it too.
+/// Builds a rustls server config from PEM files (see [`tls::server_config_from_pem`]).
 pub fn tls_config(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, ServerError> {
-    install_crypto_provider();
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| ServerError::Tls(format!("{}: {e}", cert.display())))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| ServerError::Tls(format!("{}: {e}", cert.display())))?;
-    if certs.is_empty() {
-        return Err(ServerError::Tls(format!(
-            "{}: no certificate",
-            cert.display()
-        )));
-    }
-    let key = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| ServerError::Tls(format!("{}: {e}", key.display())))?;
-    // Ask for a client certificate without requiring one (Go's RequestClientCert): the
-    // aggregator presents its front-proxy certificate; kube-apiserver's webhook calls, kubelet
-    // probes and curl present none. The chain is judged per request by the aggregated API's
-    // authenticator (`crate::apiserver::auth`), which sees it as `axum_server::tls::TlsInfo`.
-    let mut config = rustls::ServerConfig::builder()
-        .with_client_cert_verifier(Arc::new(client_cert::OptionalClientCert::new()))
-        .with_single_cert(certs, key)
-        .map_err(|e| ServerError::Tls(e.to_string()))?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(config)
+    let read = |path: &Path| {
+        std::fs::read(path).map_err(|e| ServerError::Tls(format!("{}: {e}", path.display())))
+    };
+    tls::server_config_from_pem(&read(cert)?, &read(key)?)
+        .map_err(|e| ServerError::Tls(format!("{}: {e}", cert.display())))
 }
 
 /// Serves `app` over TLS on `addr` until `shutdown` resolves, then drains in-flight requests.
+/// `tls` may be reloaded while serving (see [`tls`]).
 pub async fn serve_tls(
     addr: SocketAddr,
-    config: rustls::ServerConfig,
+    tls: RustlsConfig,
     app: axum::Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let tls = RustlsConfig::from_config(Arc::new(config));
     let handle = axum_server::Handle::new();
     let h = handle.clone();
     tokio::spawn(async move {
