@@ -566,6 +566,9 @@ pub struct Wasmgate {
     pub log: PathBuf,
     /// More `wasmgate serve` arguments (kept across restarts).
     pub extra_args: Vec<String>,
+    /// Whether `--inventory` is passed ([`Wasmgate::start_live`] omits it, so admission uses the
+    /// live inventory).
+    with_inventory: bool,
 }
 
 impl Wasmgate {
@@ -591,6 +594,25 @@ impl Wasmgate {
             inventory: inventory.to_path_buf(),
             log: log.to_path_buf(),
             extra_args: extra_args.to_vec(),
+            with_inventory: true,
+        };
+        wg.spawn();
+        wg
+    }
+
+    /// `wasmgate serve` without `--inventory`: admission and the hosts API both use the live
+    /// inventory (give `--nats-url` in `extra_args` for heartbeats from NATS). `inventory` is
+    /// left empty.
+    pub fn start_live(port: u16, cert_dir: &Path, log: &Path, extra_args: &[String]) -> Wasmgate {
+        let mut wg = Wasmgate {
+            child: None,
+            watchdog: None,
+            port,
+            cert_dir: cert_dir.to_path_buf(),
+            inventory: PathBuf::new(),
+            log: log.to_path_buf(),
+            extra_args: extra_args.to_vec(),
+            with_inventory: false,
         };
         wg.spawn();
         wg
@@ -608,11 +630,12 @@ impl Wasmgate {
             .arg("--listen")
             .arg(format!("127.0.0.1:{}", self.port))
             .arg("--cert-dir")
-            .arg(&self.cert_dir)
-            .arg("--inventory")
-            .arg(&self.inventory)
-            // Every example carries its worlds in annotations: no test reaches for a registry.
-            .args(["--registry-pulls", "false"])
+            .arg(&self.cert_dir);
+        if self.with_inventory {
+            cmd.arg("--inventory").arg(&self.inventory);
+        }
+        // Every example carries its worlds in annotations: no test reaches for a registry.
+        cmd.args(["--registry-pulls", "false"])
             .args(&self.extra_args)
             .current_dir(repo_root())
             .env("NO_COLOR", "1")
@@ -716,4 +739,378 @@ impl Drop for Wasmgate {
         }
         self.stop();
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// NATS and simulated hosts
+// ---------------------------------------------------------------------------------------------
+
+/// The nats-server binary: `$NATS_SERVER`, else the Debian package's `/usr/sbin/nats-server`,
+/// else `nats-server` on PATH. Panics (with how to install it) when there is none.
+pub fn nats_server_binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("NATS_SERVER") {
+        return PathBuf::from(p);
+    }
+    let debian = Path::new("/usr/sbin/nats-server");
+    if debian.is_file() {
+        return debian.to_path_buf();
+    }
+    assert!(
+        on_path("nats-server"),
+        "e2e: nats-server is not installed (Debian package nats-server: `. scripts/lib-install.sh \
+         && install_system_packages`, or set NATS_SERVER=/path/to/nats-server)"
+    );
+    PathBuf::from("nats-server")
+}
+
+/// A real nats-server on 127.0.0.1 (a free port), logging to a file, killed on drop.
+pub struct NatsServer {
+    child: Option<Child>,
+    watchdog: Option<Child>,
+    pub port: u16,
+    pub log: PathBuf,
+}
+
+impl NatsServer {
+    /// Starts nats-server and waits (bounded) until it accepts TCP connections.
+    pub fn start(log: &Path) -> NatsServer {
+        let port = free_port();
+        let logfile =
+            std::fs::File::create(log).unwrap_or_else(|e| panic!("create {}: {e}", log.display()));
+        let t = Instant::now();
+        let child = Command::new(nats_server_binary())
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(logfile.try_clone().expect("dup log file"))
+            .stderr(logfile)
+            .spawn()
+            .unwrap_or_else(|e| panic!("e2e: cannot start nats-server: {e}"));
+        let pid = child.id();
+        let mut nats = NatsServer {
+            child: Some(child),
+            watchdog: spawn_watchdog(&format!("kill {pid} 2>/dev/null")),
+            port,
+            log: log.to_path_buf(),
+        };
+        let log = nats.log.clone();
+        let child = nats.child.as_mut().expect("started");
+        poll(
+            "nats-server to accept connections",
+            Duration::from_secs(10),
+            Duration::from_millis(20),
+            || {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!(
+                        "nats-server exited during startup ({status}); its log:\n{}",
+                        tail(&log, 20)
+                    );
+                }
+                std::net::TcpStream::connect(("127.0.0.1", port))
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            },
+        );
+        eprintln!(
+            "e2e: nats-server (pid {pid}) ready on port {port} in {:.2}s",
+            t.elapsed().as_secs_f64()
+        );
+        nats
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        stop_watchdog(&mut self.watchdog);
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            eprintln!(
+                "===== tail of {} =====\n{}",
+                self.log.display(),
+                tail(&self.log, 20)
+            );
+        }
+        self.stop();
+    }
+}
+
+/// A background `wasmgate sim-hosts --nats-url URL ARGS...` (the real binary), heartbeating until
+/// it is killed ([`SimHosts::kill`], as a host crash would stop its heartbeats) or dropped.
+pub struct SimHosts {
+    child: Option<Child>,
+    watchdog: Option<Child>,
+    pub args: Vec<String>,
+    pub log: PathBuf,
+}
+
+impl SimHosts {
+    /// Starts it and waits (bounded) until it is connected and publishing (its `publishing
+    /// heartbeats` log line).
+    pub fn start(nats_url: &str, args: &[&str], log: &Path) -> SimHosts {
+        let logfile =
+            std::fs::File::create(log).unwrap_or_else(|e| panic!("create {}: {e}", log.display()));
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_wasmgate"));
+        cmd.args(["sim-hosts", "--nats-url", nats_url])
+            .args(args)
+            .current_dir(repo_root())
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(logfile.try_clone().expect("dup log file"))
+            .stderr(logfile);
+        let t = Instant::now();
+        let child = cmd.spawn().expect("start wasmgate sim-hosts");
+        let pid = child.id();
+        let mut sim = SimHosts {
+            child: Some(child),
+            watchdog: spawn_watchdog(&format!("kill {pid} 2>/dev/null")),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            log: log.to_path_buf(),
+        };
+        let log = sim.log.clone();
+        let child = sim.child.as_mut().expect("started");
+        poll(
+            "wasmgate sim-hosts to publish",
+            Duration::from_secs(20),
+            Duration::from_millis(50),
+            || {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!(
+                        "wasmgate sim-hosts {args:?} exited ({status}); its log:\n{}",
+                        tail(&log, 20)
+                    );
+                }
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                if text.contains("publishing heartbeats") {
+                    Ok(())
+                } else {
+                    Err(text)
+                }
+            },
+        );
+        eprintln!(
+            "e2e: wasmgate sim-hosts (pid {pid}) {} publishing in {:.2}s",
+            args.join(" "),
+            t.elapsed().as_secs_f64()
+        );
+        sim
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    /// Kills it (SIGKILL: no goodbye, its hosts just stop heartbeating) and waits for it to exit.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        stop_watchdog(&mut self.watchdog);
+    }
+}
+
+impl Drop for SimHosts {
+    fn drop(&mut self) {
+        if thread::panicking() && self.child.is_some() {
+            eprintln!(
+                "===== tail of {} =====\n{}",
+                self.log.display(),
+                tail(&self.log, 10)
+            );
+        }
+        self.kill();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Registering wasmgate with the control plane
+// ---------------------------------------------------------------------------------------------
+
+/// The CRDs of `wasmgate crds`, applied and Established (and resolvable by kubectl).
+pub fn install_workload_crds(kubectl: &Kubectl) {
+    let mut crds = Command::new(env!("CARGO_BIN_EXE_wasmgate"));
+    crds.arg("crds");
+    let crds = run_bounded(crds, None, Duration::from_secs(30));
+    assert!(crds.success(), "wasmgate crds: {}", crds.describe());
+    kubectl.ok(&["apply", "-f", "-"], Some(&crds.stdout));
+    kubectl.ok(
+        &[
+            "wait",
+            "--for",
+            "condition=established",
+            "--timeout=60s",
+            "crd/workloads.runtime.wasmcloud.dev",
+            "crd/workloadreplicasets.runtime.wasmcloud.dev",
+            "crd/workloaddeployments.runtime.wasmcloud.dev",
+        ],
+        None,
+    );
+    // Established, yet kubectl's discovery may lag a moment.
+    poll(
+        "kubectl to list workloads",
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        || {
+            let out = kubectl.run(&["get", "workloads", "-A"], None);
+            if out.success() {
+                Ok(())
+            } else {
+                Err(out.describe())
+            }
+        },
+    );
+}
+
+/// Applies `webhooks/validating.yaml` and `webhooks/mutating.yaml` with their Service
+/// clientConfig replaced by `https://127.0.0.1:PORT/{validate,mutate}` and the caBundle
+/// (kube-apiserver cannot reach a Service backed by 127.0.0.1). Does not wait for them to take
+/// effect (kube-apiserver learns of them through an informer).
+pub fn apply_webhook_configurations(kubectl: &Kubectl, wasmgate: &Wasmgate) {
+    let ca = wasmgate.ca_bundle();
+    for (manifest, path) in [
+        ("webhooks/validating.yaml", "/validate"),
+        ("webhooks/mutating.yaml", "/mutate"),
+    ] {
+        let patch = serde_json::json!([{
+            "op": "replace",
+            "path": "/webhooks/0/clientConfig",
+            "value": {"url": wasmgate.url(path), "caBundle": ca},
+        }])
+        .to_string();
+        let patched = kubectl.ok(
+            &[
+                "patch",
+                "--local",
+                "-f",
+                manifest,
+                "--type=json",
+                "-p",
+                &patch,
+                "-o",
+                "json",
+            ],
+            None,
+        );
+        kubectl.ok(&["apply", "-f", "-"], Some(&patched.stdout));
+    }
+}
+
+/// Applies manifests/namespace.yaml, serviceaccount.yaml and rbac.yaml, and writes a kubeconfig
+/// (in `work`) holding a token of the `wasmgate` ServiceAccount, so wasmgate runs with exactly
+/// the RBAC of manifests/rbac.yaml. Returns its path.
+pub fn install_wasmgate_rbac(cluster: &ControlPlane, kubectl: &Kubectl, work: &Path) -> PathBuf {
+    kubectl.ok(
+        &[
+            "apply",
+            "-f",
+            "manifests/namespace.yaml",
+            "-f",
+            "manifests/serviceaccount.yaml",
+            "-f",
+            "manifests/rbac.yaml",
+        ],
+        None,
+    );
+    let token = kubectl.ok(
+        &[
+            "create",
+            "token",
+            "wasmgate",
+            "-n",
+            "wasmgate-system",
+            "--duration=2h",
+        ],
+        None,
+    );
+    let ca = cluster
+        .env
+        .get("WASMGATE_CA_CERT")
+        .expect("control-plane.sh exports WASMGATE_CA_CERT");
+    let path = work.join("wasmgate-sa.kubeconfig");
+    let config = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: {}\n    \
+         certificate-authority: {ca}\nusers:\n- name: wasmgate\n  user:\n    token: {}\n\
+         contexts:\n- name: test\n  context:\n    cluster: test\n    user: wasmgate\n\
+         current-context: test\n",
+        cluster.apiserver_url,
+        token.stdout.trim()
+    );
+    std::fs::write(&path, config).expect("write the ServiceAccount kubeconfig");
+    path
+}
+
+/// Registers the `hosts` aggregated API: a Service `wasmgate-system/wasmgate` of type
+/// ExternalName pointing at `localhost`, and manifests/apiservice.yaml with the caBundle and
+/// wasmgate's port; waits (bounded) until the APIService is Available and kubectl resolves
+/// `hosts`.
+pub fn register_hosts_apiservice(kubectl: &Kubectl, wasmgate: &Wasmgate) {
+    const APISERVICE: &str = "apiservice/v1alpha1.wasmgate.dev";
+    let service = "apiVersion: v1\nkind: Service\nmetadata:\n  name: wasmgate\n  namespace: \
+                   wasmgate-system\nspec:\n  type: ExternalName\n  externalName: localhost\n";
+    kubectl.ok(&["apply", "-f", "-"], Some(service));
+    let patch = serde_json::json!([
+        {"op": "add", "path": "/spec/caBundle", "value": wasmgate.ca_bundle()},
+        {"op": "replace", "path": "/spec/service/port", "value": wasmgate.port},
+    ])
+    .to_string();
+    let patched = kubectl.ok(
+        &[
+            "patch",
+            "--local",
+            "-f",
+            "manifests/apiservice.yaml",
+            "--type=json",
+            "-p",
+            &patch,
+            "-o",
+            "json",
+        ],
+        None,
+    );
+    kubectl.ok(&["apply", "-f", "-"], Some(&patched.stdout));
+    let out = kubectl.run(
+        &[
+            "wait",
+            "--for=condition=Available",
+            APISERVICE,
+            "--timeout=90s",
+        ],
+        None,
+    );
+    if !out.success() {
+        let status = kubectl.run(&["get", APISERVICE, "-o", "yaml"], None);
+        panic!(
+            "the APIService did not become Available: {}\n{}\nwasmgate log:\n{}",
+            out.describe(),
+            status.stdout,
+            wasmgate.log_tail(40)
+        );
+    }
+    poll(
+        "kubectl to resolve `hosts`",
+        Duration::from_secs(30),
+        Duration::from_millis(300),
+        || {
+            let out = kubectl.run(&["get", "hosts"], None);
+            if out.success() {
+                Ok(())
+            } else {
+                Err(out.describe())
+            }
+        },
+    );
 }
