@@ -102,4 +102,7 @@ pub struct ServeArgs {
     /// Leader election among the replicas.
     #[command(flatten)]
     pub leader: crate::reconcile::leader::LeaderArgs,
+    /// The reconciler (re-resolution, workloadresolutions, Events).
+    #[command(flatten)]
+    pub reconcile: crate::reconcile::ReconcileArgs,
 }

@@ -139,9 +139,45 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         policy: Arc::new(policy),
     });
     let ready = Arc::new(AtomicBool::new(false));
-    let hosts_api =
-        wasmgate::apiserver::setup(&args.api, live.inventory.clone(), listen.ip().is_loopback())
-            .await?;
+    // The reconciler re-resolves stored objects as the inventory changes; it needs a cluster.
+    let resolutions = wasmgate::reconcile::ResolutionStore::new();
+    let reconcile = args
+        .reconcile
+        .reconcile
+        .unwrap_or(!args.dev || args.api.kubeconfig.is_some());
+    if reconcile {
+        match wasmgate::apiserver::kube_client(args.api.kubeconfig.as_deref()).await {
+            Ok(client) => {
+                let (is_leader, identity) = match &leader {
+                    Some(l) => (l.is_leader.clone(), l.identity.clone()),
+                    // Without leader election this is the only replica: it writes.
+                    None => (
+                        tokio::sync::watch::channel(true).1,
+                        wasmgate::reconcile::leader::default_identity(),
+                    ),
+                };
+                wasmgate::reconcile::spawn(
+                    client,
+                    admission.clone(),
+                    resolutions.clone(),
+                    &args.reconcile,
+                    is_leader,
+                    identity,
+                    Some(metrics.clone()),
+                );
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "no Kubernetes API: the reconciler is off (workloadresolutions stays empty)")
+            }
+        }
+    }
+    let hosts_api = wasmgate::apiserver::setup(
+        &args.api,
+        live.inventory.clone(),
+        resolutions,
+        listen.ip().is_loopback(),
+    )
+    .await?;
     let app = server::router(AppState {
         admission,
         ready: ready.clone(),

@@ -243,8 +243,9 @@ impl Admission {
         })
     }
 
-    /// Learns the component worlds and applies the defaults (shared by both webhooks).
-    async fn prepare(&self, namespace: &str, obj: &AdmittedObject) -> Prepared {
+    /// Learns the component worlds and applies the defaults (shared by both webhooks and the
+    /// reconciler, which keeps the result and re-resolves it as the inventory changes).
+    pub async fn prepare(&self, namespace: &str, obj: &AdmittedObject) -> Prepared {
         let spec = obj.spec();
         let mut components: Vec<PullRef<'_>> = spec
             .components
@@ -279,18 +280,29 @@ impl Admission {
         Prepared { worlds, defaulted }
     }
 
-    /// The validating webhook's verdict: the *defaulted* spec, resolved.
-    fn validation(&self, namespace: &str, obj: &AdmittedObject, prepared: &Prepared) -> Verdict {
-        let snapshot = self.inventory.snapshot();
+    /// Resolves a prepared object (its defaulted spec) against `hosts`: pure, no I/O.
+    pub fn resolve_prepared(
+        &self,
+        namespace: &str,
+        obj: &AdmittedObject,
+        prepared: &Prepared,
+        hosts: &[crate::crd::Host],
+    ) -> Report {
         let deployment = obj.deployment_context();
-        let report = resolve(&ResolveInput {
+        resolve(&ResolveInput {
             namespace,
             spec: &prepared.defaulted.spec,
             worlds: &prepared.worlds,
-            hosts: &snapshot.hosts,
+            hosts,
             policy: &self.policy,
             deployment: deployment.as_ref(),
-        });
+        })
+    }
+
+    /// The validating webhook's verdict: the *defaulted* spec, resolved.
+    fn validation(&self, namespace: &str, obj: &AdmittedObject, prepared: &Prepared) -> Verdict {
+        let snapshot = self.inventory.snapshot();
+        let report = self.resolve_prepared(namespace, obj, prepared, &snapshot.hosts);
         let message = (!report.allowed()).then(|| report.denial_message());
         Verdict {
             allowed: report.allowed(),
@@ -307,9 +319,12 @@ impl Admission {
 }
 
 /// Component worlds and the defaulted spec of one object.
-struct Prepared {
-    worlds: BTreeMap<String, WorldState>,
-    defaulted: Defaulted,
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    /// Worlds by component name.
+    pub worlds: BTreeMap<String, WorldState>,
+    /// The spec with the mutating webhook's defaults applied.
+    pub defaulted: Defaulted,
 }
 
 impl Prepared {

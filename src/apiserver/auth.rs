@@ -43,6 +43,7 @@ use rustls::RootCertStore;
 
 use super::status::ApiError;
 use super::{x509, GROUP, RESOURCE, VERSION};
+use crate::reconcile::resolution;
 
 /// The ConfigMap kube-apiserver publishes its authentication settings in.
 pub const AUTH_CONFIGMAP: (&str, &str) = ("kube-system", "extension-apiserver-authentication");
@@ -177,8 +178,12 @@ pub struct Attributes {
     /// get, list, watch, create, update, patch, delete, deletecollection (resource requests), or
     /// the lower-cased HTTP method (non-resource requests).
     pub verb: String,
-    /// `Some(name)` (possibly empty) for a request on `hosts`; `None` for a non-resource path.
+    /// `Some(name)` (possibly empty) for a resource request; `None` for a non-resource path.
     pub resource_name: Option<String>,
+    /// The resource: `hosts` or `workloadresolutions` (empty for a non-resource path).
+    pub resource: String,
+    /// The namespace of a namespaced request.
+    pub namespace: Option<String>,
     /// The request path.
     pub path: String,
 }
@@ -196,6 +201,8 @@ impl Attributes {
         let non_resource = || Self {
             verb: method.as_str().to_ascii_lowercase(),
             resource_name: None,
+            resource: String::new(),
+            namespace: None,
             path: path.to_string(),
         };
         let Some(rest) = path.strip_prefix(&prefix) else {
@@ -207,9 +214,16 @@ impl Attributes {
             watch_path = true;
             parts.remove(0);
         }
-        if parts.first() != Some(&RESOURCE) {
-            return non_resource();
+        let mut namespace = None;
+        if parts.first() == Some(&"namespaces") && parts.len() >= 3 {
+            namespace = Some(parts[1].to_string());
+            parts.drain(..2);
         }
+        let resource = match (parts.first(), &namespace) {
+            (Some(&RESOURCE), None) => RESOURCE,
+            (Some(&resolution::RESOURCE), _) => resolution::RESOURCE,
+            _ => return non_resource(),
+        };
         let mut name = parts.get(1).map(|s| s.to_string()).unwrap_or_default();
         let is_watch = watch_path || query_has("watch").is_some_and(|v| v == "true" || v == "1");
         let verb = match *method {
@@ -236,6 +250,8 @@ impl Attributes {
         Self {
             verb: verb.to_string(),
             resource_name: Some(name),
+            resource: resource.to_string(),
+            namespace,
             path: path.to_string(),
         }
     }
@@ -249,15 +265,20 @@ impl Attributes {
         };
         match &self.resource_name {
             Some(name) => {
+                let resource = &self.resource;
                 let subject = if name.is_empty() {
-                    format!("{RESOURCE}.{GROUP}")
+                    format!("{resource}.{GROUP}")
                 } else {
-                    format!("{RESOURCE}.{GROUP} \"{name}\"")
+                    format!("{resource}.{GROUP} \"{name}\"")
+                };
+                let scope = match &self.namespace {
+                    Some(ns) => format!("in the namespace \"{ns}\""),
+                    None => "at the cluster scope".to_string(),
                 };
                 ApiError::forbidden(
                     format!(
-                        "{subject} is forbidden: User \"{user}\" cannot {} resource \"{RESOURCE}\" \
-                         in API group \"{GROUP}\" at the cluster scope{suffix}",
+                        "{subject} is forbidden: User \"{user}\" cannot {} resource \"{resource}\" \
+                         in API group \"{GROUP}\" {scope}{suffix}",
                         self.verb
                     ),
                     (!name.is_empty()).then_some(name.as_str()),
@@ -648,7 +669,8 @@ async fn subject_access_review(
             Some(ResourceAttributes {
                 group: Some(GROUP.into()),
                 version: Some(VERSION.into()),
-                resource: Some(RESOURCE.into()),
+                resource: Some(attrs.resource.clone()),
+                namespace: attrs.namespace.clone(),
                 verb: Some(attrs.verb.clone()),
                 name: (!name.is_empty()).then(|| name.clone()),
                 ..Default::default()
@@ -892,6 +914,49 @@ mod tests {
             ("get", true)
         );
         assert!(a(Method::GET, "/openapi/v3", None).resource_name.is_none());
+
+        let wr = a(
+            Method::GET,
+            "/apis/wasmgate.dev/v1alpha1/namespaces/team/workloadresolutions/w.workload",
+            None,
+        );
+        assert_eq!(
+            (
+                wr.verb.as_str(),
+                wr.resource.as_str(),
+                wr.namespace.as_deref(),
+                wr.resource_name.as_deref()
+            ),
+            (
+                "get",
+                "workloadresolutions",
+                Some("team"),
+                Some("w.workload")
+            )
+        );
+        let all = a(
+            Method::GET,
+            "/apis/wasmgate.dev/v1alpha1/watch/workloadresolutions",
+            None,
+        );
+        assert_eq!(
+            (all.verb.as_str(), all.namespace.as_deref()),
+            ("watch", None)
+        );
+        assert_eq!(
+            wr.forbidden("someone", "").message,
+            "workloadresolutions.wasmgate.dev \"w.workload\" is forbidden: User \"someone\" \
+             cannot get resource \"workloadresolutions\" in API group \"wasmgate.dev\" in the \
+             namespace \"team\""
+        );
+        // hosts are cluster-scoped: a namespaced path is not a hosts request.
+        assert!(a(
+            Method::GET,
+            "/apis/wasmgate.dev/v1alpha1/namespaces/team/hosts",
+            None
+        )
+        .resource_name
+        .is_none());
 
         let denied = a(Method::GET, base, None).forbidden("someone", "");
         assert_eq!(

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 
 use super::negotiate::{accepts_discovery_v2, DiscoveryVersion};
 use super::{json_response, GROUP, KIND, RESOURCE, SINGULAR, VERSION};
+use crate::reconcile::resolution;
 
 /// Verbs `hosts` supports (and advertises).
 pub const VERBS: [&str; 7] = [
@@ -17,6 +18,11 @@ pub const VERBS: [&str; 7] = [
 pub const CATEGORIES: [&str; 1] = ["wasmcloud"];
 /// `kubectl get wgh`.
 pub const SHORT_NAMES: [&str; 1] = ["wgh"];
+
+/// Verbs `workloadresolutions` supports (read-only).
+pub const RESOLUTION_VERBS: [&str; 3] = ["get", "list", "watch"];
+/// `kubectl get wgr`.
+pub const RESOLUTION_SHORT_NAMES: [&str; 1] = ["wgr"];
 
 fn group_version() -> String {
     format!("{GROUP}/{VERSION}")
@@ -35,6 +41,14 @@ pub fn api_resource_list() -> Value {
             "kind": KIND,
             "verbs": VERBS,
             "shortNames": SHORT_NAMES,
+            "categories": CATEGORIES,
+        }, {
+            "name": resolution::RESOURCE,
+            "singularName": resolution::SINGULAR,
+            "namespaced": true,
+            "kind": resolution::KIND,
+            "verbs": RESOLUTION_VERBS,
+            "shortNames": RESOLUTION_SHORT_NAMES,
             "categories": CATEGORIES,
         }],
     })
@@ -81,6 +95,14 @@ pub fn api_group_discovery_list(version: DiscoveryVersion) -> Value {
                     "singularResource": SINGULAR,
                     "verbs": VERBS,
                     "shortNames": SHORT_NAMES,
+                    "categories": CATEGORIES,
+                }, {
+                    "resource": resolution::RESOURCE,
+                    "responseKind": {"group": GROUP, "version": VERSION, "kind": resolution::KIND},
+                    "scope": "Namespaced",
+                    "singularResource": resolution::SINGULAR,
+                    "verbs": RESOLUTION_VERBS,
+                    "shortNames": RESOLUTION_SHORT_NAMES,
                     "categories": CATEGORIES,
                 }],
             }],

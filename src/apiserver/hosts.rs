@@ -44,7 +44,7 @@ pub const BOOKMARK_INTERVAL: Duration = Duration::from_secs(30);
 /// Watch duration when the client sets no `timeoutSeconds` (kube-apiserver: 30-60 min).
 pub const DEFAULT_WATCH_TIMEOUT: Duration = Duration::from_secs(1800);
 
-type Params = HashMap<String, String>;
+pub(crate) type Params = HashMap<String, String>;
 
 // ---------------------------------------------------------------------------------------------
 // List snapshots for pagination
@@ -119,7 +119,7 @@ fn decode_token(s: &str) -> Option<ContinueToken> {
 // Request parsing
 // ---------------------------------------------------------------------------------------------
 
-fn flag(params: &Params, name: &str) -> ApiResult<Option<bool>> {
+pub(crate) fn flag(params: &Params, name: &str) -> ApiResult<Option<bool>> {
     match params.get(name).map(String::as_str) {
         None => Ok(None),
         Some("true" | "1" | "True") => Ok(Some(true)),
@@ -145,12 +145,12 @@ fn selectors(params: &Params, name: Option<&str>) -> ApiResult<Selectors> {
     Ok(Selectors { labels, fields })
 }
 
-fn output(headers: &HeaderMap) -> ApiResult<Output> {
+pub(crate) fn output(headers: &HeaderMap) -> ApiResult<Output> {
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     negotiate::output(accept).ok_or_else(|| ApiError::not_acceptable(accept.unwrap_or("")))
 }
 
-fn include(params: &Params) -> ApiResult<IncludeObject> {
+pub(crate) fn include(params: &Params) -> ApiResult<IncludeObject> {
     IncludeObject::parse(params.get("includeObject").map(String::as_str))
         .map_err(ApiError::bad_request)
 }
@@ -173,7 +173,7 @@ fn rv_of(host: &Host) -> u64 {
         .unwrap_or(0)
 }
 
-fn parse_rv(params: &Params) -> ApiResult<Option<u64>> {
+pub(crate) fn parse_rv(params: &Params) -> ApiResult<Option<u64>> {
     match params.get("resourceVersion").map(String::as_str) {
         None | Some("") => Ok(None),
         Some(v) => v.parse().map(Some).map_err(|_| {
@@ -562,7 +562,7 @@ impl Encoder {
     }
 }
 
-fn error_line(e: &ApiError) -> Bytes {
+pub(crate) fn error_line(e: &ApiError) -> Bytes {
     let mut v =
         serde_json::to_vec(&json!({"type": "ERROR", "object": e.to_status()})).unwrap_or_default();
     v.push(b'\n');
@@ -708,7 +708,7 @@ fn seed_present(enc: &mut Encoder, hosts: &[Host]) {
         .collect();
 }
 
-fn gone(e: WatchError) -> ApiError {
+pub(crate) fn gone(e: WatchError) -> ApiError {
     match e {
         WatchError::Gone { oldest } => ApiError::expired(format!(
             "too old resource version (the oldest available is {oldest})"

@@ -19,6 +19,7 @@ pub mod discovery;
 pub mod hosts;
 pub mod negotiate;
 pub mod openapi;
+pub mod resolutions;
 pub mod selectors;
 pub mod status;
 pub mod table;
@@ -96,6 +97,8 @@ pub struct ApiState {
     pub inventory: Arc<LiveInventory>,
     /// Authentication and authorization.
     pub auth: Arc<Authenticator>,
+    /// The reconciler's verdicts, served as `workloadresolutions`.
+    pub resolutions: Arc<crate::reconcile::ResolutionStore>,
     lists: Arc<hosts::ListCache>,
     docs: Arc<Docs>,
 }
@@ -106,9 +109,16 @@ impl ApiState {
         Self {
             inventory,
             auth,
+            resolutions: crate::reconcile::ResolutionStore::new(),
             lists: Arc::new(hosts::ListCache::default()),
             docs: Arc::new(Docs::new()),
         }
+    }
+
+    /// Serves `store` as `workloadresolutions` (empty without a reconciler).
+    pub fn with_resolutions(mut self, store: Arc<crate::reconcile::ResolutionStore>) -> Self {
+        self.resolutions = store;
+        self
     }
 }
 
@@ -274,6 +284,42 @@ pub fn router(state: ApiState) -> Router {
             &format!("{gv}/watch/{RESOURCE}/{{name}}"),
             get(hosts::watch_item),
         )
+        .route(
+            &format!("{gv}/{}", resolutions::RESOURCE_PATH),
+            get(resolutions::list_all).fallback(resolutions::read_only),
+        )
+        .route(
+            &format!(
+                "{gv}/namespaces/{{namespace}}/{}",
+                resolutions::RESOURCE_PATH
+            ),
+            get(resolutions::list_namespaced).fallback(resolutions::read_only),
+        )
+        .route(
+            &format!(
+                "{gv}/namespaces/{{namespace}}/{}/{{name}}",
+                resolutions::RESOURCE_PATH
+            ),
+            get(resolutions::get).fallback(resolutions::read_only),
+        )
+        .route(
+            &format!("{gv}/watch/{}", resolutions::RESOURCE_PATH),
+            get(resolutions::watch_all),
+        )
+        .route(
+            &format!(
+                "{gv}/watch/namespaces/{{namespace}}/{}",
+                resolutions::RESOURCE_PATH
+            ),
+            get(resolutions::watch_namespaced),
+        )
+        .route(
+            &format!(
+                "{gv}/watch/namespaces/{{namespace}}/{}/{{name}}",
+                resolutions::RESOURCE_PATH
+            ),
+            get(resolutions::watch_item),
+        )
         .route("/openapi/v2", get(openapi_v2))
         .route("/openapi/v3", get(openapi_v3_root))
         .route(
@@ -317,7 +363,7 @@ pub struct ApiArgs {
     pub auth_cache_seconds: u64,
 }
 
-async fn kube_client(kubeconfig: Option<&std::path::Path>) -> Result<kube::Client, String> {
+pub async fn kube_client(kubeconfig: Option<&std::path::Path>) -> Result<kube::Client, String> {
     let config = match kubeconfig {
         Some(path) => {
             let kc = kube::config::Kubeconfig::read_from(path)
@@ -338,6 +384,7 @@ async fn kube_client(kubeconfig: Option<&std::path::Path>) -> Result<kube::Clien
 pub async fn setup(
     args: &ApiArgs,
     inventory: Arc<LiveInventory>,
+    resolutions: Arc<crate::reconcile::ResolutionStore>,
     loopback: bool,
 ) -> anyhow::Result<Router> {
     let ttl = std::time::Duration::from_secs(args.auth_cache_seconds);
@@ -376,7 +423,9 @@ pub async fn setup(
             }
         },
     };
-    Ok(router(ApiState::new(inventory, auth)))
+    Ok(router(
+        ApiState::new(inventory, auth).with_resolutions(resolutions),
+    ))
 }
 
 #[cfg(test)]

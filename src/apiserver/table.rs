@@ -176,7 +176,7 @@ fn unix_secs(t: SystemTime) -> i64 {
     }
 }
 
-fn since(ts: Option<Timestamp>, now: SystemTime) -> String {
+pub(crate) fn since(ts: Option<Timestamp>, now: SystemTime) -> String {
     match ts {
         Some(t) => human_duration(unix_secs(now) - t.as_second()),
         None => "<unknown>".into(),

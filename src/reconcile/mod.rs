@@ -1,8 +1,33 @@
 //! The lightweight reconciler: keeps what admission decided once true while hosts come and go.
 //!
-//! It watches Workloads, WorkloadReplicaSets and WorkloadDeployments, re-resolves the objects an
-//! inventory change can affect, and reports through the `workloadresolutions` API resource,
-//! Events and metrics. Writes to the cluster happen on the elected leader only.
+//! It watches Workloads, WorkloadReplicaSets and WorkloadDeployments (kube-runtime watchers),
+//! learns each object's component worlds once per spec (the admission engine's `prepare`, so
+//! the OCI cache is shared), and re-resolves — a pure, in-memory call — only the objects an
+//! inventory change can affect ([`index`]). Results go to the `workloadresolutions` API
+//! resource ([`store`]), to Events on the object when its verdict changes (leader only), and to
+//! metrics.
+//!
+//! - [`core`]: the synchronous state machine (objects, index, host tracker), benchmarked alone;
+//! - [`run`]: the async driver (watchers, inventory polling, Events).
 
 pub mod certs;
+pub mod core;
+pub mod index;
 pub mod leader;
+pub mod resolution;
+mod run;
+pub mod store;
+
+pub use self::core::{ObjectKey, Outcome, ReconcileCore, TargetKind};
+pub use resolution::{ResolutionStatus, WorkloadResolution};
+pub use run::{spawn, ReconcileArgs, ReconcilerHandle};
+pub use store::ResolutionStore;
+
+/// `apiVersion` of a WorkloadResolution.
+pub fn api_version() -> String {
+    format!(
+        "{}/{}",
+        crate::crd::WASMGATE_GROUP,
+        crate::crd::WASMGATE_VERSION
+    )
+}

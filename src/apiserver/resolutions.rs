@@ -1,0 +1,792 @@
+//! The `workloadresolutions` resource (namespaced, read-only): list (all namespaces or one,
+//! limit/continue), get, watch, label selectors and field selectors on `metadata.name`,
+//! `metadata.namespace`, `status.resolved`, `status.reason` and `target.kind`; Table output
+//! for kubectl. Served from the reconciler's [`ResolutionStore`].
+
+use std::collections::HashSet;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use serde_json::{json, Value};
+use tokio::sync::{broadcast, mpsc};
+
+use crate::inventory::WatchEventType;
+use crate::reconcile::resolution::{WorkloadResolution, KIND, LIST_KIND, RESOURCE};
+use crate::reconcile::store::{rv_of, ResolutionEvent, ResolutionStore};
+
+use super::hosts::{
+    error_line, flag, gone, include, output, parse_rv, Params, BOOKMARK_INTERVAL,
+    DEFAULT_WATCH_TIMEOUT,
+};
+use super::negotiate::Output;
+use super::selectors::LabelSelector;
+use super::status::{ApiError, ApiResult};
+use super::table::{since, IncludeObject};
+use super::{json_response, parse_query, ApiState};
+
+/// The resource's path segment.
+pub const RESOURCE_PATH: &str = RESOURCE;
+
+/// Fields a field selector may name.
+pub const FIELD_LABELS: [&str; 5] = [
+    "metadata.name",
+    "metadata.namespace",
+    "status.resolved",
+    "status.reason",
+    "target.kind",
+];
+
+#[derive(Clone, Debug, Default)]
+struct Filter {
+    labels: LabelSelector,
+    /// (field, value, negated).
+    fields: Vec<(String, String, bool)>,
+}
+
+fn field(r: &WorkloadResolution, name: &str) -> String {
+    match name {
+        "metadata.name" => r.metadata.name.clone().unwrap_or_default(),
+        "metadata.namespace" => r.metadata.namespace.clone().unwrap_or_default(),
+        "status.resolved" => r.status.resolved.to_string(),
+        "status.reason" => r.status.reason.clone(),
+        "target.kind" => r.target.kind.clone(),
+        _ => String::new(),
+    }
+}
+
+impl Filter {
+    fn parse(params: &Params, name: Option<&str>) -> ApiResult<Self> {
+        let labels = LabelSelector::parse(params.get("labelSelector").map_or("", |s| s))
+            .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?;
+        let mut fields = Vec::new();
+        for req in params
+            .get("fieldSelector")
+            .map_or("", |s| s)
+            .split(',')
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+        {
+            let (k, v, negated) = if let Some((k, v)) = req.split_once("!=") {
+                (k, v, true)
+            } else if let Some((k, v)) = req.split_once("==") {
+                (k, v, false)
+            } else if let Some((k, v)) = req.split_once('=') {
+                (k, v, false)
+            } else {
+                return Err(ApiError::bad_request(format!(
+                    "invalid selector: '{req}'; can't understand '{req}'"
+                )));
+            };
+            let k = k.trim();
+            if !FIELD_LABELS.contains(&k) {
+                return Err(ApiError::bad_request(format!(
+                    "field label not supported: {k} (supported: {})",
+                    FIELD_LABELS.join(", ")
+                )));
+            }
+            fields.push((k.to_string(), v.trim().to_string(), negated));
+        }
+        if let Some(n) = name {
+            fields.push(("metadata.name".into(), n.into(), false));
+        }
+        Ok(Self { labels, fields })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.labels.is_empty() && self.fields.is_empty()
+    }
+
+    fn matches(&self, r: &WorkloadResolution) -> bool {
+        self.labels.matches(r.metadata.labels.as_ref())
+            && self
+                .fields
+                .iter()
+                .all(|(k, v, negated)| (field(r, k) == *v) != *negated)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rendering
+// ---------------------------------------------------------------------------------------------
+
+fn column_definitions() -> Value {
+    let col = |name: &str, ty: &str, format: &str, description: &str, priority: u8| {
+        json!({"name": name, "type": ty, "format": format, "description": description,
+               "priority": priority})
+    };
+    json!([
+        col("Name", "string", "name", "<target name>.<target kind>", 0),
+        col("Kind", "string", "", "The kind of the object resolved", 0),
+        col(
+            "Resolved",
+            "string",
+            "",
+            "Whether every import resolves on an eligible host",
+            0
+        ),
+        col("Hosts", "integer", "", "Eligible hosts", 0),
+        col("Unresolved", "integer", "", "Number of problems", 0),
+        col(
+            "Reason",
+            "string",
+            "",
+            "Resolved, Unresolved, NoEligibleHost or Undecodable",
+            0
+        ),
+        col(
+            "Age",
+            "string",
+            "",
+            "Time since wasmgate first resolved the object",
+            0
+        ),
+        col("Message", "string", "", "The first problem", 1),
+    ])
+}
+
+fn cells(r: &WorkloadResolution, now: SystemTime) -> Vec<Value> {
+    let created = r.metadata.creation_timestamp.as_ref().map(|t| t.0);
+    let message = if r.status.message.is_empty() {
+        "<none>".to_string()
+    } else {
+        r.status.message.clone()
+    };
+    vec![
+        json!(r.metadata.name.clone().unwrap_or_default()),
+        json!(r.target.kind),
+        json!(if r.status.resolved { "True" } else { "False" }),
+        json!(r.status.eligible_hosts),
+        json!(r.status.unresolved.len()),
+        json!(r.status.reason),
+        json!(since(created, now)),
+        json!(message),
+    ]
+}
+
+fn to_json(r: &WorkloadResolution) -> Value {
+    serde_json::to_value(r).unwrap_or(Value::Null)
+}
+
+fn partial_metadata(r: &WorkloadResolution) -> Value {
+    json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": serde_json::to_value(&r.metadata).unwrap_or_else(|_| json!({})),
+    })
+}
+
+fn table(
+    items: &[Arc<WorkloadResolution>],
+    rv: u64,
+    continue_token: Option<&str>,
+    include: IncludeObject,
+    headers: bool,
+    v1beta1: bool,
+) -> Value {
+    let now = SystemTime::now();
+    let mut metadata = json!({ "resourceVersion": rv.to_string() });
+    if let Some(c) = continue_token {
+        metadata["continue"] = json!(c);
+    }
+    let rows: Vec<Value> = items
+        .iter()
+        .map(|r| {
+            let mut row = json!({ "cells": cells(r, now) });
+            match include {
+                IncludeObject::None => {}
+                IncludeObject::Object => row["object"] = to_json(r),
+                IncludeObject::Metadata => row["object"] = partial_metadata(r),
+            }
+            row
+        })
+        .collect();
+    json!({
+        "kind": "Table",
+        "apiVersion": if v1beta1 { "meta.k8s.io/v1beta1" } else { "meta.k8s.io/v1" },
+        "metadata": metadata,
+        "columnDefinitions": if headers { column_definitions() } else { json!([]) },
+        "rows": rows,
+    })
+}
+
+fn render(
+    items: &[Arc<WorkloadResolution>],
+    rv: u64,
+    continue_token: Option<&str>,
+    out: Output,
+    include: IncludeObject,
+) -> Value {
+    match out {
+        Output::Table { v1beta1 } => table(items, rv, continue_token, include, true, v1beta1),
+        Output::Json | Output::Metadata => {
+            let mut metadata = json!({ "resourceVersion": rv.to_string() });
+            if let Some(c) = continue_token {
+                metadata["continue"] = json!(c);
+            }
+            let (api_version, kind, items) = if out == Output::Json {
+                (
+                    crate::reconcile::api_version(),
+                    LIST_KIND,
+                    items.iter().map(|r| to_json(r)).collect::<Vec<_>>(),
+                )
+            } else {
+                (
+                    "meta.k8s.io/v1".to_string(),
+                    "PartialObjectMetadataList",
+                    items.iter().map(|r| partial_metadata(r)).collect(),
+                )
+            };
+            json!({"kind": kind, "apiVersion": api_version, "metadata": metadata, "items": items})
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// list / get
+// ---------------------------------------------------------------------------------------------
+
+/// A continue token: the (namespace, name) of the last item returned.
+fn encode_token(ns: &str, name: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(serde_json::to_vec(&json!([ns, name])).unwrap_or_default())
+}
+
+fn decode_token(s: &str) -> ApiResult<(String, String)> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(s)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<(String, String)>(&b).ok())
+        .ok_or_else(|| ApiError::bad_request("continue: invalid continue token"))
+}
+
+fn list(
+    store: &ResolutionStore,
+    namespace: Option<&str>,
+    headers: &HeaderMap,
+    params: &Params,
+) -> ApiResult<Response> {
+    let out = output(headers)?;
+    let include = include(params)?;
+    let filter = Filter::parse(params, None)?;
+    let limit: usize = match params.get("limit").map(String::as_str) {
+        None | Some("") | Some("0") => 0,
+        Some(v) => v
+            .parse()
+            .map_err(|_| ApiError::bad_request(format!("limit: invalid value {v:?}")))?,
+    };
+    let after = match params.get("continue").map(String::as_str) {
+        None | Some("") => None,
+        Some(t) => Some(decode_token(t)?),
+    };
+    let (all, rv) = store.list(namespace);
+    let mut items: Vec<Arc<WorkloadResolution>> = all
+        .into_iter()
+        .filter(|r| match &after {
+            Some((ns, name)) => {
+                (
+                    r.metadata.namespace.as_deref().unwrap_or(""),
+                    r.metadata.name.as_deref().unwrap_or(""),
+                ) > (ns.as_str(), name.as_str())
+            }
+            None => true,
+        })
+        .filter(|r| filter.matches(r))
+        .collect();
+    let mut token = None;
+    if limit > 0 && items.len() > limit {
+        items.truncate(limit);
+        if let Some(last) = items.last() {
+            token = Some(encode_token(
+                last.metadata.namespace.as_deref().unwrap_or(""),
+                last.metadata.name.as_deref().unwrap_or(""),
+            ));
+        }
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        &render(&items, rv, token.as_deref(), out, include),
+    ))
+}
+
+fn get_one(
+    store: &ResolutionStore,
+    namespace: &str,
+    name: &str,
+    headers: &HeaderMap,
+    params: &Params,
+) -> ApiResult<Response> {
+    let out = output(headers)?;
+    let include = include(params)?;
+    let r = store.get(namespace, name).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("{RESOURCE}.{} \"{name}\" not found", super::GROUP),
+        )
+    })?;
+    let body = match out {
+        Output::Json => to_json(&r),
+        Output::Metadata => partial_metadata(&r),
+        Output::Table { v1beta1 } => table(
+            std::slice::from_ref(&r),
+            rv_of(&r),
+            None,
+            include,
+            true,
+            v1beta1,
+        ),
+    };
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+/// `GET /apis/wasmgate.dev/v1alpha1/workloadresolutions` (all namespaces; `?watch=true` watches).
+pub async fn list_all(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let params = parse_query(query.as_deref());
+    collection(&s, None, &headers, &params)
+}
+
+/// `GET /apis/wasmgate.dev/v1alpha1/namespaces/{ns}/workloadresolutions`.
+pub async fn list_namespaced(
+    State(s): State<ApiState>,
+    Path(ns): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let params = parse_query(query.as_deref());
+    collection(&s, Some(&ns), &headers, &params)
+}
+
+fn collection(s: &ApiState, ns: Option<&str>, headers: &HeaderMap, params: &Params) -> Response {
+    let result = (|| {
+        if flag(params, "watch")? == Some(true) {
+            return watch(&s.resolutions, ns, None, headers, params);
+        }
+        list(&s.resolutions, ns, headers, params)
+    })();
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `GET /apis/wasmgate.dev/v1alpha1/namespaces/{ns}/workloadresolutions/{name}`.
+pub async fn get(
+    State(s): State<ApiState>,
+    Path((ns, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let params = parse_query(query.as_deref());
+    let result = (|| {
+        if flag(&params, "watch")? == Some(true) {
+            return watch(&s.resolutions, Some(&ns), Some(&name), &headers, &params);
+        }
+        get_one(&s.resolutions, &ns, &name, &headers, &params)
+    })();
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `GET /apis/wasmgate.dev/v1alpha1/watch/workloadresolutions`.
+pub async fn watch_all(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let params = parse_query(query.as_deref());
+    watch(&s.resolutions, None, None, &headers, &params).unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `GET /apis/wasmgate.dev/v1alpha1/watch/namespaces/{ns}/workloadresolutions`.
+pub async fn watch_namespaced(
+    State(s): State<ApiState>,
+    Path(ns): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let params = parse_query(query.as_deref());
+    watch(&s.resolutions, Some(&ns), None, &headers, &params)
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `GET /apis/wasmgate.dev/v1alpha1/watch/namespaces/{ns}/workloadresolutions/{name}`.
+pub async fn watch_item(
+    State(s): State<ApiState>,
+    Path((ns, name)): Path<(String, String)>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let params = parse_query(query.as_deref());
+    watch(&s.resolutions, Some(&ns), Some(&name), &headers, &params)
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// Any write: the resource is read-only.
+pub async fn read_only(method: Method) -> Response {
+    ApiError::method_not_allowed(method.as_str()).into_response()
+}
+
+// ---------------------------------------------------------------------------------------------
+// watch
+// ---------------------------------------------------------------------------------------------
+
+struct Encoder {
+    out: Output,
+    include: IncludeObject,
+    namespace: Option<String>,
+    filter: Filter,
+    /// Keys the client holds (tracked only with selectors, for selector transitions).
+    present: HashSet<(String, String)>,
+    headers_sent: bool,
+}
+
+fn key(r: &WorkloadResolution) -> (String, String) {
+    (
+        r.metadata.namespace.clone().unwrap_or_default(),
+        r.metadata.name.clone().unwrap_or_default(),
+    )
+}
+
+impl Encoder {
+    fn line(&mut self, kind: &str, r: &Arc<WorkloadResolution>) -> Bytes {
+        let object = match self.out {
+            Output::Json => to_json(r),
+            Output::Metadata => partial_metadata(r),
+            Output::Table { v1beta1 } => {
+                let t = table(
+                    std::slice::from_ref(r),
+                    rv_of(r),
+                    None,
+                    self.include,
+                    !self.headers_sent,
+                    v1beta1,
+                );
+                self.headers_sent = true;
+                t
+            }
+        };
+        let mut v =
+            serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
+        v.push(b'\n');
+        v.into()
+    }
+
+    fn in_scope(&self, r: &WorkloadResolution) -> bool {
+        self.namespace
+            .as_deref()
+            .is_none_or(|ns| r.metadata.namespace.as_deref() == Some(ns))
+    }
+
+    fn event(&mut self, ev: &ResolutionEvent) -> Option<Bytes> {
+        if !self.in_scope(&ev.object) {
+            return None;
+        }
+        let tracked = !self.filter.is_empty();
+        let matches = self.filter.matches(&ev.object);
+        let k = key(&ev.object);
+        let kind = match (ev.kind, matches) {
+            (WatchEventType::Deleted, _) => {
+                if tracked && !self.present.remove(&k) {
+                    return None;
+                }
+                "DELETED"
+            }
+            (_, true) if tracked => {
+                if self.present.insert(k) {
+                    "ADDED"
+                } else {
+                    "MODIFIED"
+                }
+            }
+            (WatchEventType::Added, true) => "ADDED",
+            (_, true) => "MODIFIED",
+            (_, false) => {
+                if tracked && self.present.remove(&k) {
+                    "DELETED"
+                } else {
+                    return None;
+                }
+            }
+        };
+        Some(self.line(kind, &ev.object))
+    }
+
+    fn bookmark(&self, rv: u64, initial_events_end: bool) -> Bytes {
+        let mut metadata = json!({"resourceVersion": rv.to_string()});
+        if initial_events_end {
+            metadata["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+        }
+        let object = match self.out {
+            Output::Json => {
+                json!({"kind": KIND, "apiVersion": crate::reconcile::api_version(), "metadata": metadata})
+            }
+            Output::Metadata => {
+                json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": metadata})
+            }
+            Output::Table { v1beta1 } => json!({
+                "kind": "Table",
+                "apiVersion": if v1beta1 { "meta.k8s.io/v1beta1" } else { "meta.k8s.io/v1" },
+                "metadata": metadata, "columnDefinitions": [], "rows": [],
+            }),
+        };
+        let mut v =
+            serde_json::to_vec(&json!({"type": "BOOKMARK", "object": object})).unwrap_or_default();
+        v.push(b'\n');
+        v.into()
+    }
+}
+
+/// A watch with the hosts API's semantics: no resourceVersion (or 0) sends the current objects
+/// as ADDED first; `resourceVersion=N` replays retained changes after N (410 when too old);
+/// `sendInitialEvents=true` ends the initial objects with an annotated BOOKMARK;
+/// `allowWatchBookmarks`, `timeoutSeconds` as kube-apiserver.
+fn watch(
+    store: &Arc<ResolutionStore>,
+    namespace: Option<&str>,
+    name: Option<&str>,
+    headers: &HeaderMap,
+    params: &Params,
+) -> ApiResult<Response> {
+    let out = output(headers)?;
+    let include = include(params)?;
+    let filter = Filter::parse(params, name)?;
+    let rv = parse_rv(params)?;
+    let bookmarks = flag(params, "allowWatchBookmarks")?.unwrap_or(false);
+    let send_initial = flag(params, "sendInitialEvents")?;
+    if send_initial == Some(true) && !bookmarks {
+        return Err(ApiError::invalid_options(
+            "allowWatchBookmarks: Required value: allowWatchBookmarks must be set to true \
+             when sendInitialEvents is set",
+        ));
+    }
+    let timeout =
+        match params.get("timeoutSeconds").map(String::as_str) {
+            None | Some("") | Some("0") => DEFAULT_WATCH_TIMEOUT,
+            Some(v) => Duration::from_secs(v.parse().map_err(|_| {
+                ApiError::bad_request(format!("timeoutSeconds: invalid value {v:?}"))
+            })?),
+        };
+    let mut enc = Encoder {
+        out,
+        include,
+        namespace: namespace.map(String::from),
+        filter,
+        present: HashSet::new(),
+        headers_sent: false,
+    };
+    let initial = send_initial.unwrap_or(matches!(rv, None | Some(0)));
+    let mut first = Vec::new();
+    let (rx, last_rv) = if initial || matches!(rv, None | Some(0)) {
+        let (_, rx) = store.watch(None).map_err(gone)?;
+        let (items, list_rv) = store.list(namespace);
+        let matching: Vec<_> = items.iter().filter(|r| enc.filter.matches(r)).collect();
+        for r in matching {
+            enc.present.insert(key(r));
+            if initial {
+                first.push(enc.line("ADDED", r));
+            }
+        }
+        if send_initial == Some(true) {
+            first.push(enc.bookmark(list_rv, true));
+        }
+        (rx, list_rv)
+    } else {
+        let since = rv.unwrap_or(0);
+        let (replay, rx) = store.watch(Some(since)).map_err(gone)?;
+        let (items, _) = store.list(namespace);
+        enc.present = items
+            .iter()
+            .filter(|r| enc.filter.matches(r))
+            .map(|r| key(r))
+            .collect();
+        let mut last = since;
+        for ev in &replay {
+            last = last.max(ev.resource_version());
+            if let Some(line) = enc.event(ev) {
+                first.push(line);
+            }
+        }
+        (rx, last)
+    };
+    let (tx, body_rx) = mpsc::channel::<Bytes>(256);
+    tokio::spawn(pump(rx, tx, enc, first, last_rv, bookmarks, timeout));
+    let stream = futures_util::stream::unfold(body_rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))
+    });
+    let mut resp = Response::new(Body::from_stream(stream));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(resp)
+}
+
+async fn pump(
+    mut rx: broadcast::Receiver<ResolutionEvent>,
+    tx: mpsc::Sender<Bytes>,
+    mut enc: Encoder,
+    first: Vec<Bytes>,
+    mut last_rv: u64,
+    bookmarks: bool,
+    timeout: Duration,
+) {
+    for line in first {
+        if tx.send(line).await.is_err() {
+            return;
+        }
+    }
+    let deadline = tokio::time::sleep(timeout);
+    tokio::pin!(deadline);
+    let mut ticker = tokio::time::interval_at(
+        tokio::time::Instant::now() + BOOKMARK_INTERVAL,
+        BOOKMARK_INTERVAL,
+    );
+    loop {
+        tokio::select! {
+            _ = &mut deadline => break,
+            _ = tx.closed() => return,
+            _ = ticker.tick(), if bookmarks => {
+                if tx.send(enc.bookmark(last_rv, false)).await.is_err() {
+                    return;
+                }
+            }
+            ev = rx.recv() => match ev {
+                Ok(ev) => {
+                    let r = ev.resource_version();
+                    if r <= last_rv {
+                        continue;
+                    }
+                    last_rv = r;
+                    if let Some(line) = enc.event(&ev) {
+                        if tx.send(line).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    let e = ApiError::expired(format!(
+                        "too old resource version: {last_rv} (the watch fell {n} events behind)"
+                    ));
+                    let _ = tx.send(error_line(&e)).await;
+                    return;
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reconcile::resolution::{ResolutionStatus, TargetRef};
+
+    fn stored(store: &ResolutionStore, ns: &str, name: &str, resolved: bool) {
+        let mut r = WorkloadResolution {
+            target: TargetRef {
+                kind: "Workload".into(),
+                name: name.into(),
+                ..TargetRef::default()
+            },
+            status: ResolutionStatus {
+                resolved,
+                reason: if resolved { "Resolved" } else { "Unresolved" }.into(),
+                message: if resolved { "" } else { "no postgres" }.into(),
+                ..ResolutionStatus::default()
+            },
+            ..WorkloadResolution::default()
+        };
+        r.metadata.namespace = Some(ns.into());
+        r.metadata.name = Some(format!("{name}.workload"));
+        r.metadata.labels = Some([("app".to_string(), name.to_string())].into());
+        store.put(r, SystemTime::now());
+    }
+
+    fn body(resp: Response) -> Value {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let bytes = rt
+            .block_on(axum::body::to_bytes(resp.into_body(), 1 << 20))
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+
+    fn params(q: &str) -> Params {
+        parse_query(Some(q))
+    }
+
+    #[test]
+    fn lists_filter_page_and_render_tables() {
+        let store = ResolutionStore::default();
+        stored(&store, "a", "x", true);
+        stored(&store, "a", "y", false);
+        stored(&store, "b", "z", false);
+        let json = HeaderMap::new();
+        let v = body(list(&store, None, &json, &params("")).unwrap());
+        assert_eq!(v["kind"], "WorkloadResolutionList");
+        assert_eq!(v["items"].as_array().unwrap().len(), 3);
+        let v = body(
+            list(
+                &store,
+                Some("a"),
+                &json,
+                &params("fieldSelector=status.resolved%3Dfalse"),
+            )
+            .unwrap(),
+        );
+        let names: Vec<_> = v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["metadata"]["name"].clone())
+            .collect();
+        assert_eq!(names, vec![json!("y.workload")]);
+        let v = body(list(&store, None, &json, &params("labelSelector=app%3Dz")).unwrap());
+        assert_eq!(v["items"][0]["metadata"]["namespace"], "b");
+        assert!(list(&store, None, &json, &params("fieldSelector=spec.x%3D1")).is_err());
+
+        // Paging: two pages of two and one.
+        let v = body(list(&store, None, &json, &params("limit=2")).unwrap());
+        let token = v["metadata"]["continue"].as_str().unwrap().to_string();
+        assert_eq!(v["items"].as_array().unwrap().len(), 2);
+        let v = body(
+            list(
+                &store,
+                None,
+                &json,
+                &params(&format!("limit=2&continue={token}")),
+            )
+            .unwrap(),
+        );
+        assert_eq!(v["items"].as_array().unwrap().len(), 1);
+        assert!(v["metadata"].get("continue").is_none());
+
+        let mut table = HeaderMap::new();
+        table.insert(
+            header::ACCEPT,
+            HeaderValue::from_static(
+                "application/json;as=Table;v=v1;g=meta.k8s.io,application/json",
+            ),
+        );
+        let v = body(list(&store, Some("a"), &table, &params("")).unwrap());
+        assert_eq!(v["kind"], "Table");
+        assert_eq!(v["columnDefinitions"][7]["priority"], 1);
+        let row = &v["rows"][1]["cells"];
+        assert_eq!(row[0], "y.workload");
+        assert_eq!(row[2], "False");
+        assert_eq!(row[5], "Unresolved");
+        assert_eq!(row[7], "no postgres");
+
+        let v = body(get_one(&store, "b", "z.workload", &json, &params("")).unwrap());
+        assert_eq!(v["status"]["reason"], "Unresolved");
+        let e = get_one(&store, "b", "missing", &json, &params("")).unwrap_err();
+        assert_eq!(e.to_status()["code"], 404);
+    }
+}

@@ -1,0 +1,333 @@
+//! The reconciler's state machine, free of I/O: tracked objects (with their prepared worlds),
+//! the dependency index, the host tracker, and the resolution store it writes.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use crate::admission::{Admission, AdmittedObject, Prepared};
+use crate::crd::{WASMCLOUD_GROUP, WASMCLOUD_VERSION};
+use crate::inventory::Snapshot;
+
+use super::index::{Dependencies, DependencyIndex, HostTracker};
+use super::resolution::{resolution_name, ResolutionStatus, TargetRef, WorkloadResolution};
+use super::store::ResolutionStore;
+
+/// The kinds the reconciler watches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TargetKind {
+    /// `Workload`.
+    Workload,
+    /// `WorkloadReplicaSet`.
+    ReplicaSet,
+    /// `WorkloadDeployment`.
+    Deployment,
+}
+
+impl TargetKind {
+    /// Every watched kind.
+    pub const ALL: [TargetKind; 3] = [Self::Workload, Self::ReplicaSet, Self::Deployment];
+
+    /// The Kubernetes kind.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Self::Workload => "Workload",
+            Self::ReplicaSet => "WorkloadReplicaSet",
+            Self::Deployment => "WorkloadDeployment",
+        }
+    }
+
+    /// The resource (plural).
+    pub fn plural(self) -> &'static str {
+        match self {
+            Self::Workload => "workloads",
+            Self::ReplicaSet => "workloadreplicasets",
+            Self::Deployment => "workloaddeployments",
+        }
+    }
+}
+
+/// Identifies a tracked object.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectKey {
+    /// Its kind.
+    pub kind: TargetKind,
+    /// Its namespace.
+    pub namespace: String,
+    /// Its name.
+    pub name: String,
+}
+
+/// A verdict worth telling someone about.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outcome {
+    /// The object.
+    pub key: ObjectKey,
+    /// Its uid (for Event references).
+    pub uid: String,
+    /// Whether it resolved before (`None`: first resolution since wasmgate started).
+    pub was_resolved: Option<bool>,
+    /// The new status.
+    pub status: ResolutionStatus,
+}
+
+impl Outcome {
+    /// Whether the verdict changed in a way that deserves an Event: it flipped, or the object
+    /// is seen unresolved for the first time.
+    pub fn verdict_changed(&self) -> bool {
+        match self.was_resolved {
+            Some(before) => before != self.status.resolved,
+            None => !self.status.resolved,
+        }
+    }
+}
+
+struct Tracked {
+    object: Option<Arc<AdmittedObject>>,
+    prepared: Option<Arc<Prepared>>,
+    uid: String,
+    labels: BTreeMap<String, String>,
+    generation: Option<i64>,
+    /// Digest of the spec and annotations the worlds were prepared from.
+    spec_digest: u64,
+    status: Option<ResolutionStatus>,
+}
+
+/// Objects, what they depend on, and their current verdicts.
+pub struct ReconcileCore {
+    admission: Arc<Admission>,
+    store: Arc<ResolutionStore>,
+    objects: HashMap<ObjectKey, Tracked>,
+    index: DependencyIndex<ObjectKey>,
+    hosts: HostTracker,
+    hosts_version: Option<u64>,
+    current: Arc<Snapshot>,
+}
+
+/// Metadata of an object, as the watcher saw it.
+#[derive(Clone, Debug, Default)]
+pub struct ObjectMeta {
+    /// uid.
+    pub uid: String,
+    /// Labels (copied to the resolution, so label selectors work on it).
+    pub labels: BTreeMap<String, String>,
+    /// metadata.generation.
+    pub generation: Option<i64>,
+    /// A digest of what the worlds depend on (spec and annotations).
+    pub spec_digest: u64,
+}
+
+impl ReconcileCore {
+    /// A core writing to `store`, resolving with `admission`'s engine and policy.
+    pub fn new(admission: Arc<Admission>, store: Arc<ResolutionStore>) -> Self {
+        Self {
+            admission,
+            store,
+            objects: HashMap::new(),
+            index: DependencyIndex::default(),
+            hosts: HostTracker::default(),
+            hosts_version: None,
+            current: Arc::new(Snapshot::default()),
+        }
+    }
+
+    /// The admission engine (its `prepare` learns worlds).
+    pub fn admission(&self) -> &Arc<Admission> {
+        &self.admission
+    }
+
+    /// Number of tracked objects.
+    pub fn len(&self) -> usize {
+        self.objects.len()
+    }
+
+    /// Whether nothing is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+    }
+
+    /// Whether `key` needs its worlds prepared again for an object with this digest.
+    pub fn needs_prepare(&self, key: &ObjectKey, spec_digest: u64) -> bool {
+        self.objects
+            .get(key)
+            .is_none_or(|t| t.prepared.is_none() || t.spec_digest != spec_digest)
+    }
+
+    /// Keys of every tracked object of `kind`.
+    pub fn keys_of(&self, kind: TargetKind) -> Vec<ObjectKey> {
+        self.objects
+            .keys()
+            .filter(|k| k.kind == kind)
+            .cloned()
+            .collect()
+    }
+
+    /// Counts of tracked objects that do not resolve, by kind.
+    pub fn unresolved_counts(&self) -> BTreeMap<TargetKind, usize> {
+        let mut out: BTreeMap<TargetKind, usize> =
+            TargetKind::ALL.iter().map(|k| (*k, 0)).collect();
+        for (k, t) in &self.objects {
+            if t.status.as_ref().is_some_and(|s| !s.resolved) {
+                *out.entry(k.kind).or_default() += 1;
+            }
+        }
+        out
+    }
+
+    /// Adopts a new inventory (when its version moved) and re-resolves the objects the change
+    /// affects. Returns the outcomes whose status changed.
+    pub fn inventory_changed(&mut self, snapshot: Arc<Snapshot>, now: SystemTime) -> Vec<Outcome> {
+        if self.hosts_version == Some(snapshot.resource_version) {
+            return Vec::new();
+        }
+        self.hosts_version = Some(snapshot.resource_version);
+        let changes = self.hosts.update(&snapshot.hosts);
+        self.current = snapshot;
+        if changes.is_empty() {
+            return Vec::new();
+        }
+        let affected = self.index.affected(&changes);
+        let mut out = Vec::new();
+        for key in affected {
+            if let Some(o) = self.resolve_one(&key, now) {
+                out.push(o);
+            }
+        }
+        out
+    }
+
+    /// Tracks (or updates) an object with its prepared worlds and resolves it.
+    pub fn upsert(
+        &mut self,
+        key: ObjectKey,
+        object: AdmittedObject,
+        prepared: Prepared,
+        meta: ObjectMeta,
+        now: SystemTime,
+    ) -> Option<Outcome> {
+        self.index
+            .insert(key.clone(), Dependencies::of(&prepared.defaulted.spec));
+        let status = self.objects.get(&key).and_then(|t| t.status.clone());
+        self.objects.insert(
+            key.clone(),
+            Tracked {
+                object: Some(Arc::new(object)),
+                prepared: Some(Arc::new(prepared)),
+                uid: meta.uid,
+                labels: meta.labels,
+                generation: meta.generation,
+                spec_digest: meta.spec_digest,
+                status,
+            },
+        );
+        self.resolve_one(&key, now)
+    }
+
+    /// Updates what does not need the worlds again (labels, uid, generation).
+    pub fn touch(&mut self, key: &ObjectKey, meta: ObjectMeta, now: SystemTime) -> Option<Outcome> {
+        let t = self.objects.get_mut(key)?;
+        if t.labels == meta.labels && t.uid == meta.uid && t.generation == meta.generation {
+            return None;
+        }
+        t.labels = meta.labels;
+        t.uid = meta.uid;
+        t.generation = meta.generation;
+        self.resolve_one(key, now)
+    }
+
+    /// Tracks an object that does not decode.
+    pub fn undecodable(
+        &mut self,
+        key: ObjectKey,
+        message: String,
+        meta: ObjectMeta,
+        now: SystemTime,
+    ) -> Option<Outcome> {
+        self.index.remove(&key);
+        let previous = self.objects.remove(&key).and_then(|t| t.status);
+        let status = ResolutionStatus::undecodable(message);
+        self.objects.insert(
+            key.clone(),
+            Tracked {
+                object: None,
+                prepared: None,
+                uid: meta.uid,
+                labels: meta.labels,
+                generation: meta.generation,
+                spec_digest: meta.spec_digest,
+                status: previous,
+            },
+        );
+        self.record(&key, status, now)
+    }
+
+    /// Forgets an object (deleted).
+    pub fn remove(&mut self, key: &ObjectKey) {
+        self.index.remove(key);
+        if self.objects.remove(key).is_some() {
+            self.store
+                .remove(&key.namespace, &resolution_name(key.kind.kind(), &key.name));
+        }
+    }
+
+    fn resolve_one(&mut self, key: &ObjectKey, now: SystemTime) -> Option<Outcome> {
+        let t = self.objects.get(key)?;
+        let (Some(object), Some(prepared)) = (&t.object, &t.prepared) else {
+            return None;
+        };
+        let report =
+            self.admission
+                .resolve_prepared(&key.namespace, object, prepared, &self.current.hosts);
+        let status = ResolutionStatus::from_report(&report);
+        self.record(key, status, now)
+    }
+
+    /// Writes a new status to the store; returns the outcome when it differs.
+    fn record(
+        &mut self,
+        key: &ObjectKey,
+        mut status: ResolutionStatus,
+        now: SystemTime,
+    ) -> Option<Outcome> {
+        let t = self.objects.get_mut(key)?;
+        status.observed_generation = t.generation;
+        let was_resolved = t.status.as_ref().map(|s| s.resolved);
+        status.last_transition_time = match &t.status {
+            Some(old) if old.resolved == status.resolved => old.last_transition_time.clone(),
+            _ => rfc3339(now),
+        };
+        let mut resolution = WorkloadResolution {
+            target: TargetRef {
+                api_version: format!("{WASMCLOUD_GROUP}/{WASMCLOUD_VERSION}"),
+                kind: key.kind.kind().to_string(),
+                name: key.name.clone(),
+                uid: t.uid.clone(),
+            },
+            status: status.clone(),
+            ..WorkloadResolution::default()
+        };
+        resolution.metadata.name = Some(resolution_name(key.kind.kind(), &key.name));
+        resolution.metadata.namespace = Some(key.namespace.clone());
+        resolution.metadata.labels = (!t.labels.is_empty()).then(|| t.labels.clone());
+        let changed = t.status.as_ref().is_none_or(|old| status.differs(old));
+        t.status = Some(status.clone());
+        self.store.put(resolution, now);
+        changed.then(|| Outcome {
+            key: key.clone(),
+            uid: t.uid.clone(),
+            was_resolved,
+            status,
+        })
+    }
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    time::OffsetDateTime::from(t)
+        .replace_nanosecond(0)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}

@@ -1,0 +1,242 @@
+//! `WorkloadResolution` (`wasmgate.dev/v1alpha1`, namespaced, read-only): whether one
+//! Workload, WorkloadReplicaSet or WorkloadDeployment resolves against the current inventory.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::{Deserialize, Serialize};
+
+use crate::resolve::{Code, Finding, Report};
+
+/// The kind.
+pub const KIND: &str = "WorkloadResolution";
+/// The list kind.
+pub const LIST_KIND: &str = "WorkloadResolutionList";
+/// The resource (plural).
+pub const RESOURCE: &str = "workloadresolutions";
+/// The singular resource name.
+pub const SINGULAR: &str = "workloadresolution";
+
+/// Why an object does or does not resolve.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reason {
+    /// Every import resolves on at least one eligible host.
+    Resolved,
+    /// Something cannot resolve (see `status.unresolved`).
+    Unresolved,
+    /// No eligible host is known: it cannot run anywhere right now.
+    NoEligibleHost,
+    /// The object does not decode as its kind.
+    Undecodable,
+}
+
+impl Reason {
+    /// As written in the object and the table.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Resolved => "Resolved",
+            Self::Unresolved => "Unresolved",
+            Self::NoEligibleHost => "NoEligibleHost",
+            Self::Undecodable => "Undecodable",
+        }
+    }
+}
+
+/// The object a resolution is about.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TargetRef {
+    /// `runtime.wasmcloud.dev/v1alpha1`.
+    pub api_version: String,
+    /// Workload, WorkloadReplicaSet or WorkloadDeployment.
+    pub kind: String,
+    /// Its name (same namespace).
+    pub name: String,
+    /// Its uid.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub uid: String,
+}
+
+/// What the resolver found.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResolutionStatus {
+    /// Whether the object can run: every import resolves and some host is eligible.
+    pub resolved: bool,
+    /// Resolved, Unresolved, NoEligibleHost or Undecodable.
+    pub reason: String,
+    /// The first problem, or empty.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    /// How many hosts are eligible (Ready and matching its targeting).
+    pub eligible_hosts: usize,
+    /// What does not resolve, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unresolved: Vec<Issue>,
+    /// Warnings (admitted, but worth knowing).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Issue>,
+    /// The object generation resolved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// When `resolved` last changed (RFC 3339).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub last_transition_time: String,
+}
+
+/// One finding of the resolver.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Issue {
+    /// A stable code, e.g. `plugin-unavailable`.
+    pub code: String,
+    /// The component concerned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub component: Option<String>,
+    /// The import or export concerned (`ns:pkg/iface@version`).
+    #[serde(default, rename = "import", skip_serializing_if = "Option::is_none")]
+    pub item: Option<String>,
+    /// The full message, with the fix.
+    pub message: String,
+}
+
+impl From<&Finding> for Issue {
+    fn from(f: &Finding) -> Self {
+        Self {
+            code: f.code.as_str().to_string(),
+            component: f.component.clone(),
+            item: f.item.clone(),
+            message: f.message.clone(),
+        }
+    }
+}
+
+/// A `WorkloadResolution` object.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkloadResolution {
+    /// `wasmgate.dev/v1alpha1`.
+    pub api_version: String,
+    /// `WorkloadResolution`.
+    pub kind: String,
+    /// Name `<target name>.<target kind, lower case>`, the target's namespace and labels.
+    pub metadata: ObjectMeta,
+    /// The object resolved.
+    pub target: TargetRef,
+    /// The outcome.
+    pub status: ResolutionStatus,
+}
+
+/// The resolution's name for a target: `<name>.<kind in lower case>` (kinds may share names).
+pub fn resolution_name(kind: &str, name: &str) -> String {
+    format!("{name}.{}", kind.to_ascii_lowercase())
+}
+
+impl ResolutionStatus {
+    /// The status a resolver report gives.
+    pub fn from_report(report: &Report) -> Self {
+        let no_host = report
+            .warnings
+            .iter()
+            .find(|w| w.code == Code::NoEligibleHost);
+        let (resolved, reason, message) = if let Some(first) = report.violations.first() {
+            (false, Reason::Unresolved, first.message.clone())
+        } else if let Some(w) = no_host {
+            (false, Reason::NoEligibleHost, w.message.clone())
+        } else {
+            (true, Reason::Resolved, String::new())
+        };
+        Self {
+            resolved,
+            reason: reason.as_str().to_string(),
+            message,
+            eligible_hosts: report.eligible_hosts,
+            unresolved: report.violations.iter().map(Issue::from).collect(),
+            warnings: report.warnings.iter().map(Issue::from).collect(),
+            observed_generation: None,
+            last_transition_time: String::new(),
+        }
+    }
+
+    /// The status of an object that does not decode.
+    pub fn undecodable(message: String) -> Self {
+        Self {
+            resolved: false,
+            reason: Reason::Undecodable.as_str().to_string(),
+            message,
+            ..Self::default()
+        }
+    }
+
+    /// Whether `other` says something different (ignoring the transition time).
+    pub fn differs(&self, other: &Self) -> bool {
+        let mut a = self.clone();
+        a.last_transition_time
+            .clone_from(&other.last_transition_time);
+        a != *other
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_from_reports() {
+        let ok = Report {
+            eligible_hosts: 3,
+            ..Report::default()
+        };
+        let s = ResolutionStatus::from_report(&ok);
+        assert!(s.resolved);
+        assert_eq!(s.reason, "Resolved");
+        assert_eq!(s.eligible_hosts, 3);
+
+        let mut waiting = Report::default();
+        waiting
+            .warnings
+            .push(Finding::new(Code::NoEligibleHost, "no host"));
+        let s = ResolutionStatus::from_report(&waiting);
+        assert!(!s.resolved);
+        assert_eq!(
+            (s.reason.as_str(), s.message.as_str()),
+            ("NoEligibleHost", "no host")
+        );
+
+        let mut bad = Report::default();
+        bad.violations.push(
+            Finding::component(Code::PluginUnavailable, "api", "no postgres")
+                .with_item("wasmcloud:postgres/query@0.2.0"),
+        );
+        bad.violations
+            .push(Finding::new(Code::InvalidSpec, "second"));
+        let s = ResolutionStatus::from_report(&bad);
+        assert!(!s.resolved);
+        assert_eq!(s.reason, "Unresolved");
+        assert_eq!(s.message, "no postgres");
+        assert_eq!(s.unresolved.len(), 2);
+        assert_eq!(s.unresolved[0].code, "plugin-unavailable");
+        assert_eq!(
+            s.unresolved[0].item.as_deref(),
+            Some("wasmcloud:postgres/query@0.2.0")
+        );
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(
+            json["unresolved"][0]["import"],
+            "wasmcloud:postgres/query@0.2.0"
+        );
+        assert_eq!(json["eligibleHosts"], 0);
+    }
+
+    #[test]
+    fn transition_time_alone_is_no_difference() {
+        let a = ResolutionStatus::undecodable("x".into());
+        let mut b = a.clone();
+        b.last_transition_time = "2026-01-01T00:00:00Z".into();
+        assert!(!b.differs(&a));
+        b.eligible_hosts = 1;
+        assert!(b.differs(&a));
+        assert_eq!(
+            resolution_name("WorkloadReplicaSet", "web"),
+            "web.workloadreplicaset"
+        );
+    }
+}
