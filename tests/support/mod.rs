@@ -1022,6 +1022,8 @@ pub fn install_wasmgate_rbac(cluster: &ControlPlane, kubectl: &Kubectl, work: &P
             "manifests/serviceaccount.yaml",
             "-f",
             "manifests/rbac.yaml",
+            "-f",
+            "manifests/rbac-reconciler.yaml",
         ],
         None,
     );
