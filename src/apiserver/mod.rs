@@ -363,6 +363,8 @@ pub struct ApiArgs {
     pub auth_cache_seconds: u64,
 }
 
+/// A Kubernetes client from `kubeconfig`, or inferred (in-cluster, `$KUBECONFIG`,
+/// `~/.kube/config`); the error says which and why.
 pub async fn kube_client(kubeconfig: Option<&std::path::Path>) -> Result<kube::Client, String> {
     let config = match kubeconfig {
         Some(path) => {

@@ -114,23 +114,13 @@ pub fn default_identity() -> String {
 }
 
 /// A Kubernetes client from `kubeconfig`, or inferred (in-cluster, `$KUBECONFIG`,
-/// `~/.kube/config`).
+/// `~/.kube/config`): [`crate::apiserver::kube_client`] with this module's error.
 pub async fn kube_client(
     kubeconfig: Option<&std::path::Path>,
 ) -> Result<kube::Client, LeaderError> {
-    let config = match kubeconfig {
-        Some(path) => {
-            let kc = kube::config::Kubeconfig::read_from(path)
-                .map_err(|e| LeaderError::Client(format!("{}: {e}", path.display())))?;
-            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
-                .await
-                .map_err(|e| LeaderError::Client(format!("{}: {e}", path.display())))?
-        }
-        None => kube::Config::infer()
-            .await
-            .map_err(|e| LeaderError::Client(e.to_string()))?,
-    };
-    kube::Client::try_from(config).map_err(|e| LeaderError::Client(e.to_string()))
+    crate::apiserver::kube_client(kubeconfig)
+        .await
+        .map_err(LeaderError::Client)
 }
 
 /// Leader election settings.
