@@ -6,20 +6,18 @@
 //! follow kube-apiserver's protocol (see [`watch`]).
 
 use std::collections::{HashMap, HashSet};
-use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Extension, Path, RawQuery, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use tokio::sync::{broadcast, mpsc};
 
 use crate::crd::Host;
 use crate::inventory::InventoryError;
@@ -29,6 +27,7 @@ use super::negotiate::{self, Output};
 use super::selectors::{FieldRequirement, FieldSelector, LabelSelector, Selectors};
 use super::status::{ApiError, ApiResult};
 use super::table::{self, IncludeObject};
+use super::watch::{self, WatchEncoder, WatchOptions};
 use super::{
     api_version, host_json, json_bytes, json_response, normalized, parse_query, ApiState,
     WatchError, WatchEvent, WatchEventType, KIND, LIST_KIND,
@@ -485,10 +484,7 @@ impl Encoder {
 
     fn line(&mut self, kind: &str, host: &Host) -> Bytes {
         let object = self.object(host);
-        let mut v =
-            serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
-        v.push(b'\n');
-        v.into()
+        watch::line(kind, &object)
     }
 
     /// The event to send for a store event, if any.
@@ -534,39 +530,22 @@ impl Encoder {
         }
         self.line("ADDED", host)
     }
-
-    fn bookmark(&mut self, rv: u64, initial_events_end: bool) -> Bytes {
-        let mut metadata = json!({"resourceVersion": rv.to_string()});
-        if initial_events_end {
-            metadata["annotations"] = json!({"k8s.io/initial-events-end": "true"});
-        }
-        let object = match self.out {
-            Output::Json => {
-                json!({"kind": KIND, "apiVersion": api_version(), "metadata": metadata})
-            }
-            Output::Metadata => {
-                json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": metadata})
-            }
-            Output::Table { v1beta1 } => json!({
-                "kind": "Table",
-                "apiVersion": if v1beta1 { "meta.k8s.io/v1beta1" } else { "meta.k8s.io/v1" },
-                "metadata": metadata,
-                "columnDefinitions": [],
-                "rows": [],
-            }),
-        };
-        let mut v =
-            serde_json::to_vec(&json!({"type": "BOOKMARK", "object": object})).unwrap_or_default();
-        v.push(b'\n');
-        v.into()
-    }
 }
 
-pub(crate) fn error_line(e: &ApiError) -> Bytes {
-    let mut v =
-        serde_json::to_vec(&json!({"type": "ERROR", "object": e.to_status()})).unwrap_or_default();
-    v.push(b'\n');
-    v.into()
+impl WatchEncoder for Encoder {
+    type Event = WatchEvent;
+
+    fn resource_version(ev: &WatchEvent) -> u64 {
+        rv_of(&ev.host)
+    }
+
+    fn event(&mut self, ev: &WatchEvent) -> Option<Bytes> {
+        Encoder::event(self, ev)
+    }
+
+    fn bookmark(&mut self, rv: u64, initial_events_end: bool) -> Bytes {
+        watch::bookmark_line(self.out, KIND, &api_version(), rv, initial_events_end)
+    }
 }
 
 /// A watch, as kube-apiserver serves it:
@@ -590,44 +569,7 @@ fn watch(
     let out = output(headers)?;
     let include = include(params)?;
     let sel = selectors(params, name)?;
-    let rv = parse_rv(params)?;
-    let bookmarks = flag(params, "allowWatchBookmarks")?.unwrap_or(false);
-    let send_initial = flag(params, "sendInitialEvents")?;
-    let rv_match = params
-        .get("resourceVersionMatch")
-        .map(String::as_str)
-        .unwrap_or("");
-    if send_initial == Some(true) {
-        if rv_match != "NotOlderThan" {
-            return Err(ApiError::invalid_options(
-                "resourceVersionMatch: Forbidden: sendInitialEvents requires setting \
-                 resourceVersionMatch to NotOlderThan",
-            ));
-        }
-        if !bookmarks {
-            return Err(ApiError::invalid_options(
-                "allowWatchBookmarks: Required value: allowWatchBookmarks must be set to true \
-                 when sendInitialEvents is set",
-            ));
-        }
-    } else if !rv_match.is_empty() && send_initial.is_none() {
-        return Err(ApiError::invalid_options(
-            "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden for watch \
-             unless sendInitialEvents is provided",
-        ));
-    }
-    let timeout = match params.get("timeoutSeconds").map(String::as_str) {
-        None | Some("") => DEFAULT_WATCH_TIMEOUT,
-        Some(v) => match v.parse::<u64>() {
-            Ok(0) => DEFAULT_WATCH_TIMEOUT,
-            Ok(n) => Duration::from_secs(n),
-            Err(_) => {
-                return Err(ApiError::bad_request(format!(
-                    "timeoutSeconds: invalid value {v:?}"
-                )))
-            }
-        },
-    };
+    let options = WatchOptions::parse(params)?;
     let mut enc = Encoder {
         out,
         include,
@@ -638,13 +580,8 @@ fn watch(
 
     // What to send first, where live events start, and the receiver.
     let mut first: Vec<Bytes> = Vec::new();
-    let initial = match (send_initial, rv) {
-        (Some(true), _) => true,
-        (Some(false), _) => false,
-        (None, None | Some(0)) => true,
-        (None, Some(_)) => false,
-    };
-    let (rx, last_rv) = if initial || rv.is_none() || rv == Some(0) {
+    let initial = options.initial_events();
+    let (rx, last_rv) = if options.from_now() {
         let (_, rx) = s.inventory.watch(None).map_err(gone)?;
         let (hosts, list_rv) = s.inventory.list();
         if initial {
@@ -654,15 +591,15 @@ fn watch(
                     first.push(enc.added(&h));
                 }
             }
-            if send_initial == Some(true) {
-                first.push(enc.bookmark(list_rv, true));
+            if options.send_initial == Some(true) {
+                first.push(WatchEncoder::bookmark(&mut enc, list_rv, true));
             }
         } else {
             seed_present(&mut enc, &hosts);
         }
         (rx, list_rv)
     } else {
-        let since = rv.unwrap_or(0);
+        let since = options.resource_version.unwrap_or(0);
         let (replay, rx) = s.inventory.watch(Some(since)).map_err(gone)?;
         if !(enc.sel.labels.is_empty() && enc.sel.fields.0.is_empty()) {
             let (hosts, _) = s.inventory.list();
@@ -682,19 +619,7 @@ fn watch(
         (rx, last)
     };
 
-    let (tx, body_rx) = mpsc::channel::<Bytes>(256);
-    tokio::spawn(pump(rx, tx, enc, first, last_rv, bookmarks, timeout));
-    let stream = futures_util::stream::unfold(body_rx, |mut rx| async move {
-        rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))
-    });
-    let mut resp = Response::new(Body::from_stream(stream));
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    resp.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    Ok(resp)
+    Ok(watch::respond(rx, enc, first, last_rv, options))
 }
 
 fn seed_present(enc: &mut Encoder, hosts: &[Host]) {
@@ -713,66 +638,6 @@ pub(crate) fn gone(e: WatchError) -> ApiError {
         WatchError::Gone { oldest } => ApiError::expired(format!(
             "too old resource version (the oldest available is {oldest})"
         )),
-    }
-}
-
-async fn pump(
-    mut rx: broadcast::Receiver<WatchEvent>,
-    tx: mpsc::Sender<Bytes>,
-    mut enc: Encoder,
-    first: Vec<Bytes>,
-    mut last_rv: u64,
-    bookmarks: bool,
-    timeout: Duration,
-) {
-    for line in first {
-        if tx.send(line).await.is_err() {
-            return;
-        }
-    }
-    let deadline = tokio::time::sleep(timeout);
-    tokio::pin!(deadline);
-    let mut ticker = tokio::time::interval_at(
-        tokio::time::Instant::now() + BOOKMARK_INTERVAL,
-        BOOKMARK_INTERVAL,
-    );
-    loop {
-        tokio::select! {
-            _ = &mut deadline => break,
-            _ = tx.closed() => return,
-            _ = ticker.tick(), if bookmarks => {
-                let line = enc.bookmark(last_rv, false);
-                if tx.send(line).await.is_err() {
-                    return;
-                }
-            }
-            ev = rx.recv() => match ev {
-                Ok(ev) => {
-                    let r = rv_of(&ev.host);
-                    if r != 0 && r <= last_rv {
-                        continue; // already sent (replay/live overlap)
-                    }
-                    last_rv = last_rv.max(r);
-                    if let Some(line) = enc.event(&ev) {
-                        if tx.send(line).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::warn!(missed = n, "a watcher fell behind; ending its watch with 410");
-                    let e = ApiError::expired(format!(
-                        "too old resource version: {last_rv} (the watch fell {n} events behind)"
-                    ));
-                    let _ = tx.send(error_line(&e)).await;
-                    return;
-                }
-                Err(broadcast::error::RecvError::Closed) => return,
-            }
-        }
-    }
-    if bookmarks {
-        let _ = tx.send(enc.bookmark(last_rv, false)).await;
     }
 }
 
@@ -1234,6 +1099,7 @@ pub async fn delete(
 mod tests {
     use super::*;
     use crate::apiserver::{router, AuthMode, Authenticator, LiveConfig, LiveInventory};
+    use axum::body::Body;
     use axum::http::{Method, Request};
     use http_body_util::BodyExt;
     use tower::ServiceExt;

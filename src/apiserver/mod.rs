@@ -23,6 +23,7 @@ pub mod resolutions;
 pub mod selectors;
 pub mod status;
 pub mod table;
+pub mod watch;
 mod x509;
 
 use std::collections::HashMap;

@@ -4,30 +4,26 @@
 //! for kubectl. Served from the reconciler's [`ResolutionStore`].
 
 use std::collections::HashSet;
-use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use serde_json::{json, Value};
-use tokio::sync::{broadcast, mpsc};
 
 use crate::inventory::WatchEventType;
 use crate::reconcile::resolution::{WorkloadResolution, KIND, LIST_KIND, RESOURCE};
 use crate::reconcile::store::{rv_of, ResolutionEvent, ResolutionStore};
 
-use super::hosts::{
-    error_line, flag, gone, include, output, parse_rv, Params, BOOKMARK_INTERVAL,
-    DEFAULT_WATCH_TIMEOUT,
-};
+use super::hosts::{flag, gone, include, output, Params};
 use super::negotiate::Output;
 use super::selectors::LabelSelector;
 use super::status::{ApiError, ApiResult};
 use super::table::{since, IncludeObject};
+use super::watch::{self, WatchEncoder, WatchOptions};
 use super::{json_response, parse_query, ApiState};
 
 /// The resource's path segment.
@@ -471,10 +467,7 @@ impl Encoder {
                 t
             }
         };
-        let mut v =
-            serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
-        v.push(b'\n');
-        v.into()
+        watch::line(kind, &object)
     }
 
     fn in_scope(&self, r: &WorkloadResolution) -> bool {
@@ -516,29 +509,27 @@ impl Encoder {
         };
         Some(self.line(kind, &ev.object))
     }
+}
 
-    fn bookmark(&self, rv: u64, initial_events_end: bool) -> Bytes {
-        let mut metadata = json!({"resourceVersion": rv.to_string()});
-        if initial_events_end {
-            metadata["annotations"] = json!({"k8s.io/initial-events-end": "true"});
-        }
-        let object = match self.out {
-            Output::Json => {
-                json!({"kind": KIND, "apiVersion": crate::reconcile::api_version(), "metadata": metadata})
-            }
-            Output::Metadata => {
-                json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": metadata})
-            }
-            Output::Table { v1beta1 } => json!({
-                "kind": "Table",
-                "apiVersion": if v1beta1 { "meta.k8s.io/v1beta1" } else { "meta.k8s.io/v1" },
-                "metadata": metadata, "columnDefinitions": [], "rows": [],
-            }),
-        };
-        let mut v =
-            serde_json::to_vec(&json!({"type": "BOOKMARK", "object": object})).unwrap_or_default();
-        v.push(b'\n');
-        v.into()
+impl WatchEncoder for Encoder {
+    type Event = ResolutionEvent;
+
+    fn resource_version(ev: &ResolutionEvent) -> u64 {
+        ev.resource_version()
+    }
+
+    fn event(&mut self, ev: &ResolutionEvent) -> Option<Bytes> {
+        Encoder::event(self, ev)
+    }
+
+    fn bookmark(&mut self, rv: u64, initial_events_end: bool) -> Bytes {
+        watch::bookmark_line(
+            self.out,
+            KIND,
+            &crate::reconcile::api_version(),
+            rv,
+            initial_events_end,
+        )
     }
 }
 
@@ -556,22 +547,7 @@ fn watch(
     let out = output(headers)?;
     let include = include(params)?;
     let filter = Filter::parse(params, name)?;
-    let rv = parse_rv(params)?;
-    let bookmarks = flag(params, "allowWatchBookmarks")?.unwrap_or(false);
-    let send_initial = flag(params, "sendInitialEvents")?;
-    if send_initial == Some(true) && !bookmarks {
-        return Err(ApiError::invalid_options(
-            "allowWatchBookmarks: Required value: allowWatchBookmarks must be set to true \
-             when sendInitialEvents is set",
-        ));
-    }
-    let timeout =
-        match params.get("timeoutSeconds").map(String::as_str) {
-            None | Some("") | Some("0") => DEFAULT_WATCH_TIMEOUT,
-            Some(v) => Duration::from_secs(v.parse().map_err(|_| {
-                ApiError::bad_request(format!("timeoutSeconds: invalid value {v:?}"))
-            })?),
-        };
+    let options = WatchOptions::parse(params)?;
     let mut enc = Encoder {
         out,
         include,
@@ -580,9 +556,9 @@ fn watch(
         present: HashSet::new(),
         headers_sent: false,
     };
-    let initial = send_initial.unwrap_or(matches!(rv, None | Some(0)));
+    let initial = options.initial_events();
     let mut first = Vec::new();
-    let (rx, last_rv) = if initial || matches!(rv, None | Some(0)) {
+    let (rx, last_rv) = if options.from_now() {
         let (_, rx) = store.watch(None).map_err(gone)?;
         let (items, list_rv) = store.list(namespace);
         let matching: Vec<_> = items.iter().filter(|r| enc.filter.matches(r)).collect();
@@ -592,12 +568,12 @@ fn watch(
                 first.push(enc.line("ADDED", r));
             }
         }
-        if send_initial == Some(true) {
-            first.push(enc.bookmark(list_rv, true));
+        if options.send_initial == Some(true) {
+            first.push(WatchEncoder::bookmark(&mut enc, list_rv, true));
         }
         (rx, list_rv)
     } else {
-        let since = rv.unwrap_or(0);
+        let since = options.resource_version.unwrap_or(0);
         let (replay, rx) = store.watch(Some(since)).map_err(gone)?;
         let (items, _) = store.list(namespace);
         enc.present = items
@@ -614,78 +590,14 @@ fn watch(
         }
         (rx, last)
     };
-    let (tx, body_rx) = mpsc::channel::<Bytes>(256);
-    tokio::spawn(pump(rx, tx, enc, first, last_rv, bookmarks, timeout));
-    let stream = futures_util::stream::unfold(body_rx, |mut rx| async move {
-        rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))
-    });
-    let mut resp = Response::new(Body::from_stream(stream));
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    Ok(resp)
-}
-
-async fn pump(
-    mut rx: broadcast::Receiver<ResolutionEvent>,
-    tx: mpsc::Sender<Bytes>,
-    mut enc: Encoder,
-    first: Vec<Bytes>,
-    mut last_rv: u64,
-    bookmarks: bool,
-    timeout: Duration,
-) {
-    for line in first {
-        if tx.send(line).await.is_err() {
-            return;
-        }
-    }
-    let deadline = tokio::time::sleep(timeout);
-    tokio::pin!(deadline);
-    let mut ticker = tokio::time::interval_at(
-        tokio::time::Instant::now() + BOOKMARK_INTERVAL,
-        BOOKMARK_INTERVAL,
-    );
-    loop {
-        tokio::select! {
-            _ = &mut deadline => break,
-            _ = tx.closed() => return,
-            _ = ticker.tick(), if bookmarks => {
-                if tx.send(enc.bookmark(last_rv, false)).await.is_err() {
-                    return;
-                }
-            }
-            ev = rx.recv() => match ev {
-                Ok(ev) => {
-                    let r = ev.resource_version();
-                    if r <= last_rv {
-                        continue;
-                    }
-                    last_rv = r;
-                    if let Some(line) = enc.event(&ev) {
-                        if tx.send(line).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    let e = ApiError::expired(format!(
-                        "too old resource version: {last_rv} (the watch fell {n} events behind)"
-                    ));
-                    let _ = tx.send(error_line(&e)).await;
-                    return;
-                }
-                Err(broadcast::error::RecvError::Closed) => return,
-            }
-        }
-    }
+    Ok(watch::respond(rx, enc, first, last_rv, options))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::reconcile::resolution::{ResolutionStatus, TargetRef};
+    use axum::http::{header, HeaderValue};
 
     fn stored(store: &ResolutionStore, ns: &str, name: &str, resolved: bool) {
         let mut r = WorkloadResolution {
