@@ -12,6 +12,7 @@ use schemars::generate::SchemaSettings;
 use serde_json::{json, Map, Value};
 
 use crate::crd::Host;
+use crate::reconcile::resolution::{self as wr, WorkloadResolution};
 
 use super::{GROUP, KIND, LIST_KIND, RESOURCE, VERSION};
 
@@ -27,6 +28,58 @@ fn local_name(kind: &str) -> String {
 
 fn gvk(kind: &str) -> Value {
     json!([{"group": GROUP, "version": VERSION, "kind": kind}])
+}
+
+/// Gives a kind's schema `apiVersion`, `kind`, ObjectMeta `metadata` and its GVK, and adds its
+/// list schema.
+fn decorate(
+    out: &mut Map<String, Value>,
+    kind: &str,
+    list_kind: &str,
+    metadata_doc: &str,
+    items_doc: &str,
+) {
+    let name = local_name(kind);
+    if let Some(schema) = out.get_mut(&name).and_then(Value::as_object_mut) {
+        let props = schema.entry("properties").or_insert_with(|| json!({}));
+        if let Some(props) = props.as_object_mut() {
+            props.insert("apiVersion".into(), string_prop(API_VERSION_DOC));
+            props.insert("kind".into(), string_prop(KIND_DOC));
+            props.insert(
+                "metadata".into(),
+                json!({
+                    "allOf": [{"$ref": format!("{V3_PREFIX}{OBJECT_META}")}],
+                    "default": {},
+                    "description": format!("{metadata_doc} More info: \
+                        https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata"),
+                }),
+            );
+        }
+        schema.insert("x-kubernetes-group-version-kind".into(), gvk(kind));
+    }
+    out.insert(
+        local_name(list_kind),
+        json!({
+            "description": format!("{list_kind} is a list of {kind}."),
+            "type": "object",
+            "required": ["items"],
+            "properties": {
+                "apiVersion": string_prop(API_VERSION_DOC),
+                "kind": string_prop(KIND_DOC),
+                "items": {
+                    "description": items_doc,
+                    "type": "array",
+                    "items": {"$ref": format!("{V3_PREFIX}{name}")},
+                },
+                "metadata": {
+                    "allOf": [{"$ref": format!("{V3_PREFIX}{LIST_META}")}],
+                    "default": {},
+                    "description": "Standard list metadata.",
+                },
+            },
+            "x-kubernetes-group-version-kind": gvk(list_kind),
+        }),
+    );
 }
 
 /// Rewrites every `$ref` through `f`.
@@ -94,6 +147,7 @@ const KIND_DOC: &str = "Kind is a string value representing the REST resource th
 pub fn schemas() -> Map<String, Value> {
     let mut generator = SchemaSettings::openapi3().into_generator();
     generator.subschema_for::<Host>();
+    generator.subschema_for::<WorkloadResolution>();
     generator.subschema_for::<ObjectMeta>();
     generator.subschema_for::<ListMeta>();
     let defs = generator.take_definitions(true);
@@ -113,49 +167,21 @@ pub fn schemas() -> Map<String, Value> {
         strip_nulls(&mut schema);
         out.insert(rename(&name), schema);
     }
-    let host_name = local_name(KIND);
-    if let Some(host) = out.get_mut(&host_name).and_then(Value::as_object_mut) {
-        let props = host
-            .entry("properties")
-            .or_insert_with(|| json!({}))
-            .as_object_mut()
-            .expect("properties is an object");
-        props.insert("apiVersion".into(), string_prop(API_VERSION_DOC));
-        props.insert("kind".into(), string_prop(KIND_DOC));
-        props.insert(
-            "metadata".into(),
-            json!({
-                "allOf": [{"$ref": format!("{V3_PREFIX}{OBJECT_META}")}],
-                "default": {},
-                "description": "Standard object's metadata: the name is the host's friendly name, \
-                    labels are the host's labels (with hostgroup). More info: \
-                    https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata",
-            }),
-        );
-        host.insert("x-kubernetes-group-version-kind".into(), gvk(KIND));
-    }
-    out.insert(
-        local_name(LIST_KIND),
-        json!({
-            "description": "HostList is a list of Host.",
-            "type": "object",
-            "required": ["items"],
-            "properties": {
-                "apiVersion": string_prop(API_VERSION_DOC),
-                "kind": string_prop(KIND_DOC),
-                "items": {
-                    "description": "The hosts.",
-                    "type": "array",
-                    "items": {"$ref": format!("{V3_PREFIX}{host_name}")},
-                },
-                "metadata": {
-                    "allOf": [{"$ref": format!("{V3_PREFIX}{LIST_META}")}],
-                    "default": {},
-                    "description": "Standard list metadata.",
-                },
-            },
-            "x-kubernetes-group-version-kind": gvk(LIST_KIND),
-        }),
+    decorate(
+        &mut out,
+        KIND,
+        LIST_KIND,
+        "Standard object's metadata: the name is the host's friendly name, labels are the \
+         host's labels (with hostgroup).",
+        "The hosts.",
+    );
+    decorate(
+        &mut out,
+        wr::KIND,
+        wr::LIST_KIND,
+        "Standard object's metadata: the name is `<object>.<kind in lower case>`, the \
+         namespace and labels are the object's.",
+        "The resolutions.",
     );
     out.insert(
         STATUS.into(),
@@ -263,7 +289,30 @@ fn list_params(v3: bool) -> Vec<Value> {
     ]
 }
 
-fn operation(op: &Op, v3: bool, collection: bool) -> Value {
+/// The resource an operation is on.
+struct Res {
+    kind: &'static str,
+    list_kind: &'static str,
+    plural: &'static str,
+    /// Namespaced paths (and the all-namespaces list).
+    namespaced: bool,
+}
+
+const HOSTS: Res = Res {
+    kind: KIND,
+    list_kind: LIST_KIND,
+    plural: RESOURCE,
+    namespaced: false,
+};
+
+const RESOLUTIONS: Res = Res {
+    kind: wr::KIND,
+    list_kind: wr::LIST_KIND,
+    plural: wr::RESOURCE,
+    namespaced: true,
+};
+
+fn operation(res: &Res, op: &Op, v3: bool, collection: bool, all_namespaces: bool) -> Value {
     let kind_path = |k: &str| {
         if v3 {
             format!("{V3_PREFIX}{}", local_name(k))
@@ -271,22 +320,33 @@ fn operation(op: &Op, v3: bool, collection: bool) -> Value {
             format!("{V2_PREFIX}{}", local_name(k))
         }
     };
+    let scope = match (res.namespaced, all_namespaces) {
+        (true, true) => "ForAllNamespaces",
+        (true, false) => "Namespaced",
+        (false, _) => "",
+    };
+    let (verb_scope, suffix) = if all_namespaces {
+        ("", scope)
+    } else {
+        (scope, "")
+    };
     let op_id = format!(
-        "{}WasmgateDev{}{}{KIND}",
+        "{}{verb_scope}WasmgateDev{}{}{}{suffix}",
         op.verb,
         VERSION[..1].to_uppercase() + &VERSION[1..],
         if collection && op.verb == "delete" {
             "Collection"
         } else {
             ""
-        }
+        },
+        res.kind,
     );
     let mut o = json!({
         "operationId": op_id,
         "tags": [format!("wasmgate_dev_{VERSION}")],
-        "description": format!("{} {RESOURCE}", op.verb),
+        "description": format!("{} {}", op.verb, res.plural),
         "x-kubernetes-action": op.action,
-        "x-kubernetes-group-version-kind": {"group": GROUP, "version": VERSION, "kind": KIND},
+        "x-kubernetes-group-version-kind": {"group": GROUP, "version": VERSION, "kind": res.kind},
     });
     let mut params: Vec<Value> = if collection && op.method == "get" {
         list_params(v3)
@@ -294,7 +354,12 @@ fn operation(op: &Op, v3: bool, collection: bool) -> Value {
         vec![]
     };
     let responses = match op.returns {
-        Some(kind) => {
+        Some(returns) => {
+            let kind = if returns == LIST_KIND {
+                res.list_kind
+            } else {
+                res.kind
+            };
             let schema = json!({"$ref": kind_path(kind)});
             if v3 {
                 json!({op.code: {"description": "OK", "content": {
@@ -310,7 +375,7 @@ fn operation(op: &Op, v3: bool, collection: bool) -> Value {
     };
     o["responses"] = responses;
     if op.body {
-        let schema = json!({"$ref": kind_path(KIND)});
+        let schema = json!({"$ref": kind_path(res.kind)});
         if v3 {
             let content = if op.method == "patch" {
                 json!({
@@ -339,23 +404,58 @@ fn operation(op: &Op, v3: bool, collection: bool) -> Value {
     o
 }
 
+fn path_param(name: &str, description: &str, v3: bool) -> Value {
+    if v3 {
+        json!({"name": name, "in": "path", "required": true, "description": description, "schema": {"type": "string", "uniqueItems": true}})
+    } else {
+        json!({"name": name, "in": "path", "required": true, "description": description, "type": "string", "uniqueItems": true})
+    }
+}
+
 fn paths(v3: bool) -> Value {
-    let base = format!("/apis/{GROUP}/{VERSION}/{RESOURCE}");
+    let gv = format!("/apis/{GROUP}/{VERSION}");
+    let mut out = Map::new();
+
+    // hosts: cluster-scoped, read-write.
+    let base = format!("{gv}/{RESOURCE}");
     let mut collection = Map::new();
     for op in &COLLECTION_OPS {
-        collection.insert(op.method.into(), operation(op, v3, true));
+        collection.insert(op.method.into(), operation(&HOSTS, op, v3, true, false));
     }
     let mut item = Map::new();
     for op in &ITEM_OPS {
-        item.insert(op.method.into(), operation(op, v3, false));
+        item.insert(op.method.into(), operation(&HOSTS, op, v3, false, false));
     }
-    let name_param = if v3 {
-        json!({"name": "name", "in": "path", "required": true, "description": "name of the Host", "schema": {"type": "string", "uniqueItems": true}})
-    } else {
-        json!({"name": "name", "in": "path", "required": true, "description": "name of the Host", "type": "string", "uniqueItems": true})
-    };
-    item.insert("parameters".into(), json!([name_param]));
-    json!({ base.clone(): collection, format!("{base}/{{name}}"): item })
+    item.insert(
+        "parameters".into(),
+        json!([path_param("name", "name of the Host", v3)]),
+    );
+    out.insert(base.clone(), Value::Object(collection));
+    out.insert(format!("{base}/{{name}}"), Value::Object(item));
+
+    // workloadresolutions: namespaced, read-only (list, get).
+    let (list_op, get_op) = (&COLLECTION_OPS[0], &ITEM_OPS[0]);
+    let namespace = path_param(
+        "namespace",
+        "object name and auth scope, such as for teams and projects",
+        v3,
+    );
+    out.insert(
+        format!("{gv}/{}", wr::RESOURCE),
+        json!({"get": operation(&RESOLUTIONS, list_op, v3, true, true)}),
+    );
+    out.insert(
+        format!("{gv}/namespaces/{{namespace}}/{}", wr::RESOURCE),
+        json!({"get": operation(&RESOLUTIONS, list_op, v3, true, false), "parameters": [namespace.clone()]}),
+    );
+    out.insert(
+        format!("{gv}/namespaces/{{namespace}}/{}/{{name}}", wr::RESOURCE),
+        json!({
+            "get": operation(&RESOLUTIONS, get_op, v3, false, false),
+            "parameters": [path_param("name", "name of the WorkloadResolution", v3), namespace],
+        }),
+    );
+    Value::Object(out)
 }
 
 /// The OpenAPI 3.0 document of `wasmgate.dev/v1alpha1`.
@@ -483,6 +583,18 @@ mod tests {
             "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
         );
         assert!(doc["paths"]["/apis/wasmgate.dev/v1alpha1/hosts"]["get"].is_object());
+        let wr = &defs["dev.wasmgate.v1alpha1.WorkloadResolution"];
+        assert_eq!(
+            wr["x-kubernetes-group-version-kind"][0]["kind"],
+            "WorkloadResolution"
+        );
+        assert!(wr["properties"]["status"].is_object());
+        assert_eq!(
+            doc["paths"]
+                ["/apis/wasmgate.dev/v1alpha1/namespaces/{namespace}/workloadresolutions/{name}"]
+                ["get"]["responses"]["200"]["schema"]["$ref"],
+            "#/definitions/dev.wasmgate.v1alpha1.WorkloadResolution"
+        );
         let text = doc.to_string();
         assert!(!text.contains("\"type\":[\""), "type arrays in Swagger 2.0");
         for keyword in ["anyOf", "oneOf", "nullable", "const"] {

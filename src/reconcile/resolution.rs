@@ -2,6 +2,7 @@
 //! Workload, WorkloadReplicaSet or WorkloadDeployment resolves against the current inventory.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::resolve::{Code, Finding, Report};
@@ -41,7 +42,7 @@ impl Reason {
 }
 
 /// The object a resolution is about.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TargetRef {
     /// `runtime.wasmcloud.dev/v1alpha1`.
@@ -56,7 +57,7 @@ pub struct TargetRef {
 }
 
 /// What the resolver found.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ResolutionStatus {
     /// Whether the object can run: every import resolves and some host is eligible.
@@ -83,7 +84,7 @@ pub struct ResolutionStatus {
 }
 
 /// One finding of the resolver.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Issue {
     /// A stable code, e.g. `plugin-unavailable`.
@@ -110,7 +111,7 @@ impl From<&Finding> for Issue {
 }
 
 /// A `WorkloadResolution` object.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkloadResolution {
     /// `wasmgate.dev/v1alpha1`.
