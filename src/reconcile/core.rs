@@ -331,3 +331,189 @@ fn rfc3339(t: SystemTime) -> String {
         })
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::components::WorldResolver;
+    use crate::crd::{Condition, Host, HostInterface, HostStatus, HostWitInterface, Workload};
+    use crate::crd::{WorkloadComponent, WorkloadSpec};
+    use crate::inventory::SharedInventory;
+    use crate::policy::Policy;
+    use crate::resolve::{apply_defaults, WorldState};
+    use crate::wit::{ComponentWorld, WorldItemRef};
+
+    fn host(name: &str, ready: bool, postgres: &str) -> Host {
+        let mut h = Host {
+            host_id: format!("id-{name}"),
+            ..Host::default()
+        };
+        h.metadata.name = Some(name.into());
+        h.metadata.labels = Some(BTreeMap::from([("hostgroup".into(), "data".into())]));
+        h.status = Some(HostStatus {
+            conditions: Some(vec![Condition {
+                type_: "Ready".into(),
+                status: if ready { "True" } else { "False" }.into(),
+                ..Condition::default()
+            }]),
+            imports: Some(vec![HostWitInterface {
+                namespace: "wasmcloud".into(),
+                package: "postgres".into(),
+                version: Some(postgres.into()),
+                interfaces: vec!["query".into()],
+                name: None,
+            }]),
+            ..HostStatus::default()
+        });
+        h
+    }
+
+    fn snapshot(rv: u64, hosts: Vec<Host>) -> Arc<Snapshot> {
+        Arc::new(Snapshot {
+            hosts,
+            resource_version: rv,
+        })
+    }
+
+    fn orders() -> (ObjectKey, AdmittedObject, Prepared) {
+        let spec = WorkloadSpec {
+            host_selector: Some(BTreeMap::from([("hostgroup".into(), "data".into())])),
+            host_interfaces: Some(vec![HostInterface {
+                namespace: "wasmcloud".into(),
+                package: "postgres".into(),
+                interfaces: vec!["query".into()],
+                version: Some("0.2.0".into()),
+                ..HostInterface::default()
+            }]),
+            components: Some(vec![WorkloadComponent {
+                name: "api".into(),
+                image: "registry.test/orders:1".into(),
+                ..WorkloadComponent::default()
+            }]),
+            ..WorkloadSpec::default()
+        };
+        let worlds = BTreeMap::from([(
+            "api".to_string(),
+            WorldState::Known(ComponentWorld {
+                imports: vec![WorldItemRef::Interface(
+                    "wasmcloud:postgres/query@0.2.0".parse().unwrap(),
+                )],
+                exports: vec![],
+            }),
+        )]);
+        let defaulted = apply_defaults(&spec, &worlds, &Policy::default());
+        let key = ObjectKey {
+            kind: TargetKind::Workload,
+            namespace: "default".into(),
+            name: "orders".into(),
+        };
+        let object = AdmittedObject::Workload(Box::new(Workload::new("orders", spec)));
+        (key, object, Prepared { worlds, defaulted })
+    }
+
+    fn core() -> (ReconcileCore, Arc<ResolutionStore>) {
+        let admission = Arc::new(Admission {
+            worlds: Arc::new(WorldResolver::new(vec![])),
+            inventory: Arc::new(SharedInventory::default()),
+            policy: Arc::new(Policy::default()),
+        });
+        let store = ResolutionStore::new();
+        (ReconcileCore::new(admission, store.clone()), store)
+    }
+
+    fn meta(generation: i64) -> ObjectMeta {
+        ObjectMeta {
+            uid: "uid-1".into(),
+            labels: BTreeMap::from([("app".into(), "orders".into())]),
+            generation: Some(generation),
+            spec_digest: 7,
+        }
+    }
+
+    #[test]
+    fn verdicts_follow_the_inventory() {
+        let (mut core, store) = core();
+        let now = SystemTime::now();
+        core.inventory_changed(snapshot(1, vec![host("a", true, "0.2.0")]), now);
+        let (key, object, prepared) = orders();
+        let first = core
+            .upsert(key.clone(), object, prepared, meta(1), now)
+            .expect("a first verdict");
+        assert!(first.status.resolved);
+        assert_eq!(first.was_resolved, None);
+        assert!(!first.verdict_changed(), "a resolved newcomer is no news");
+        assert!(!core.needs_prepare(&key, 7));
+        assert!(core.needs_prepare(&key, 8));
+
+        // Heartbeat noise: a new version, same facts.
+        let mut noisy = host("a", true, "0.2.0");
+        noisy.status.as_mut().unwrap().last_seen = Some("later".into());
+        assert!(core
+            .inventory_changed(snapshot(2, vec![noisy]), now)
+            .is_empty());
+        // The same version again: not even looked at.
+        assert!(core
+            .inventory_changed(snapshot(2, vec![host("a", false, "0.2.0")]), now)
+            .is_empty());
+
+        // The only eligible host goes away: unresolved, a change worth an Event.
+        let out = core.inventory_changed(snapshot(3, vec![host("a", false, "0.2.0")]), now);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].was_resolved, Some(true));
+        assert!(!out[0].status.resolved && out[0].verdict_changed());
+        assert_eq!(out[0].status.reason, "Unresolved");
+        assert_eq!(core.unresolved_counts()[&TargetKind::Workload], 1);
+        let stored = store.get("default", "orders.workload").expect("stored");
+        assert_eq!(stored.target.uid, "uid-1");
+        assert_eq!(stored.status.observed_generation, Some(1));
+        assert_eq!(
+            stored.metadata.labels.as_ref().and_then(|l| l.get("app")),
+            Some(&"orders".to_string())
+        );
+
+        // A host with the wrong version only: still unresolved, but a different status.
+        let out = core.inventory_changed(snapshot(4, vec![host("b", true, "0.1.1-draft")]), now);
+        assert_eq!(out.len(), 1);
+        assert!(!out[0].verdict_changed());
+        // Back: resolved, with an Event.
+        let out = core.inventory_changed(snapshot(5, vec![host("b", true, "0.2.0")]), now);
+        assert!(out[0].status.resolved && out[0].verdict_changed());
+        assert_eq!(core.unresolved_counts()[&TargetKind::Workload], 0);
+
+        // Metadata-only updates re-resolve without new worlds; deletion removes the resolution.
+        let touched = core
+            .touch(&key, meta(2), now)
+            .expect("a new observed generation");
+        assert_eq!(touched.status.observed_generation, Some(2));
+        assert!(core.touch(&key, meta(2), now).is_none());
+        core.remove(&key);
+        assert!(store.get("default", "orders.workload").is_none());
+        assert!(core.is_empty());
+    }
+
+    #[test]
+    fn undecodable_objects_are_reported() {
+        let (mut core, store) = core();
+        let key = ObjectKey {
+            kind: TargetKind::Deployment,
+            namespace: "ns".into(),
+            name: "bad".into(),
+        };
+        let out = core
+            .undecodable(
+                key.clone(),
+                "spec.replicas: invalid type".into(),
+                meta(1),
+                SystemTime::now(),
+            )
+            .expect("reported");
+        assert!(out.verdict_changed());
+        let stored = store.get("ns", "bad.workloaddeployment").expect("stored");
+        assert_eq!(stored.status.reason, "Undecodable");
+        assert!(
+            core.needs_prepare(&key, 7),
+            "a fixed object is prepared again"
+        );
+        assert_eq!(core.keys_of(TargetKind::Deployment), vec![key]);
+    }
+}
