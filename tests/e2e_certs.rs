@@ -2,7 +2,7 @@
 //! kube-controller-manager beside it, all on loopback), and hot reload of mounted certificates.
 //!
 //! `self_managed_certificates_and_leader_election` (one cluster, scenarios in order; wasmgate runs
-//! with the ServiceAccount and RBAC of `manifests/rbac.yaml`, short durations from flags):
+//! with the ServiceAccount and RBAC of `manifests/`, short durations from flags):
 //! 1. self-managed mode: the leader creates the Secret, writes the caBundle into both webhook
 //!    configurations and the APIService; the APIService turns Available and `kubectl apply`
 //!    goes through the webhooks with that caBundle;
@@ -31,41 +31,21 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::{
-    announce, control_plane_bin, free_port, poll, repo_root, run_bounded, ControlPlane, Kubectl,
-    Wasmgate,
+    announce, apply_hosts_apiservice, apply_webhook_configurations_at, control_plane_bin,
+    dry_run_manifests, free_port, install_wasmgate_rbac, install_workload_crds, poll, repo_root,
+    run_bounded, scenario, start_cluster, wait_apiservice_available, wait_for_webhooks,
+    ControlPlane, Kubectl, Wasmgate, APISERVICE,
 };
 
 const NS: &str = "wasmgate-system";
 const SECRET: &str = "wasmgate-tls";
 const LEASE: &str = "wasmgate";
-const APISERVICE: &str = "apiservice/v1alpha1.wasmgate.dev";
 /// Serving certificate validity for the test (rotated at two thirds: 20 s).
 const VALIDITY_SECS: u64 = 30;
 const LEASE_SECS: u64 = 6;
 const RETRY_SECS: u64 = 1;
-const DENIED: &str = "admission webhook \"validate.wasmgate.dev\" denied the request: ";
 const GOOD: &str = "examples/workloads/hello-kv.yaml";
 const BROKEN: &str = "examples/broken/postgres-version.yaml";
-
-fn scenario(name: &str, f: impl FnOnce()) {
-    struct Failed<'a>(&'a str);
-    impl Drop for Failed<'_> {
-        fn drop(&mut self) {
-            if std::thread::panicking() {
-                announce(format!("e2e: {} ... FAILED", self.0));
-            }
-        }
-    }
-    let t = Instant::now();
-    eprintln!("\n----- e2e: {name}");
-    let failed = Failed(name);
-    f();
-    std::mem::forget(failed);
-    announce(format!(
-        "e2e: {name} ... ok ({:.1}s)",
-        t.elapsed().as_secs_f64()
-    ));
-}
 
 fn b64(bytes: &[u8]) -> String {
     use base64::Engine as _;
@@ -129,19 +109,9 @@ fn lease_holder(kubectl: &Kubectl) -> String {
 #[test]
 fn self_managed_certificates_and_leader_election() {
     let t0 = Instant::now();
-    let Some(bin) = control_plane_bin() else {
+    let Some((cluster, kubectl, work)) = start_cluster() else {
         return; // WASMGATE_SKIP_E2E=1, announced loudly
     };
-    let t = Instant::now();
-    let cluster = ControlPlane::start(&bin);
-    announce(format!(
-        "e2e: control plane ready in {:.1}s ({})",
-        t.elapsed().as_secs_f64(),
-        cluster.dir().display()
-    ));
-    let kubectl = cluster.kubectl();
-    let work = cluster.dir().join("wasmgate");
-    std::fs::create_dir_all(&work).expect("create the wasmgate directory");
 
     let port_a = free_port();
     let mut sa_kubeconfig = PathBuf::new();
@@ -222,114 +192,15 @@ fn self_managed_certificates_and_leader_election() {
 // ---------------------------------------------------------------------------------------------
 
 fn setup(cluster: &ControlPlane, kubectl: &Kubectl, work: &Path, port: u16) -> PathBuf {
-    kubectl.ok(
-        &[
-            "apply",
-            "-f",
-            "manifests/namespace.yaml",
-            "-f",
-            "manifests/serviceaccount.yaml",
-            "-f",
-            "manifests/rbac.yaml",
-        ],
-        None,
-    );
+    let path = install_wasmgate_rbac(cluster, kubectl, work);
     // The Deployment and the rest of manifests/ are accepted by the real apiserver.
-    let dry = kubectl.ok(&["apply", "--dry-run=server", "-k", "manifests/"], None);
-    assert!(
-        dry.stdout.contains("deployment.apps/wasmgate"),
-        "{}",
-        dry.describe()
-    );
-    let token = kubectl.ok(
-        &["create", "token", "wasmgate", "-n", NS, "--duration=2h"],
-        None,
-    );
-    let ca = cluster
-        .env
-        .get("WASMGATE_CA_CERT")
-        .expect("control-plane.sh exports WASMGATE_CA_CERT");
-    let path = work.join("wasmgate-sa.kubeconfig");
-    let config = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: {}\n    \
-         certificate-authority: {ca}\nusers:\n- name: wasmgate\n  user:\n    token: {}\n\
-         contexts:\n- name: test\n  context:\n    cluster: test\n    user: wasmgate\n\
-         current-context: test\n",
-        cluster.apiserver_url,
-        token.stdout.trim()
-    );
-    std::fs::write(&path, config).expect("write the ServiceAccount kubeconfig");
-
+    dry_run_manifests(kubectl);
     // CRDs, so that Workloads reach the webhooks.
-    let mut crds = Command::new(env!("CARGO_BIN_EXE_wasmgate"));
-    crds.arg("crds");
-    let crds = run_bounded(crds, None, Duration::from_secs(30));
-    assert!(crds.success(), "wasmgate crds: {}", crds.describe());
-    kubectl.ok(&["apply", "-f", "-"], Some(&crds.stdout));
-    kubectl.ok(
-        &[
-            "wait",
-            "--for",
-            "condition=established",
-            "--timeout=60s",
-            "crd/workloads.runtime.wasmcloud.dev",
-        ],
-        None,
-    );
-
-    // The shipped webhook configurations with a URL (kube-apiserver cannot reach a Service backed
-    // by 127.0.0.1) and no caBundle: wasmgate writes it.
-    for (manifest, path) in [
-        ("webhooks/validating.yaml", "/validate"),
-        ("webhooks/mutating.yaml", "/mutate"),
-    ] {
-        let patch = serde_json::json!([{
-            "op": "replace",
-            "path": "/webhooks/0/clientConfig",
-            "value": {"url": format!("https://127.0.0.1:{port}{path}")},
-        }])
-        .to_string();
-        let patched = kubectl.ok(
-            &[
-                "patch",
-                "--local",
-                "-f",
-                manifest,
-                "--type=json",
-                "-p",
-                &patch,
-                "-o",
-                "json",
-            ],
-            None,
-        );
-        kubectl.ok(&["apply", "-f", "-"], Some(&patched.stdout));
-    }
-    // The APIService behind an ExternalName Service to localhost, on wasmgate's port.
-    let service = format!(
-        "apiVersion: v1\nkind: Service\nmetadata:\n  name: wasmgate\n  namespace: {NS}\nspec:\n  \
-         type: ExternalName\n  externalName: localhost\n"
-    );
-    kubectl.ok(&["apply", "-f", "-"], Some(&service));
-    let patch = serde_json::json!([
-        {"op": "replace", "path": "/spec/service/port", "value": port},
-    ])
-    .to_string();
-    let patched = kubectl.ok(
-        &[
-            "patch",
-            "--local",
-            "-f",
-            "manifests/apiservice.yaml",
-            "--type=json",
-            "-p",
-            &patch,
-            "-o",
-            "json",
-        ],
-        None,
-    );
-    kubectl.ok(&["apply", "-f", "-"], Some(&patched.stdout));
+    install_workload_crds(kubectl);
+    // The shipped webhook configurations and the APIService, on wasmgate's port and without a
+    // caBundle: wasmgate writes it.
+    apply_webhook_configurations_at(kubectl, port, None);
+    apply_hosts_apiservice(kubectl, port, None);
     path
 }
 
@@ -398,43 +269,13 @@ fn self_managed(kubectl: &Kubectl, a: &Wasmgate) {
         },
     );
 
-    let out = kubectl.run(
-        &[
-            "wait",
-            "--for=condition=Available",
-            APISERVICE,
-            "--timeout=90s",
-        ],
-        None,
-    );
-    assert!(
-        out.success(),
-        "the APIService did not become Available with the written caBundle: {}\n{}",
-        out.describe(),
-        a.log_tail(40)
-    );
-    poll(
+    // Available with the caBundle wasmgate wrote.
+    wait_apiservice_available(kubectl, a);
+    wait_for_webhooks(
+        kubectl,
         "kubectl apply through the webhooks (denied and defaulted)",
-        Duration::from_secs(30),
-        Duration::from_millis(300),
-        || {
-            let denied = kubectl.run(&["apply", "--dry-run=server", "-f", BROKEN], None);
-            if !denied.stderr.contains(DENIED) {
-                return Err(denied.describe());
-            }
-            let good = kubectl.run(
-                &["apply", "--dry-run=server", "-f", GOOD, "-o", "json"],
-                None,
-            );
-            let defaulted = serde_json::from_str::<Value>(&good.stdout)
-                .map(|o| o["spec"]["components"][0]["imagePullPolicy"] == "IfNotPresent")
-                .unwrap_or(false);
-            if good.success() && defaulted {
-                Ok(())
-            } else {
-                Err(good.describe())
-            }
-        },
+        BROKEN,
+        GOOD,
     );
     let log = std::fs::read_to_string(&a.log).unwrap_or_default();
     assert!(

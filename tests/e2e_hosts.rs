@@ -21,39 +21,19 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::{
-    announce, control_plane_bin, free_port, poll, repo_root, run_bounded, ControlPlane, Kubectl,
-    Wasmgate,
+    announce, assert_explain_host, assert_host_selectors, condition, dry_run_manifests, free_port,
+    header, install_wasmgate_rbac, names, poll, register_hosts_apiservice, repo_root, run_bounded,
+    scenario, start_cluster, ControlPlane, Kubectl, Wasmgate, Watcher, HOST_COLUMNS,
+    HOST_WIDE_COLUMNS,
 };
 
-const APISERVICE: &str = "apiservice/v1alpha1.wasmgate.dev";
-const NS: &str = "wasmgate-system";
 /// How long a host may stay silent before it is Ready=False, for this test.
 const HEARTBEAT_TIMEOUT_SECS: u64 = 6;
-
-fn scenario(name: &str, f: impl FnOnce()) {
-    struct Failed<'a>(&'a str);
-    impl Drop for Failed<'_> {
-        fn drop(&mut self) {
-            if std::thread::panicking() {
-                announce(format!("e2e: {} ... FAILED", self.0));
-            }
-        }
-    }
-    let t = Instant::now();
-    eprintln!("\n----- e2e: {name}");
-    let failed = Failed(name);
-    f();
-    std::mem::forget(failed);
-    announce(format!(
-        "e2e: {name} ... ok ({:.1}s)",
-        t.elapsed().as_secs_f64()
-    ));
-}
 
 fn host_yaml(name: &str, group: &str, id: &str, imports: &str) -> String {
     format!(
@@ -89,25 +69,17 @@ const KV: &str =
 #[test]
 fn hosts_api_end_to_end() {
     let t0 = Instant::now();
-    let Some(bin) = control_plane_bin() else {
+    let Some((cluster, kubectl, work)) = start_cluster() else {
         return; // WASMGATE_SKIP_E2E=1, announced loudly
     };
-    let t = Instant::now();
-    let cluster = ControlPlane::start(&bin);
-    announce(format!(
-        "e2e: control plane ready in {:.1}s at {} ({})",
-        t.elapsed().as_secs_f64(),
-        cluster.apiserver_url,
-        cluster.dir().display()
-    ));
-    let kubectl = cluster.kubectl();
-    let work = cluster.dir().join("wasmgate");
-    std::fs::create_dir_all(&work).expect("create the wasmgate directory");
 
     let mut sa_kubeconfig = PathBuf::new();
     scenario(
         "manifests: kustomize dry run; namespace, ServiceAccount, RBAC",
-        || sa_kubeconfig = install_rbac(&cluster, &kubectl, &work),
+        || {
+            sa_kubeconfig = install_wasmgate_rbac(&cluster, &kubectl, &work);
+            dry_run_manifests(&kubectl);
+        },
     );
 
     let extra = vec![
@@ -127,7 +99,7 @@ fn hosts_api_end_to_end() {
     );
 
     scenario("APIService registered and Available", || {
-        register(&kubectl, &wasmgate)
+        register_hosts_apiservice(&kubectl, &wasmgate)
     });
     scenario("discovery and OpenAPI through the aggregator", || {
         discovery(&kubectl)
@@ -169,135 +141,11 @@ fn hosts_api_end_to_end() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Setup
-// ---------------------------------------------------------------------------------------------
-
-fn install_rbac(cluster: &ControlPlane, kubectl: &Kubectl, work: &Path) -> PathBuf {
-    kubectl.ok(
-        &[
-            "apply",
-            "-f",
-            "manifests/namespace.yaml",
-            "-f",
-            "manifests/serviceaccount.yaml",
-            "-f",
-            "manifests/rbac.yaml",
-        ],
-        None,
-    );
-    // Everything in manifests/ is accepted by the real apiserver (kustomize included).
-    let dry = kubectl.ok(&["apply", "--dry-run=server", "-k", "manifests/"], None);
-    for object in [
-        "deployment.apps/wasmgate",
-        "apiservice.apiregistration.k8s.io/v1alpha1.wasmgate.dev",
-        "poddisruptionbudget.policy/wasmgate",
-        "service/wasmgate",
-    ] {
-        assert!(dry.stdout.contains(object), "{object}: {}", dry.describe());
-    }
-    // A kubeconfig with the ServiceAccount's token: wasmgate runs with exactly the RBAC of
-    // manifests/rbac.yaml.
-    let token = kubectl.ok(
-        &["create", "token", "wasmgate", "-n", NS, "--duration=2h"],
-        None,
-    );
-    let ca = cluster
-        .env
-        .get("WASMGATE_CA_CERT")
-        .expect("control-plane.sh exports WASMGATE_CA_CERT");
-    let path = work.join("wasmgate-sa.kubeconfig");
-    let config = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: {}\n    \
-         certificate-authority: {ca}\nusers:\n- name: wasmgate\n  user:\n    token: {}\n\
-         contexts:\n- name: test\n  context:\n    cluster: test\n    user: wasmgate\n\
-         current-context: test\n",
-        cluster.apiserver_url,
-        token.stdout.trim()
-    );
-    std::fs::write(&path, config).expect("write the ServiceAccount kubeconfig");
-    path
-}
-
-fn register(kubectl: &Kubectl, wasmgate: &Wasmgate) {
-    let service = format!(
-        "apiVersion: v1\nkind: Service\nmetadata:\n  name: wasmgate\n  namespace: {NS}\nspec:\n  \
-         type: ExternalName\n  externalName: localhost\n"
-    );
-    kubectl.ok(&["apply", "-f", "-"], Some(&service));
-    let patch = serde_json::json!([
-        {"op": "add", "path": "/spec/caBundle", "value": wasmgate.ca_bundle()},
-        {"op": "replace", "path": "/spec/service/port", "value": wasmgate.port},
-    ])
-    .to_string();
-    let patched = kubectl.ok(
-        &[
-            "patch",
-            "--local",
-            "-f",
-            "manifests/apiservice.yaml",
-            "--type=json",
-            "-p",
-            &patch,
-            "-o",
-            "json",
-        ],
-        None,
-    );
-    kubectl.ok(&["apply", "-f", "-"], Some(&patched.stdout));
-    let out = kubectl.run(
-        &[
-            "wait",
-            "--for=condition=Available",
-            APISERVICE,
-            "--timeout=90s",
-        ],
-        None,
-    );
-    if !out.success() {
-        let status = kubectl.run(&["get", APISERVICE, "-o", "yaml"], None);
-        panic!(
-            "the APIService did not become Available: {}\n{}\nwasmgate log:\n{}",
-            out.describe(),
-            status.stdout,
-            wasmgate.log_tail(40)
-        );
-    }
-    let svc = kubectl.get_json(&[APISERVICE]);
-    let available = svc["status"]["conditions"]
-        .as_array()
-        .and_then(|c| c.iter().find(|c| c["type"] == "Available"))
-        .cloned()
-        .unwrap_or_default();
-    assert_eq!(available["status"], "True", "{svc:#}");
-    assert_eq!(available["reason"], "Passed", "{svc:#}");
-    // kubectl's discovery may lag a moment behind Available.
-    poll(
-        "kubectl to resolve `hosts`",
-        Duration::from_secs(30),
-        Duration::from_millis(300),
-        || {
-            let out = kubectl.run(&["get", "hosts"], None);
-            if out.success() {
-                Ok(())
-            } else {
-                Err(out.describe())
-            }
-        },
-    );
-}
-
-// ---------------------------------------------------------------------------------------------
 // Scenarios
 // ---------------------------------------------------------------------------------------------
 
-fn raw_json(kubectl: &Kubectl, path: &str) -> Value {
-    let out = kubectl.ok(&["get", "--raw", path], None);
-    serde_json::from_str(&out.stdout)
-        .unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {}", out.describe()))
-}
-
 fn discovery(kubectl: &Kubectl) {
-    let list = raw_json(kubectl, "/apis/wasmgate.dev/v1alpha1");
+    let list = kubectl.raw_json("/apis/wasmgate.dev/v1alpha1");
     assert_eq!(list["kind"], "APIResourceList", "{list:#}");
     assert_eq!(list["groupVersion"], "wasmgate.dev/v1alpha1");
     let hosts = &list["resources"][0];
@@ -315,7 +163,7 @@ fn discovery(kubectl: &Kubectl) {
     ] {
         assert!(verbs.contains(&v), "verb {v} missing: {list:#}");
     }
-    let group = raw_json(kubectl, "/apis/wasmgate.dev");
+    let group = kubectl.raw_json("/apis/wasmgate.dev");
     assert_eq!(
         group["preferredVersion"]["version"], "v1alpha1",
         "{group:#}"
@@ -344,14 +192,14 @@ fn discovery(kubectl: &Kubectl) {
         Duration::from_secs(60),
         Duration::from_millis(500),
         || {
-            let v3 = raw_json(kubectl, "/openapi/v3");
+            let v3 = kubectl.raw_json("/openapi/v3");
             v3["paths"]["apis/wasmgate.dev/v1alpha1"]["serverRelativeURL"]
                 .as_str()
                 .map(str::to_string)
                 .ok_or_else(|| "not listed yet".to_string())
         },
     );
-    let doc = raw_json(kubectl, &url);
+    let doc = kubectl.raw_json(&url);
     let host = &doc["components"]["schemas"]["dev.wasmgate.v1alpha1.Host"];
     assert_eq!(
         host["x-kubernetes-group-version-kind"][0]["kind"], "Host",
@@ -422,38 +270,9 @@ fn create_hosts(kubectl: &Kubectl) {
     );
 }
 
-fn header(out: &str) -> Vec<&str> {
-    out.lines()
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect()
-}
-
-fn names(out: &str) -> Vec<&str> {
-    out.lines()
-        .skip(1)
-        .filter_map(|l| l.split_whitespace().next())
-        .collect()
-}
-
 fn get_hosts(kubectl: &Kubectl) {
     let out = kubectl.ok(&["get", "hosts"], None);
-    assert_eq!(
-        header(&out.stdout),
-        [
-            "NAME",
-            "HOSTID",
-            "HOSTGROUP",
-            "ENVIRONMENT",
-            "READY",
-            "VERSION",
-            "WORKLOADS",
-            "AGE"
-        ],
-        "{}",
-        out.describe()
-    );
+    assert_eq!(header(&out.stdout), HOST_COLUMNS, "{}", out.describe());
     assert_eq!(
         names(&out.stdout),
         ["core-1", "core-2", "edge-1", "edge-2"],
@@ -484,15 +303,7 @@ fn get_hosts(kubectl: &Kubectl) {
     let wide = kubectl.ok(&["get", "hosts", "-o", "wide"], None);
     assert_eq!(
         &header(&wide.stdout)[8..],
-        [
-            "HOSTNAME",
-            "OS",
-            "ARCH",
-            "CPU",
-            "MEMORY-FREE",
-            "INTERFACES",
-            "LAST-SEEN"
-        ],
+        HOST_WIDE_COLUMNS,
         "{}",
         wide.describe()
     );
@@ -511,26 +322,16 @@ fn get_hosts(kubectl: &Kubectl) {
         assert!(edge1.contains(cell), "{cell} not in {edge1:?}");
     }
 
-    for (selector, want) in [
-        ("hostgroup=edge", vec!["edge-1", "edge-2"]),
-        ("hostgroup!=edge", vec!["core-1", "core-2"]),
-        ("hostgroup in (default,gpu)", vec!["core-1", "core-2"]),
-        ("hostgroup notin (default)", vec!["edge-1", "edge-2"]),
-        ("hostgroup", vec!["core-1", "core-2", "edge-1", "edge-2"]),
-    ] {
-        let out = kubectl.ok(&["get", "hosts", "-l", selector], None);
-        assert_eq!(
-            names(&out.stdout),
-            want,
-            "-l {selector}: {}",
-            out.describe()
-        );
-    }
-    let none = kubectl.ok(&["get", "hosts", "-l", "!hostgroup"], None);
-    assert!(
-        none.stderr.contains("No resources found"),
-        "{}",
-        none.describe()
+    assert_host_selectors(
+        kubectl,
+        &[
+            ("hostgroup=edge", vec!["edge-1", "edge-2"]),
+            ("hostgroup!=edge", vec!["core-1", "core-2"]),
+            ("hostgroup in (default,gpu)", vec!["core-1", "core-2"]),
+            ("hostgroup notin (default)", vec!["edge-1", "edge-2"]),
+            ("hostgroup", vec!["core-1", "core-2", "edge-1", "edge-2"]),
+        ],
+        "!hostgroup",
     );
     let out = kubectl.ok(
         &["get", "hosts", "--field-selector", "metadata.name=edge-2"],
@@ -596,14 +397,13 @@ fn get_hosts(kubectl: &Kubectl) {
         "{}",
         paged.describe()
     );
-    let page = raw_json(kubectl, "/apis/wasmgate.dev/v1alpha1/hosts?limit=3");
+    let page = kubectl.raw_json("/apis/wasmgate.dev/v1alpha1/hosts?limit=3");
     assert_eq!(page["items"].as_array().unwrap().len(), 3, "{page:#}");
     assert_eq!(page["metadata"]["remainingItemCount"], 1, "{page:#}");
     let token = page["metadata"]["continue"].as_str().unwrap().to_string();
-    let rest = raw_json(
-        kubectl,
-        &format!("/apis/wasmgate.dev/v1alpha1/hosts?limit=3&continue={token}"),
-    );
+    let rest = kubectl.raw_json(&format!(
+        "/apis/wasmgate.dev/v1alpha1/hosts?limit=3&continue={token}"
+    ));
     assert_eq!(rest["items"][0]["metadata"]["name"], "edge-2", "{rest:#}");
     assert_eq!(
         rest["metadata"]["resourceVersion"], page["metadata"]["resourceVersion"],
@@ -627,33 +427,7 @@ fn get_hosts(kubectl: &Kubectl) {
 }
 
 fn explain(kubectl: &Kubectl) {
-    let out = poll(
-        "kubectl explain host",
-        Duration::from_secs(60),
-        Duration::from_millis(500),
-        || {
-            let out = kubectl.run(&["explain", "host"], None);
-            if out.success() {
-                Ok(out)
-            } else {
-                Err(out.describe())
-            }
-        },
-    );
-    for want in [
-        "GROUP:      wasmgate.dev",
-        "KIND:       Host",
-        "VERSION:    v1alpha1",
-        "hostId\t<string>",
-        "metadata\t<ObjectMeta>",
-        "status\t<HostStatus>",
-    ] {
-        assert!(
-            out.stdout.contains(want),
-            "explain host lacks {want:?}: {}",
-            out.describe()
-        );
-    }
+    assert_explain_host(kubectl);
     let out = kubectl.ok(&["explain", "host.status.imports"], None);
     for want in [
         "FIELD: imports <[]HostWitInterface>",
@@ -749,71 +523,24 @@ fn change_hosts(kubectl: &Kubectl) {
     );
 }
 
-/// `kubectl get hosts -w` in the background; its stdout goes to a file.
-struct Watcher {
-    child: Child,
-    out: PathBuf,
-}
-
-impl Watcher {
-    fn start(kubectl: &Kubectl, out: PathBuf) -> Watcher {
-        let file = std::fs::File::create(&out).expect("create the watch output file");
-        let mut cmd: Command = kubectl.command(&["get", "hosts", "-w", "--output-watch-events"]);
-        cmd.stdin(Stdio::null())
-            .stdout(file.try_clone().expect("dup"))
-            .stderr(file);
-        Watcher {
-            child: cmd.spawn().expect("start kubectl get hosts -w"),
-            out,
-        }
-    }
-
-    fn text(&self) -> String {
-        std::fs::read_to_string(&self.out).unwrap_or_default()
-    }
-
-    fn wait_for(&self, what: &str, timeout: Duration, f: impl Fn(&str) -> bool) {
-        poll(what, timeout, Duration::from_millis(200), || {
-            let text = self.text();
-            if text.lines().any(&f) {
-                Ok(())
-            } else {
-                Err(text)
-            }
-        });
-    }
-}
-
-impl Drop for Watcher {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn watch_hosts(kubectl: &Kubectl, work: &Path) {
-    let w = Watcher::start(kubectl, work.join("watch.out"));
-    w.wait_for("the initial list", Duration::from_secs(20), |l| {
+    let w = Watcher::start(kubectl, &["hosts"], work.join("watch.out"));
+    w.wait_for_line("the initial list", Duration::from_secs(20), |l| {
         l.contains("edge-1")
     });
     let late = host_yaml("late-1", "edge", "6f1c3c1e-0000-4000-8000-000000000009", KV);
     kubectl.ok(&["create", "-f", "-"], Some(&late));
-    w.wait_for("late-1 to appear", Duration::from_secs(20), |l| {
+    w.wait_for_line("late-1 to appear", Duration::from_secs(20), |l| {
         l.starts_with("ADDED") && l.contains("late-1") && l.contains("True")
     });
     // Nothing writes edge-1 any more: after the heartbeat timeout it is Ready=False.
-    w.wait_for(
+    w.wait_for_line(
         "edge-1 to turn NotReady",
         Duration::from_secs(HEARTBEAT_TIMEOUT_SECS * 4 + 20),
         |l| l.starts_with("MODIFIED") && l.contains("edge-1") && l.contains("False"),
     );
     let h = kubectl.get_json(&["host", "edge-1"]);
-    let ready = h["status"]["conditions"]
-        .as_array()
-        .and_then(|c| c.iter().find(|c| c["type"] == "Ready"))
-        .cloned()
-        .unwrap_or_default();
-    assert_eq!(ready["status"], "False", "{h:#}");
+    assert_eq!(condition(&h, "Ready")["status"], "False", "{h:#}");
     eprintln!("watch output:\n{}", w.text());
 }
 
@@ -889,18 +616,12 @@ fn rbac(kubectl: &Kubectl) {
         ],
         None,
     );
-    poll(
+    kubectl.wait_ok(
         "viewer to list hosts (RBAC aggregation)",
         Duration::from_secs(30),
         Duration::from_millis(500),
-        || {
-            let out = kubectl.run(&["get", "hosts", "--as=viewer"], None);
-            if out.success() {
-                Ok(())
-            } else {
-                Err(out.describe())
-            }
-        },
+        &["get", "hosts", "--as=viewer"],
+        None,
     );
     let host = host_yaml(
         "viewer-made",
@@ -927,18 +648,12 @@ fn rbac(kubectl: &Kubectl) {
         ],
         None,
     );
-    poll(
+    kubectl.wait_ok(
         "editor to create a host",
         Duration::from_secs(30),
         Duration::from_millis(500),
-        || {
-            let out = kubectl.run(&["create", "-f", "-", "--as=editor"], Some(&host));
-            if out.success() {
-                Ok(())
-            } else {
-                Err(out.describe())
-            }
-        },
+        &["create", "-f", "-", "--as=editor"],
+        Some(&host),
     );
     kubectl.ok(&["delete", "host", "viewer-made", "--as=editor"], None);
 }
@@ -1063,14 +778,10 @@ fn bench_get_hosts() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
-    let Some(bin) = control_plane_bin() else {
-        return;
+    let Some((cluster, kubectl, work)) = start_cluster() else {
+        return; // WASMGATE_SKIP_E2E=1, announced loudly
     };
-    let cluster = ControlPlane::start(&bin);
-    let kubectl = cluster.kubectl();
-    let work = cluster.dir().join("wasmgate");
-    std::fs::create_dir_all(&work).unwrap();
-    let sa = install_rbac(&cluster, &kubectl, &work);
+    let sa = install_wasmgate_rbac(&cluster, &kubectl, &work);
     let wasmgate = Wasmgate::start_with(
         free_port(),
         &work.join("certs"),
@@ -1078,7 +789,7 @@ fn bench_get_hosts() {
         &work.join("wasmgate.log"),
         &["--kubeconfig".to_string(), sa.display().to_string()],
     );
-    register(&kubectl, &wasmgate);
+    register_hosts_apiservice(&kubectl, &wasmgate);
 
     // N hosts through the API (HTTP ingestion), 16 requests in flight, with the front-proxy
     // certificate as the aggregator would send them.

@@ -25,8 +25,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::{
-    announce, control_plane_bin, free_port, poll, process_gone, repo_root, run_bounded,
-    ControlPlane, Kubectl, Wasmgate,
+    announce, apply_webhook_configurations, free_port, install_workload_crds, process_gone,
+    repo_root, scenario, start_cluster, wait_for_webhooks, Kubectl, Wasmgate, WEBHOOK_DENIED,
+    WORKLOAD_RESOURCES,
 };
 
 const CRDS: [&str; 3] = [
@@ -34,8 +35,6 @@ const CRDS: [&str; 3] = [
     "crd/workloadreplicasets.runtime.wasmcloud.dev",
     "crd/workloaddeployments.runtime.wasmcloud.dev",
 ];
-const RESOURCES: &str = "workloads,workloadreplicasets,workloaddeployments";
-const DENIED: &str = "admission webhook \"validate.wasmgate.dev\" denied the request: ";
 
 /// Each broken example and (the start of) the message wasmgate denies it with.
 const BROKEN: [(&str, &str); 5] = [
@@ -71,46 +70,12 @@ const GOOD: [&str; 3] = [
     "examples/workloads/orders-deployment.yaml",
 ];
 
-fn scenario(name: &str, f: impl FnOnce()) {
-    /// Names the scenario that failed, visible even when the harness captures output.
-    struct Failed<'a>(&'a str);
-    impl Drop for Failed<'_> {
-        fn drop(&mut self) {
-            if std::thread::panicking() {
-                announce(format!("e2e: {} ... FAILED", self.0));
-            }
-        }
-    }
-    let t = Instant::now();
-    eprintln!("\n----- e2e: {name}");
-    let failed = Failed(name);
-    f();
-    std::mem::forget(failed);
-    announce(format!(
-        "e2e: {name} ... ok ({:.1}s)",
-        t.elapsed().as_secs_f64()
-    ));
-}
-
 #[test]
 fn kubectl_end_to_end() {
     let t0 = Instant::now();
-    let Some(bin) = control_plane_bin() else {
+    let Some((cluster, kubectl, work)) = start_cluster() else {
         return; // WASMGATE_SKIP_E2E=1, announced loudly
     };
-
-    let t = Instant::now();
-    let cluster = ControlPlane::start(&bin);
-    announce(format!(
-        "e2e: control plane ready in {:.1}s at {} ({})",
-        t.elapsed().as_secs_f64(),
-        cluster.apiserver_url,
-        cluster.dir().display()
-    ));
-    let kubectl = cluster.kubectl();
-    // Inside the cluster's directory: removed with it, or kept with it when a test fails.
-    let work = cluster.dir().join("wasmgate");
-    std::fs::create_dir_all(&work).expect("create the wasmgate directory");
 
     scenario(
         "CRDs from `wasmgate crds` installed and Established",
@@ -189,11 +154,7 @@ fn kubectl_end_to_end() {
 // ---------------------------------------------------------------------------------------------
 
 fn install_crds(kubectl: &Kubectl) {
-    let mut crds = std::process::Command::new(env!("CARGO_BIN_EXE_wasmgate"));
-    crds.arg("crds");
-    let crds = run_bounded(crds, None, Duration::from_secs(30));
-    assert!(crds.success(), "wasmgate crds: {}", crds.describe());
-    let out = kubectl.ok(&["apply", "-f", "-"], Some(&crds.stdout));
+    let out = install_workload_crds(kubectl);
     for crd in CRDS {
         let name = crd.trim_start_matches("crd/");
         assert!(
@@ -202,23 +163,6 @@ fn install_crds(kubectl: &Kubectl) {
             out.describe()
         );
     }
-    let mut wait = vec!["wait", "--for", "condition=established", "--timeout=60s"];
-    wait.extend(CRDS);
-    kubectl.ok(&wait, None);
-    // Established, yet kubectl's discovery may lag a moment: list until the kinds resolve.
-    poll(
-        "kubectl to list the new kinds",
-        Duration::from_secs(30),
-        Duration::from_millis(200),
-        || {
-            let out = kubectl.run(&["get", RESOURCES, "-A"], None);
-            if out.success() {
-                Ok(())
-            } else {
-                Err(out.describe())
-            }
-        },
-    );
 }
 
 fn explain(kubectl: &Kubectl) {
@@ -229,18 +173,12 @@ fn explain(kubectl: &Kubectl) {
     ];
     for path in paths {
         // The apiserver publishes a new CRD's OpenAPI a little after it is Established.
-        let out = poll(
+        let out = kubectl.wait_ok(
             &format!("kubectl explain {path}"),
             Duration::from_secs(60),
             Duration::from_millis(500),
-            || {
-                let out = kubectl.run(&["explain", path], None);
-                if out.success() {
-                    Ok(out)
-                } else {
-                    Err(out.describe())
-                }
-            },
+            &["explain", path],
+            None,
         );
         let text = &out.stdout;
         assert!(
@@ -270,65 +208,17 @@ fn explain(kubectl: &Kubectl) {
 }
 
 fn register_webhooks(kubectl: &Kubectl, wasmgate: &Wasmgate) {
-    let ca = wasmgate.ca_bundle();
-    for (manifest, path) in [
-        ("webhooks/validating.yaml", "/validate"),
-        ("webhooks/mutating.yaml", "/mutate"),
-    ] {
-        // The shipped manifest, with its Service clientConfig swapped for a URL (kube-apiserver
-        // cannot reach a Service backed by 127.0.0.1).
-        let patch = serde_json::json!([{
-            "op": "replace",
-            "path": "/webhooks/0/clientConfig",
-            "value": {"url": wasmgate.url(path), "caBundle": ca},
-        }])
-        .to_string();
-        let patched = kubectl.ok(
-            &[
-                "patch",
-                "--local",
-                "-f",
-                manifest,
-                "--type=json",
-                "-p",
-                &patch,
-                "-o",
-                "json",
-            ],
-            None,
-        );
-        let obj: Value = serde_json::from_str(&patched.stdout).expect("patched JSON");
+    // The shipped manifests, with their Service clientConfig swapped for a URL (kube-apiserver
+    // cannot reach a Service backed by 127.0.0.1).
+    for (manifest, obj) in apply_webhook_configurations(kubectl, wasmgate) {
         let hooks = obj["webhooks"].as_array().expect("webhooks");
         assert_eq!(hooks.len(), 1, "{manifest}: one webhook expected");
         assert_eq!(hooks[0]["failurePolicy"], "Fail", "{manifest}");
         assert_eq!(hooks[0]["sideEffects"], "None", "{manifest}");
-        kubectl.ok(&["apply", "-f", "-"], Some(&patched.stdout));
     }
     // kube-apiserver picks up webhook configurations through an informer: poll until both
     // webhooks are called (a broken object denied, a good one defaulted).
-    poll(
-        "the webhooks to take effect",
-        Duration::from_secs(30),
-        Duration::from_millis(200),
-        || {
-            let denied = kubectl.run(&["apply", "--dry-run=server", "-f", BROKEN[0].0], None);
-            if !denied.stderr.contains(DENIED) {
-                return Err(denied.describe());
-            }
-            let good = kubectl.run(
-                &["apply", "--dry-run=server", "-f", GOOD[0], "-o", "json"],
-                None,
-            );
-            let defaulted = serde_json::from_str::<Value>(&good.stdout)
-                .map(|o| o["spec"]["components"][0]["imagePullPolicy"] == "IfNotPresent")
-                .unwrap_or(false);
-            if good.success() && defaulted {
-                Ok(())
-            } else {
-                Err(good.describe())
-            }
-        },
-    );
+    wait_for_webhooks(kubectl, "the webhooks to take effect", BROKEN[0].0, GOOD[0]);
 }
 
 fn dry_run(kubectl: &Kubectl) {
@@ -347,7 +237,7 @@ fn dry_run(kubectl: &Kubectl) {
         assert_denied(&out, file, message);
         assert_not_stored(kubectl, file);
     }
-    let all = kubectl.ok(&["get", RESOURCES, "-A", "-o", "name"], None);
+    let all = kubectl.ok(&["get", WORKLOAD_RESOURCES, "-A", "-o", "name"], None);
     assert!(
         all.stdout.trim().is_empty(),
         "dry runs stored objects: {}",
@@ -489,7 +379,7 @@ fn delete_good(kubectl: &Kubectl) {
         kubectl.ok(&["delete", "-f", file, "--wait=true"], None);
         assert_not_stored(kubectl, file);
     }
-    let all = kubectl.ok(&["get", RESOURCES, "-A", "-o", "name"], None);
+    let all = kubectl.ok(&["get", WORKLOAD_RESOURCES, "-A", "-o", "name"], None);
     assert!(
         all.stdout.trim().is_empty(),
         "left over: {}",
@@ -531,7 +421,7 @@ fn assert_denied(out: &support::Output, file: &str, message: &str) {
         "{file} was not refused: {}",
         out.describe()
     );
-    let expected = format!("{DENIED}{message}");
+    let expected = format!("{WEBHOOK_DENIED}{message}");
     assert!(
         out.stderr.contains(&expected),
         "{file}: expected kubectl to print\n  {expected}\n{}",

@@ -26,14 +26,14 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use support::{
-    announce, apply_webhook_configurations, control_plane_bin, free_port, install_wasmgate_rbac,
-    install_workload_crds, poll, process_gone, register_hosts_apiservice, ControlPlane, Kubectl,
-    NatsServer, SimHosts, Wasmgate,
+    announce, apply_webhook_configurations, assert_explain_host, assert_host_selectors, condition,
+    header, install_wasmgate_rbac, install_workload_crds, names, poll, process_gone,
+    register_hosts_apiservice, scenario, start_cluster, start_live_wasmgate, Kubectl, NatsServer,
+    SimHosts, Wasmgate, Watcher, HOST_COLUMNS, HOST_WIDE_COLUMNS, ORDERS_WORKLOAD as ORDERS,
+    WEBHOOK_DENIED,
 };
 use wasmgate::sim::sim_host_id;
 
@@ -42,60 +42,10 @@ const HEARTBEAT_TIMEOUT_SECS: u64 = 6;
 /// How often each simulated host heartbeats (well inside half the timeout, so a live host
 /// never looks silent on a busy machine).
 const INTERVAL: &str = "1s";
-const APISERVICE: &str = "apiservice/v1alpha1.wasmgate.dev";
-const DENIED: &str = "admission webhook \"validate.wasmgate.dev\" denied the request: ";
 /// What wasmgate says while the `data` hosts offer only postgres 0.1.1-draft.
 const ORDERS_DENIAL: &str = "component \"api\" imports wasmcloud:postgres/query@0.2.0 through \
      hostInterfaces entry \"orders-db\": none of the 2 hosts matching hostSelector \
      {hostgroup=data} provides wasmcloud:postgres@0.2.0 (they offer 0.1.1-draft)";
-
-/// A Workload whose component (its world given by the annotation) imports
-/// wasmcloud:postgres/query@0.2.0, to run on the `data` host group.
-const ORDERS: &str = r#"apiVersion: runtime.wasmcloud.dev/v1alpha1
-kind: Workload
-metadata:
-  name: orders
-  namespace: default
-  annotations:
-    wit.wasmgate.dev/api: |
-      package example:orders;
-      world api {
-        import orders-db: wasmcloud:postgres/query@0.2.0;
-      }
-spec:
-  hostSelector:
-    hostgroup: data
-  hostInterfaces:
-    - name: orders-db
-      namespace: wasmcloud
-      package: postgres
-      version: "0.2.0"
-      interfaces: [query]
-  components:
-    - name: api
-      image: registry.test/orders:1.0.0
-"#;
-
-fn scenario(name: &str, f: impl FnOnce()) {
-    /// Names the scenario that failed, visible even when the harness captures output.
-    struct Failed<'a>(&'a str);
-    impl Drop for Failed<'_> {
-        fn drop(&mut self) {
-            if std::thread::panicking() {
-                announce(format!("e2e: {} ... FAILED", self.0));
-            }
-        }
-    }
-    let t = Instant::now();
-    eprintln!("\n----- e2e: {name}");
-    let failed = Failed(name);
-    f();
-    std::mem::forget(failed);
-    announce(format!(
-        "e2e: {name} ... ok ({:.1}s)",
-        t.elapsed().as_secs_f64()
-    ));
-}
 
 /// The arguments of one `wasmgate sim-hosts` (heartbeating every [`INTERVAL`] until killed).
 fn sim_args<'a>(prefix: &'a str, count: &'a str, group: &'a str, plugins: &'a str) -> Vec<&'a str> {
@@ -118,21 +68,9 @@ fn sim_args<'a>(prefix: &'a str, count: &'a str, group: &'a str, plugins: &'a st
 #[test]
 fn live_hosts_end_to_end() {
     let t0 = Instant::now();
-    let Some(bin) = control_plane_bin() else {
+    let Some((cluster, kubectl, work)) = start_cluster() else {
         return; // WASMGATE_SKIP_E2E=1, announced loudly
     };
-    let t = Instant::now();
-    let cluster = ControlPlane::start(&bin);
-    announce(format!(
-        "e2e: control plane ready in {:.1}s at {} ({})",
-        t.elapsed().as_secs_f64(),
-        cluster.apiserver_url,
-        cluster.dir().display()
-    ));
-    let kubectl = cluster.kubectl();
-    // Inside the cluster's directory: removed with it, or kept with it when the test fails.
-    let work = cluster.dir().join("wasmgate");
-    std::fs::create_dir_all(&work).expect("create the wasmgate directory");
 
     let nats = NatsServer::start(&work.join("nats-server.log"));
 
@@ -145,28 +83,14 @@ fn live_hosts_end_to_end() {
         },
     );
 
-    // No --inventory: admission uses the live inventory. --inventory-warmup 0s: ready as soon as
-    // NATS is connected. The retention is long, so NotReady hosts stay listed.
-    let extra: Vec<String> = [
-        "--nats-url",
-        &nats.url(),
-        "--inventory-warmup",
-        "0s",
-        "--heartbeat-timeout",
-        &format!("{HEARTBEAT_TIMEOUT_SECS}s"),
-        "--host-retention",
-        "600s",
-        "--kubeconfig",
-        &sa_kubeconfig.display().to_string(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let wasmgate = Wasmgate::start_live(
-        free_port(),
-        &work.join("certs"),
-        &work.join("wasmgate.log"),
-        &extra,
+    // No --inventory: admission uses the live inventory. The retention is long, so NotReady hosts
+    // stay listed.
+    let wasmgate = start_live_wasmgate(
+        &nats,
+        &work,
+        Duration::from_secs(HEARTBEAT_TIMEOUT_SECS),
+        &sa_kubeconfig,
+        &[],
     );
     let url = nats.url();
     // edge-0, edge-1: the `wash` plugin set; old-db-0, old-db-1: postgres 0.1.1-draft only.
@@ -182,11 +106,7 @@ fn live_hosts_end_to_end() {
     );
 
     scenario("APIService registered and Available", || {
-        register_hosts_apiservice(&kubectl, &wasmgate);
-        let svc = kubectl.get_json(&[APISERVICE]);
-        let available = condition(&svc, "Available");
-        assert_eq!(available["status"], "True", "{svc:#}");
-        assert_eq!(available["reason"], "Passed", "{svc:#}");
+        register_hosts_apiservice(&kubectl, &wasmgate)
     });
     scenario(
         "kubectl get hosts: the heartbeating hosts (table, wide, -l, yaml, discovery, explain)",
@@ -246,40 +166,11 @@ fn live_hosts_end_to_end() {
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-fn condition(obj: &Value, type_: &str) -> Value {
-    obj["status"]["conditions"]
-        .as_array()
-        .and_then(|c| c.iter().find(|c| c["type"] == type_))
-        .cloned()
-        .unwrap_or_default()
-}
-
-fn header(out: &str) -> Vec<&str> {
-    out.lines()
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect()
-}
-
-fn names(out: &str) -> Vec<&str> {
-    out.lines()
-        .skip(1)
-        .filter_map(|l| l.split_whitespace().next())
-        .collect()
-}
-
 fn row<'a>(out: &'a str, name: &str) -> Vec<&'a str> {
     out.lines()
         .map(|l| l.split_whitespace().collect::<Vec<_>>())
         .find(|cells| cells.first() == Some(&name))
         .unwrap_or_else(|| panic!("no row {name} in:\n{out}"))
-}
-
-fn raw_json(kubectl: &Kubectl, path: &str) -> Value {
-    let out = kubectl.ok(&["get", "--raw", path], None);
-    serde_json::from_str(&out.stdout)
-        .unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {}", out.describe()))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -308,21 +199,7 @@ fn get_hosts(kubectl: &Kubectl) {
         },
     );
     eprintln!("{}", out.stdout);
-    assert_eq!(
-        header(&out.stdout),
-        [
-            "NAME",
-            "HOSTID",
-            "HOSTGROUP",
-            "ENVIRONMENT",
-            "READY",
-            "VERSION",
-            "WORKLOADS",
-            "AGE"
-        ],
-        "{}",
-        out.describe()
-    );
+    assert_eq!(header(&out.stdout), HOST_COLUMNS, "{}", out.describe());
     for (name, prefix, index, group) in [
         ("edge-0", "edge", 0, "edge"),
         ("edge-1", "edge", 1, "edge"),
@@ -342,15 +219,7 @@ fn get_hosts(kubectl: &Kubectl) {
     eprintln!("{}", wide.stdout);
     assert_eq!(
         &header(&wide.stdout)[8..],
-        [
-            "HOSTNAME",
-            "OS",
-            "ARCH",
-            "CPU",
-            "MEMORY-FREE",
-            "INTERFACES",
-            "LAST-SEEN"
-        ],
+        HOST_WIDE_COLUMNS,
         "{}",
         wide.describe()
     );
@@ -388,25 +257,15 @@ fn get_hosts(kubectl: &Kubectl) {
         wide.describe()
     );
 
-    for (selector, want) in [
-        ("hostgroup=data", vec!["old-db-0", "old-db-1"]),
-        ("hostgroup=edge", vec!["edge-0", "edge-1"]),
-        ("hostgroup!=edge", vec!["old-db-0", "old-db-1"]),
-        ("hostgroup in (data,edge)", want.to_vec()),
-    ] {
-        let out = kubectl.ok(&["get", "hosts", "-l", selector], None);
-        assert_eq!(
-            names(&out.stdout),
-            want,
-            "-l {selector}: {}",
-            out.describe()
-        );
-    }
-    let none = kubectl.ok(&["get", "hosts", "-l", "hostgroup=gpu"], None);
-    assert!(
-        none.stderr.contains("No resources found"),
-        "{}",
-        none.describe()
+    assert_host_selectors(
+        kubectl,
+        &[
+            ("hostgroup=data", vec!["old-db-0", "old-db-1"]),
+            ("hostgroup=edge", vec!["edge-0", "edge-1"]),
+            ("hostgroup!=edge", vec!["old-db-0", "old-db-1"]),
+            ("hostgroup in (data,edge)", want.to_vec()),
+        ],
+        "hostgroup=gpu",
     );
 
     // status.imports is what the heartbeats carry.
@@ -468,7 +327,7 @@ fn get_hosts(kubectl: &Kubectl) {
         },
     );
 
-    let list = raw_json(kubectl, "/apis/wasmgate.dev/v1alpha1");
+    let list = kubectl.raw_json("/apis/wasmgate.dev/v1alpha1");
     assert_eq!(list["kind"], "APIResourceList", "{list:#}");
     assert_eq!(list["groupVersion"], "wasmgate.dev/v1alpha1", "{list:#}");
     let hosts = list["resources"]
@@ -477,78 +336,11 @@ fn get_hosts(kubectl: &Kubectl) {
         .unwrap_or_else(|| panic!("no hosts resource: {list:#}"));
     assert_eq!(hosts["kind"], "Host", "{list:#}");
     assert_eq!(hosts["namespaced"], false, "{list:#}");
-    let raw = raw_json(kubectl, "/apis/wasmgate.dev/v1alpha1/hosts");
+    let raw = kubectl.raw_json("/apis/wasmgate.dev/v1alpha1/hosts");
     assert_eq!(raw["kind"], "HostList", "{raw:#}");
     assert_eq!(raw["items"].as_array().map(Vec::len), Some(4), "{raw:#}");
 
-    // The aggregator publishes a new APIService's OpenAPI shortly after it is Available.
-    let out = poll(
-        "kubectl explain host",
-        Duration::from_secs(60),
-        Duration::from_millis(500),
-        || {
-            let out = kubectl.run(&["explain", "host"], None);
-            if out.success() {
-                Ok(out)
-            } else {
-                Err(out.describe())
-            }
-        },
-    );
-    for want in [
-        "GROUP:      wasmgate.dev",
-        "KIND:       Host",
-        "VERSION:    v1alpha1",
-        "hostId\t<string>",
-        "status\t<HostStatus>",
-    ] {
-        assert!(
-            out.stdout.contains(want),
-            "explain host lacks {want:?}: {}",
-            out.describe()
-        );
-    }
-}
-
-/// `kubectl get hosts -w --output-watch-events` in the background; its output goes to a file.
-struct Watcher {
-    child: Child,
-    out: PathBuf,
-}
-
-impl Watcher {
-    fn start(kubectl: &Kubectl, out: PathBuf) -> Watcher {
-        let file = std::fs::File::create(&out).expect("create the watch output file");
-        let mut cmd: Command = kubectl.command(&["get", "hosts", "-w", "--output-watch-events"]);
-        cmd.stdin(Stdio::null())
-            .stdout(file.try_clone().expect("dup"))
-            .stderr(file);
-        Watcher {
-            child: cmd.spawn().expect("start kubectl get hosts -w"),
-            out,
-        }
-    }
-
-    fn text(&self) -> String {
-        std::fs::read_to_string(&self.out).unwrap_or_default()
-    }
-
-    /// The index of the first line (split into cells) that `f` accepts, polled for `timeout`.
-    fn wait_for(&self, what: &str, timeout: Duration, f: impl Fn(&[&str]) -> bool) -> usize {
-        poll(what, timeout, Duration::from_millis(100), || {
-            let text = self.text();
-            text.lines()
-                .position(|l| f(&l.split_whitespace().collect::<Vec<_>>()))
-                .ok_or(text)
-        })
-    }
-}
-
-impl Drop for Watcher {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    assert_explain_host(kubectl);
 }
 
 /// A watch event line: EVENT NAME HOSTID HOSTGROUP ENVIRONMENT READY ...
@@ -557,9 +349,9 @@ fn event(cells: &[&str], kind: &str, name: &str, ready: &str) -> bool {
 }
 
 fn watch_hosts(kubectl: &Kubectl, work: &Path, url: &str, edge: &mut SimHosts) -> SimHosts {
-    let w = Watcher::start(kubectl, work.join("watch.out"));
+    let w = Watcher::start(kubectl, &["hosts"], work.join("watch.out"));
     for name in ["edge-0", "edge-1", "old-db-0", "old-db-1"] {
-        w.wait_for(
+        w.wait_for_cells(
             &format!("{name} in the initial list"),
             Duration::from_secs(20),
             |c| event(c, "ADDED", name, "True"),
@@ -573,7 +365,7 @@ fn watch_hosts(kubectl: &Kubectl, work: &Path, url: &str, edge: &mut SimHosts) -
         &sim_args("late", "1", "edge", "wash"),
         &work.join("sim-late.log"),
     );
-    w.wait_for("late-0 to appear", Duration::from_secs(20), |c| {
+    w.wait_for_cells("late-0 to appear", Duration::from_secs(20), |c| {
         event(c, "ADDED", "late-0", "True")
     });
     announce(format!(
@@ -587,10 +379,10 @@ fn watch_hosts(kubectl: &Kubectl, work: &Path, url: &str, edge: &mut SimHosts) -
     edge.kill();
     let timeout = Duration::from_secs(HEARTBEAT_TIMEOUT_SECS * 3 + 10);
     for name in ["edge-0", "edge-1"] {
-        let unknown = w.wait_for(&format!("{name} to turn Unknown"), timeout, |c| {
+        let unknown = w.wait_for_cells(&format!("{name} to turn Unknown"), timeout, |c| {
             event(c, "MODIFIED", name, "Unknown")
         });
-        let not_ready = w.wait_for(&format!("{name} to turn NotReady"), timeout, |c| {
+        let not_ready = w.wait_for_cells(&format!("{name} to turn NotReady"), timeout, |c| {
             event(c, "MODIFIED", name, "False")
         });
         assert!(
@@ -646,14 +438,14 @@ fn admission(kubectl: &Kubectl, wasmgate: &Wasmgate, work: &Path, url: &str) -> 
         Duration::from_millis(200),
         || {
             let out = kubectl.run(&["apply", "--dry-run=server", "-f", "-"], Some(ORDERS));
-            if out.stderr.contains(DENIED) {
+            if out.stderr.contains(WEBHOOK_DENIED) {
                 Ok(out)
             } else {
                 Err(out.describe())
             }
         },
     );
-    let expected = format!("{DENIED}{ORDERS_DENIAL}");
+    let expected = format!("{WEBHOOK_DENIED}{ORDERS_DENIAL}");
     assert!(
         dry.stderr.contains(&expected),
         "expected kubectl to print\n  {expected}\n{}",
@@ -685,18 +477,12 @@ fn admission(kubectl: &Kubectl, wasmgate: &Wasmgate, work: &Path, url: &str) -> 
         &sim_args("new-db", "1", "data", "postgres-0.2"),
         &work.join("sim-new-db.log"),
     );
-    poll(
+    kubectl.wait_ok(
         "the Workload to be admitted (server-side dry run)",
         Duration::from_secs(20),
         Duration::from_millis(200),
-        || {
-            let out = kubectl.run(&["apply", "--dry-run=server", "-f", "-"], Some(ORDERS));
-            if out.success() {
-                Ok(())
-            } else {
-                Err(out.describe())
-            }
-        },
+        &["apply", "--dry-run=server", "-f", "-"],
+        Some(ORDERS),
     );
     announce(format!(
         "e2e: admitted {:.1}s after the postgres 0.2.0 host's sim-hosts started",

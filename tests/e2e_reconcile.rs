@@ -21,45 +21,20 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::{
-    announce, apply_webhook_configurations, control_plane_bin, free_port, install_wasmgate_rbac,
-    install_workload_crds, poll, register_hosts_apiservice, run_bounded, ControlPlane, Kubectl,
-    NatsServer, SimHosts, Wasmgate,
+    announce, apply_webhook_configurations, install_wasmgate_rbac, install_workload_crds, poll,
+    register_hosts_apiservice, run_bounded, scenario, start_cluster, start_live_wasmgate, Kubectl,
+    NatsServer, SimHosts, Watcher, ORDERS_WORKLOAD as ORDERS,
 };
 
 /// A host silent this long is Ready=False (Unknown, so no longer eligible, after half of it).
 const HEARTBEAT_TIMEOUT_SECS: u64 = 6;
-
-const ORDERS: &str = r#"apiVersion: runtime.wasmcloud.dev/v1alpha1
-kind: Workload
-metadata:
-  name: orders
-  namespace: default
-  labels:
-    app: orders
-  annotations:
-    wit.wasmgate.dev/api: |
-      package example:orders;
-      world api {
-        import orders-db: wasmcloud:postgres/query@0.2.0;
-      }
-spec:
-  hostSelector:
-    hostgroup: data
-  hostInterfaces:
-    - name: orders-db
-      namespace: wasmcloud
-      package: postgres
-      version: "0.2.0"
-      interfaces: [query]
-  components:
-    - name: api
-      image: registry.test/orders:1.0.0
-"#;
+/// How long the watch may take to show a change.
+const WATCH: Duration = Duration::from_secs(20);
 
 const BILLING: &str = r#"apiVersion: runtime.wasmcloud.dev/v1alpha1
 kind: WorkloadDeployment
@@ -90,26 +65,6 @@ spec:
           image: registry.test/billing:1.0.0
 "#;
 
-fn scenario(name: &str, f: impl FnOnce()) {
-    struct Failed<'a>(&'a str);
-    impl Drop for Failed<'_> {
-        fn drop(&mut self) {
-            if std::thread::panicking() {
-                announce(format!("e2e: {} ... FAILED", self.0));
-            }
-        }
-    }
-    let t = Instant::now();
-    eprintln!("\n----- e2e: {name}");
-    let failed = Failed(name);
-    f();
-    std::mem::forget(failed);
-    announce(format!(
-        "e2e: {name} ... ok ({:.1}s)",
-        t.elapsed().as_secs_f64()
-    ));
-}
-
 fn start_db_host(url: &str, work: &Path, log: &str) -> SimHosts {
     SimHosts::start(
         url,
@@ -132,13 +87,9 @@ fn start_db_host(url: &str, work: &Path, log: &str) -> SimHosts {
 #[test]
 fn reconciler_end_to_end() {
     let t0 = Instant::now();
-    let Some(bin) = control_plane_bin() else {
-        return;
+    let Some((cluster, kubectl, work)) = start_cluster() else {
+        return; // WASMGATE_SKIP_E2E=1, announced loudly
     };
-    let cluster = ControlPlane::start(&bin);
-    let kubectl = cluster.kubectl();
-    let work = cluster.dir().join("wasmgate");
-    std::fs::create_dir_all(&work).expect("create the wasmgate directory");
     let nats = NatsServer::start(&work.join("nats-server.log"));
 
     let mut sa_kubeconfig = PathBuf::new();
@@ -146,28 +97,12 @@ fn reconciler_end_to_end() {
         install_workload_crds(&kubectl);
         sa_kubeconfig = install_wasmgate_rbac(&cluster, &kubectl, &work);
     });
-    let extra: Vec<String> = [
-        "--nats-url",
-        &nats.url(),
-        "--inventory-warmup",
-        "0s",
-        "--heartbeat-timeout",
-        &format!("{HEARTBEAT_TIMEOUT_SECS}s"),
-        "--host-retention",
-        "600s",
-        "--reconcile-interval",
-        "500ms",
-        "--kubeconfig",
-        &sa_kubeconfig.display().to_string(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let wasmgate = Wasmgate::start_live(
-        free_port(),
-        &work.join("certs"),
-        &work.join("wasmgate.log"),
-        &extra,
+    let wasmgate = start_live_wasmgate(
+        &nats,
+        &work,
+        Duration::from_secs(HEARTBEAT_TIMEOUT_SECS),
+        &sa_kubeconfig,
+        &["--reconcile-interval", "500ms"],
     );
     let url = nats.url();
     let mut db = start_db_host(&url, &work, "sim-db.log");
@@ -195,7 +130,11 @@ fn reconciler_end_to_end() {
         || resolved_listing(&kubectl),
     );
 
-    let watcher = Watcher::start(&kubectl, work.join("watch-resolutions.txt"));
+    let watcher = Watcher::start(
+        &kubectl,
+        &["workloadresolutions"],
+        work.join("watch-resolutions.txt"),
+    );
     scenario(
         "the only eligible host stops heartbeating: unresolved and a Warning Event within one timeout",
         || {
@@ -230,7 +169,7 @@ fn reconciler_end_to_end() {
             let w = wait_event(&kubectl, "WorkloadDeployment", "billing", "Warning");
             assert_eq!(w["regarding"]["uid"], kubectl.get_json(&["workloaddeployment", "billing"])["metadata"]["uid"]);
 
-            watcher.wait_for("the watch to show orders.workload False", |line| {
+            watcher.wait_for_line("the watch to show orders.workload False", WATCH, |line| {
                 line.starts_with("MODIFIED") && line.contains("orders.workload") && line.contains(" False ")
             });
 
@@ -253,11 +192,15 @@ fn reconciler_end_to_end() {
                 normal["note"], "wasmgate: every import resolves; 1 eligible hosts",
                 "{normal:#}"
             );
-            watcher.wait_for("the watch to show orders.workload True again", |line| {
-                line.starts_with("MODIFIED")
-                    && line.contains("orders.workload")
-                    && line.contains(" True ")
-            });
+            watcher.wait_for_line(
+                "the watch to show orders.workload True again",
+                WATCH,
+                |line| {
+                    line.starts_with("MODIFIED")
+                        && line.contains("orders.workload")
+                        && line.contains(" True ")
+                },
+            );
         },
     );
 
@@ -322,7 +265,7 @@ fn reconciler_end_to_end() {
                 }
             },
         );
-        watcher.wait_for("the watch to show orders.workload DELETED", |line| {
+        watcher.wait_for_line("the watch to show orders.workload DELETED", WATCH, |line| {
             line.starts_with("DELETED") && line.contains("orders.workload")
         });
     });
@@ -520,50 +463,4 @@ fn wait_event(kubectl: &Kubectl, kind: &str, name: &str, type_: &str) -> Value {
                 .ok_or_else(|| format!("{all:#?}"))
         },
     )
-}
-
-/// `kubectl get workloadresolutions -w --output-watch-events` in the background.
-struct Watcher {
-    child: Child,
-    out: PathBuf,
-}
-
-impl Watcher {
-    fn start(kubectl: &Kubectl, out: PathBuf) -> Watcher {
-        let file = std::fs::File::create(&out).expect("create the watch output file");
-        let mut cmd: Command =
-            kubectl.command(&["get", "workloadresolutions", "-w", "--output-watch-events"]);
-        cmd.stdin(Stdio::null())
-            .stdout(file.try_clone().expect("dup"))
-            .stderr(file);
-        Watcher {
-            child: cmd
-                .spawn()
-                .expect("start kubectl get workloadresolutions -w"),
-            out,
-        }
-    }
-
-    fn wait_for(&self, what: &str, f: impl Fn(&str) -> bool) {
-        poll(
-            what,
-            Duration::from_secs(20),
-            Duration::from_millis(100),
-            || {
-                let text = std::fs::read_to_string(&self.out).unwrap_or_default();
-                if text.lines().any(&f) {
-                    Ok(())
-                } else {
-                    Err(text)
-                }
-            },
-        );
-    }
-}
-
-impl Drop for Watcher {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }

@@ -26,6 +26,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
 use tempfile::TempDir;
 
 /// How long one kubectl (or other helper) invocation may take before it is killed.
@@ -280,6 +281,30 @@ pub fn poll<T>(
     }
 }
 
+/// Runs one scenario of an end-to-end test: prints `e2e: <name> ... ok (<secs>s)` when `f`
+/// returns, and `e2e: <name> ... FAILED` when it panics (visible even when the harness captures
+/// output).
+pub fn scenario(name: &str, f: impl FnOnce()) {
+    /// Names the scenario that failed, as the panic unwinds through it.
+    struct Failed<'a>(&'a str);
+    impl Drop for Failed<'_> {
+        fn drop(&mut self) {
+            if thread::panicking() {
+                announce(format!("e2e: {} ... FAILED", self.0));
+            }
+        }
+    }
+    let t = Instant::now();
+    eprintln!("\n----- e2e: {name}");
+    let failed = Failed(name);
+    f();
+    std::mem::forget(failed);
+    announce(format!(
+        "e2e: {name} ... ok ({:.1}s)",
+        t.elapsed().as_secs_f64()
+    ));
+}
+
 /// Starts `bash -c 'wait for this test process to exit; cleanup'` in its own process group (so a
 /// Ctrl-C to the terminal's foreground group does not end it first).
 fn spawn_watchdog(cleanup: &str) -> Option<Child> {
@@ -489,6 +514,25 @@ impl Drop for ControlPlane {
     }
 }
 
+/// A started control plane for one test, with its kubectl and a directory for wasmgate's files
+/// inside the cluster's (removed with it, or kept with it when the test fails). `None`: skip the
+/// test (WASMGATE_SKIP_E2E=1, announced loudly by [`control_plane_bin`]).
+pub fn start_cluster() -> Option<(ControlPlane, Kubectl, PathBuf)> {
+    let bin = control_plane_bin()?;
+    let t = Instant::now();
+    let cluster = ControlPlane::start(&bin);
+    announce(format!(
+        "e2e: control plane ready in {:.1}s at {} ({})",
+        t.elapsed().as_secs_f64(),
+        cluster.apiserver_url,
+        cluster.dir().display()
+    ));
+    let kubectl = cluster.kubectl();
+    let work = cluster.dir().join("wasmgate");
+    std::fs::create_dir_all(&work).expect("create the wasmgate directory");
+    Some((cluster, kubectl, work))
+}
+
 // ---------------------------------------------------------------------------------------------
 // kubectl
 // ---------------------------------------------------------------------------------------------
@@ -526,6 +570,33 @@ impl Kubectl {
         out
     }
 
+    /// Runs kubectl (with `stdin`) every `every` until it succeeds, at most `timeout` (then
+    /// panics with `what` and the last attempt); returns the successful run.
+    pub fn wait_ok(
+        &self,
+        what: &str,
+        timeout: Duration,
+        every: Duration,
+        args: &[&str],
+        stdin: Option<&str>,
+    ) -> Output {
+        poll(what, timeout, every, || {
+            let out = self.run(args, stdin);
+            if out.success() {
+                Ok(out)
+            } else {
+                Err(out.describe())
+            }
+        })
+    }
+
+    /// `kubectl get --raw PATH`, parsed as JSON.
+    pub fn raw_json(&self, path: &str) -> Value {
+        let out = self.ok(&["get", "--raw", path], None);
+        serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {}", out.describe()))
+    }
+
     /// `kubectl get ... -o json`, parsed.
     pub fn get_json(&self, args: &[&str]) -> serde_json::Value {
         let mut all = vec!["get"];
@@ -534,6 +605,149 @@ impl Kubectl {
         let out = self.ok(&all, None);
         serde_json::from_str(&out.stdout)
             .unwrap_or_else(|e| panic!("kubectl printed no JSON ({e}): {}", out.describe()))
+    }
+}
+
+/// The columns of `kubectl get hosts`.
+pub const HOST_COLUMNS: [&str; 8] = [
+    "NAME",
+    "HOSTID",
+    "HOSTGROUP",
+    "ENVIRONMENT",
+    "READY",
+    "VERSION",
+    "WORKLOADS",
+    "AGE",
+];
+
+/// The columns `kubectl get hosts -o wide` adds (after [`HOST_COLUMNS`]).
+pub const HOST_WIDE_COLUMNS: [&str; 7] = [
+    "HOSTNAME",
+    "OS",
+    "ARCH",
+    "CPU",
+    "MEMORY-FREE",
+    "INTERFACES",
+    "LAST-SEEN",
+];
+
+/// The column names of a table kubectl printed (its first line).
+pub fn header(out: &str) -> Vec<&str> {
+    out.lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect()
+}
+
+/// The first cell of each row of a table kubectl printed (below its header): the names.
+pub fn names(out: &str) -> Vec<&str> {
+    out.lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next())
+        .collect()
+}
+
+/// `kubectl get hosts -l SELECTOR` lists exactly the hosts named in each case, and none for
+/// `empty` (kubectl says "No resources found").
+pub fn assert_host_selectors(kubectl: &Kubectl, cases: &[(&str, Vec<&str>)], empty: &str) {
+    for (selector, want) in cases {
+        let out = kubectl.ok(&["get", "hosts", "-l", selector], None);
+        assert_eq!(
+            &names(&out.stdout),
+            want,
+            "-l {selector}: {}",
+            out.describe()
+        );
+    }
+    let none = kubectl.ok(&["get", "hosts", "-l", empty], None);
+    assert!(
+        none.stderr.contains("No resources found"),
+        "{}",
+        none.describe()
+    );
+}
+
+/// `kubectl explain host` (polled: the aggregator publishes a new APIService's OpenAPI shortly
+/// after it is Available) shows the group, kind, version and top-level fields of a Host.
+pub fn assert_explain_host(kubectl: &Kubectl) {
+    let out = kubectl.wait_ok(
+        "kubectl explain host",
+        Duration::from_secs(60),
+        Duration::from_millis(500),
+        &["explain", "host"],
+        None,
+    );
+    for want in [
+        "GROUP:      wasmgate.dev",
+        "KIND:       Host",
+        "VERSION:    v1alpha1",
+        "hostId\t<string>",
+        "metadata\t<ObjectMeta>",
+        "status\t<HostStatus>",
+    ] {
+        assert!(
+            out.stdout.contains(want),
+            "explain host lacks {want:?}: {}",
+            out.describe()
+        );
+    }
+}
+
+/// `kubectl get ARGS -w --output-watch-events` in the background; its output (stdout and stderr)
+/// goes to a file, read by the `wait_for_*` methods. Killed on drop.
+pub struct Watcher {
+    child: Child,
+    out: PathBuf,
+}
+
+impl Watcher {
+    /// Starts `kubectl get <args> -w --output-watch-events`, e.g. `args = ["hosts"]`.
+    pub fn start(kubectl: &Kubectl, args: &[&str], out: PathBuf) -> Watcher {
+        let file = std::fs::File::create(&out).expect("create the watch output file");
+        let mut all = vec!["get"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["-w", "--output-watch-events"]);
+        let mut cmd = kubectl.command(&all);
+        cmd.stdin(Stdio::null())
+            .stdout(file.try_clone().expect("dup"))
+            .stderr(file);
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("start kubectl {}: {e}", all.join(" ")));
+        Watcher { child, out }
+    }
+
+    /// What the watch has printed so far.
+    pub fn text(&self) -> String {
+        std::fs::read_to_string(&self.out).unwrap_or_default()
+    }
+
+    /// The index of the first line `f` accepts, polled (every 100 ms) for `timeout`.
+    pub fn wait_for_line(&self, what: &str, timeout: Duration, f: impl Fn(&str) -> bool) -> usize {
+        poll(what, timeout, Duration::from_millis(100), || {
+            let text = self.text();
+            text.lines().position(&f).ok_or(text)
+        })
+    }
+
+    /// [`Watcher::wait_for_line`] with each line split into its cells (on white space).
+    pub fn wait_for_cells(
+        &self,
+        what: &str,
+        timeout: Duration,
+        f: impl Fn(&[&str]) -> bool,
+    ) -> usize {
+        self.wait_for_line(what, timeout, |l| {
+            f(&l.split_whitespace().collect::<Vec<_>>())
+        })
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -847,6 +1061,38 @@ impl Drop for NatsServer {
     }
 }
 
+/// `wasmgate serve` on the live inventory of `nats` ([`Wasmgate::start_live`]: no `--inventory`;
+/// `--inventory-warmup 0s`: ready as soon as NATS is connected), with
+/// `--heartbeat-timeout HEARTBEAT_TIMEOUT`, a long `--host-retention` (NotReady hosts stay
+/// listed), `--kubeconfig KUBECONFIG` and `more` arguments; certificates and log in `work`.
+pub fn start_live_wasmgate(
+    nats: &NatsServer,
+    work: &Path,
+    heartbeat_timeout: Duration,
+    kubeconfig: &Path,
+    more: &[&str],
+) -> Wasmgate {
+    let mut args: Vec<String> = vec![
+        "--nats-url".into(),
+        nats.url(),
+        "--inventory-warmup".into(),
+        "0s".into(),
+        "--heartbeat-timeout".into(),
+        format!("{}s", heartbeat_timeout.as_secs()),
+        "--host-retention".into(),
+        "600s".into(),
+        "--kubeconfig".into(),
+        kubeconfig.display().to_string(),
+    ];
+    args.extend(more.iter().map(|a| a.to_string()));
+    Wasmgate::start_live(
+        free_port(),
+        &work.join("certs"),
+        &work.join("wasmgate.log"),
+        &args,
+    )
+}
+
 /// A background `wasmgate sim-hosts --nats-url URL ARGS...` (the real binary), heartbeating until
 /// it is killed ([`SimHosts::kill`], as a host crash would stop its heartbeats) or dropped.
 pub struct SimHosts {
@@ -940,13 +1186,17 @@ impl Drop for SimHosts {
 // Registering wasmgate with the control plane
 // ---------------------------------------------------------------------------------------------
 
-/// The CRDs of `wasmgate crds`, applied and Established (and resolvable by kubectl).
-pub fn install_workload_crds(kubectl: &Kubectl) {
+/// The three kinds of `wasmgate crds`, as kubectl names them.
+pub const WORKLOAD_RESOURCES: &str = "workloads,workloadreplicasets,workloaddeployments";
+
+/// The CRDs of `wasmgate crds`, applied and Established (and resolvable by kubectl). Returns the
+/// output of `kubectl apply`.
+pub fn install_workload_crds(kubectl: &Kubectl) -> Output {
     let mut crds = Command::new(env!("CARGO_BIN_EXE_wasmgate"));
     crds.arg("crds");
     let crds = run_bounded(crds, None, Duration::from_secs(30));
     assert!(crds.success(), "wasmgate crds: {}", crds.describe());
-    kubectl.ok(&["apply", "-f", "-"], Some(&crds.stdout));
+    let applied = kubectl.ok(&["apply", "-f", "-"], Some(&crds.stdout));
     kubectl.ok(
         &[
             "wait",
@@ -959,59 +1209,112 @@ pub fn install_workload_crds(kubectl: &Kubectl) {
         ],
         None,
     );
-    // Established, yet kubectl's discovery may lag a moment.
+    // Established, yet kubectl's discovery may lag a moment: list until the kinds resolve.
+    kubectl.wait_ok(
+        "kubectl to list the new kinds",
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        &["get", WORKLOAD_RESOURCES, "-A"],
+        None,
+    );
+    applied
+}
+
+/// [`apply_webhook_configurations_at`] wasmgate's port, with its generated CA as the caBundle.
+pub fn apply_webhook_configurations(
+    kubectl: &Kubectl,
+    wasmgate: &Wasmgate,
+) -> Vec<(String, Value)> {
+    apply_webhook_configurations_at(kubectl, wasmgate.port, Some(&wasmgate.ca_bundle()))
+}
+
+/// Applies `webhooks/validating.yaml` and `webhooks/mutating.yaml` with their Service
+/// clientConfig replaced by `https://127.0.0.1:PORT/{validate,mutate}` and `ca_bundle` (none:
+/// left for wasmgate to write), as kube-apiserver cannot reach a Service backed by 127.0.0.1.
+/// Does not wait for them to take effect (kube-apiserver learns of them through an informer; see
+/// [`wait_for_webhooks`]). Returns each manifest with the object applied.
+pub fn apply_webhook_configurations_at(
+    kubectl: &Kubectl,
+    port: u16,
+    ca_bundle: Option<&str>,
+) -> Vec<(String, Value)> {
+    let mut applied = Vec::new();
+    for (manifest, path) in [
+        ("webhooks/validating.yaml", "/validate"),
+        ("webhooks/mutating.yaml", "/mutate"),
+    ] {
+        let mut client_config =
+            serde_json::json!({"url": format!("https://127.0.0.1:{port}{path}")});
+        if let Some(ca) = ca_bundle {
+            client_config["caBundle"] = ca.into();
+        }
+        let patch = serde_json::json!([{
+            "op": "replace",
+            "path": "/webhooks/0/clientConfig",
+            "value": client_config,
+        }]);
+        let patched = patch_local(kubectl, manifest, &patch);
+        kubectl.ok(&["apply", "-f", "-"], Some(&patched.to_string()));
+        applied.push((manifest.to_owned(), patched));
+    }
+    applied
+}
+
+/// Polls until both webhooks are called: a server-side dry run of `broken` is denied by
+/// wasmgate, and one of `good` comes back with the mutating webhook's default
+/// (`imagePullPolicy: IfNotPresent` on its first component).
+pub fn wait_for_webhooks(kubectl: &Kubectl, what: &str, broken: &str, good: &str) {
     poll(
-        "kubectl to list workloads",
+        what,
         Duration::from_secs(30),
         Duration::from_millis(200),
         || {
-            let out = kubectl.run(&["get", "workloads", "-A"], None);
-            if out.success() {
+            let denied = kubectl.run(&["apply", "--dry-run=server", "-f", broken], None);
+            if !denied.stderr.contains(WEBHOOK_DENIED) {
+                return Err(denied.describe());
+            }
+            let good = kubectl.run(
+                &["apply", "--dry-run=server", "-f", good, "-o", "json"],
+                None,
+            );
+            let defaulted = serde_json::from_str::<Value>(&good.stdout)
+                .map(|o| o["spec"]["components"][0]["imagePullPolicy"] == "IfNotPresent")
+                .unwrap_or(false);
+            if good.success() && defaulted {
                 Ok(())
             } else {
-                Err(out.describe())
+                Err(good.describe())
             }
         },
     );
 }
 
-/// Applies `webhooks/validating.yaml` and `webhooks/mutating.yaml` with their Service
-/// clientConfig replaced by `https://127.0.0.1:PORT/{validate,mutate}` and the caBundle
-/// (kube-apiserver cannot reach a Service backed by 127.0.0.1). Does not wait for them to take
-/// effect (kube-apiserver learns of them through an informer).
-pub fn apply_webhook_configurations(kubectl: &Kubectl, wasmgate: &Wasmgate) {
-    let ca = wasmgate.ca_bundle();
-    for (manifest, path) in [
-        ("webhooks/validating.yaml", "/validate"),
-        ("webhooks/mutating.yaml", "/mutate"),
-    ] {
-        let patch = serde_json::json!([{
-            "op": "replace",
-            "path": "/webhooks/0/clientConfig",
-            "value": {"url": wasmgate.url(path), "caBundle": ca},
-        }])
-        .to_string();
-        let patched = kubectl.ok(
-            &[
-                "patch",
-                "--local",
-                "-f",
-                manifest,
-                "--type=json",
-                "-p",
-                &patch,
-                "-o",
-                "json",
-            ],
-            None,
-        );
-        kubectl.ok(&["apply", "-f", "-"], Some(&patched.stdout));
-    }
+/// How kubectl prints a denial by wasmgate's validating webhook (the message follows).
+pub const WEBHOOK_DENIED: &str = "admission webhook \"validate.wasmgate.dev\" denied the request: ";
+
+/// `kubectl patch --local -f MANIFEST --type=json -p PATCH -o json`, parsed.
+fn patch_local(kubectl: &Kubectl, manifest: &str, patch: &Value) -> Value {
+    let patched = kubectl.ok(
+        &[
+            "patch",
+            "--local",
+            "-f",
+            manifest,
+            "--type=json",
+            "-p",
+            &patch.to_string(),
+            "-o",
+            "json",
+        ],
+        None,
+    );
+    serde_json::from_str(&patched.stdout)
+        .unwrap_or_else(|e| panic!("{manifest} patched: not JSON ({e}): {}", patched.describe()))
 }
 
-/// Applies manifests/namespace.yaml, serviceaccount.yaml and rbac.yaml, and writes a kubeconfig
-/// (in `work`) holding a token of the `wasmgate` ServiceAccount, so wasmgate runs with exactly
-/// the RBAC of manifests/rbac.yaml. Returns its path.
+/// Applies manifests/namespace.yaml, serviceaccount.yaml, rbac.yaml and rbac-reconciler.yaml, and
+/// writes a kubeconfig (in `work`) holding a token of the `wasmgate` ServiceAccount, so wasmgate
+/// runs with exactly the RBAC of manifests/. Returns its path.
 pub fn install_wasmgate_rbac(cluster: &ControlPlane, kubectl: &Kubectl, work: &Path) -> PathBuf {
     kubectl.ok(
         &[
@@ -1055,35 +1358,67 @@ pub fn install_wasmgate_rbac(cluster: &ControlPlane, kubectl: &Kubectl, work: &P
     path
 }
 
-/// Registers the `hosts` aggregated API: a Service `wasmgate-system/wasmgate` of type
-/// ExternalName pointing at `localhost`, and manifests/apiservice.yaml with the caBundle and
-/// wasmgate's port; waits (bounded) until the APIService is Available and kubectl resolves
-/// `hosts`.
-pub fn register_hosts_apiservice(kubectl: &Kubectl, wasmgate: &Wasmgate) {
-    const APISERVICE: &str = "apiservice/v1alpha1.wasmgate.dev";
+/// Everything in manifests/ is accepted by the real apiserver (`kubectl apply --dry-run=server
+/// -k manifests/`, kustomize included): the Deployment, APIService, PodDisruptionBudget and
+/// Service are among the objects it lists.
+pub fn dry_run_manifests(kubectl: &Kubectl) {
+    let dry = kubectl.ok(&["apply", "--dry-run=server", "-k", "manifests/"], None);
+    for object in [
+        "deployment.apps/wasmgate",
+        "apiservice.apiregistration.k8s.io/v1alpha1.wasmgate.dev",
+        "poddisruptionbudget.policy/wasmgate",
+        "service/wasmgate",
+    ] {
+        assert!(dry.stdout.contains(object), "{object}: {}", dry.describe());
+    }
+}
+
+/// The hosts APIService, as kubectl names it.
+pub const APISERVICE: &str = "apiservice/v1alpha1.wasmgate.dev";
+
+/// Applies what registers the `hosts` aggregated API: a Service `wasmgate-system/wasmgate` of type
+/// ExternalName pointing at `localhost`, and manifests/apiservice.yaml with wasmgate's `port` and
+/// `ca_bundle` (none: left for wasmgate to write). Does not wait.
+pub fn apply_hosts_apiservice(kubectl: &Kubectl, port: u16, ca_bundle: Option<&str>) {
     let service = "apiVersion: v1\nkind: Service\nmetadata:\n  name: wasmgate\n  namespace: \
                    wasmgate-system\nspec:\n  type: ExternalName\n  externalName: localhost\n";
     kubectl.ok(&["apply", "-f", "-"], Some(service));
-    let patch = serde_json::json!([
-        {"op": "add", "path": "/spec/caBundle", "value": wasmgate.ca_bundle()},
-        {"op": "replace", "path": "/spec/service/port", "value": wasmgate.port},
-    ])
-    .to_string();
-    let patched = kubectl.ok(
-        &[
-            "patch",
-            "--local",
-            "-f",
-            "manifests/apiservice.yaml",
-            "--type=json",
-            "-p",
-            &patch,
-            "-o",
-            "json",
-        ],
+    let mut patch = vec![serde_json::json!(
+        {"op": "replace", "path": "/spec/service/port", "value": port}
+    )];
+    if let Some(ca) = ca_bundle {
+        patch.insert(
+            0,
+            serde_json::json!({"op": "add", "path": "/spec/caBundle", "value": ca}),
+        );
+    }
+    let patched = patch_local(kubectl, "manifests/apiservice.yaml", &Value::from(patch));
+    kubectl.ok(&["apply", "-f", "-"], Some(&patched.to_string()));
+}
+
+/// Registers the `hosts` aggregated API ([`apply_hosts_apiservice`] with wasmgate's port and
+/// generated CA); waits (bounded) until the APIService is Available (status True, reason Passed)
+/// and kubectl resolves `hosts`.
+pub fn register_hosts_apiservice(kubectl: &Kubectl, wasmgate: &Wasmgate) {
+    apply_hosts_apiservice(kubectl, wasmgate.port, Some(&wasmgate.ca_bundle()));
+    wait_apiservice_available(kubectl, wasmgate);
+    let svc = kubectl.get_json(&[APISERVICE]);
+    let available = condition(&svc, "Available");
+    assert_eq!(available["status"], "True", "{svc:#}");
+    assert_eq!(available["reason"], "Passed", "{svc:#}");
+    // kubectl's discovery may lag a moment behind Available.
+    kubectl.wait_ok(
+        "kubectl to resolve `hosts`",
+        Duration::from_secs(30),
+        Duration::from_millis(300),
+        &["get", "hosts"],
         None,
     );
-    kubectl.ok(&["apply", "-f", "-"], Some(&patched.stdout));
+}
+
+/// Waits (`kubectl wait`, 90 s) until the hosts APIService is Available; panics with its status
+/// and the tail of `wasmgate`'s log when it does not.
+pub fn wait_apiservice_available(kubectl: &Kubectl, wasmgate: &Wasmgate) {
     let out = kubectl.run(
         &[
             "wait",
@@ -1102,17 +1437,46 @@ pub fn register_hosts_apiservice(kubectl: &Kubectl, wasmgate: &Wasmgate) {
             wasmgate.log_tail(40)
         );
     }
-    poll(
-        "kubectl to resolve `hosts`",
-        Duration::from_secs(30),
-        Duration::from_millis(300),
-        || {
-            let out = kubectl.run(&["get", "hosts"], None);
-            if out.success() {
-                Ok(())
-            } else {
-                Err(out.describe())
-            }
-        },
-    );
 }
+
+/// The condition `type_` of `obj`'s `status.conditions` (Null when it has none).
+pub fn condition(obj: &Value, type_: &str) -> Value {
+    obj["status"]["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == type_))
+        .cloned()
+        .unwrap_or_default()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures
+// ---------------------------------------------------------------------------------------------
+
+/// A Workload `default/orders` (label `app: orders`) whose component (its world given by the
+/// annotation) imports wasmcloud:postgres/query@0.2.0, to run on the `data` host group.
+pub const ORDERS_WORKLOAD: &str = r#"apiVersion: runtime.wasmcloud.dev/v1alpha1
+kind: Workload
+metadata:
+  name: orders
+  namespace: default
+  labels:
+    app: orders
+  annotations:
+    wit.wasmgate.dev/api: |
+      package example:orders;
+      world api {
+        import orders-db: wasmcloud:postgres/query@0.2.0;
+      }
+spec:
+  hostSelector:
+    hostgroup: data
+  hostInterfaces:
+    - name: orders-db
+      namespace: wasmcloud
+      package: postgres
+      version: "0.2.0"
+      interfaces: [query]
+  components:
+    - name: api
+      image: registry.test/orders:1.0.0
+"#;
