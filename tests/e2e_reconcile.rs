@@ -406,6 +406,26 @@ fn resolved_listing(kubectl: &Kubectl) {
             "WorkloadResolution"
         ]
     );
+    // kubectl explain reads the schema from wasmgate's OpenAPI v3 document.
+    let explain = kubectl.wait_ok(
+        "kubectl explain workloadresolution.status",
+        Duration::from_secs(30),
+        Duration::from_millis(500),
+        &["explain", "workloadresolution.status"],
+        None,
+    );
+    for want in [
+        "KIND:       WorkloadResolution",
+        "VERSION:    v1alpha1",
+        "eligibleHosts\t<integer>",
+        "unresolved\t<[]Issue>",
+    ] {
+        assert!(
+            explain.stdout.contains(want),
+            "explain lacks {want:?}: {}",
+            explain.describe()
+        );
+    }
     // Read-only.
     let out = kubectl.run(&["delete", "workloadresolution", "orders.workload"], None);
     assert!(
