@@ -66,7 +66,7 @@ fn provided_locally(
     policy: &Policy,
 ) -> bool {
     let same = |a: &InterfaceRef| {
-        a.package.unversioned() == r.package.unversioned()
+        a.package.same_package(&r.package)
             && a.interface == r.interface
             && linker_versions_match(a.version(), r.version())
     };

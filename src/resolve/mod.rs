@@ -270,7 +270,7 @@ impl<'a> Resolver<'a> {
                 match (item, export) {
                     (WorldItemRef::Bare(a), WorldItemRef::Bare(b)) if a == b => exact.push(name),
                     (WorldItemRef::Interface(a), WorldItemRef::Interface(b))
-                        if a.package.unversioned() == b.package.unversioned()
+                        if a.package.same_package(&b.package)
                             && a.interface == b.interface =>
                     {
                         if linker_versions_match(a.version(), b.version()) {
@@ -289,7 +289,7 @@ impl<'a> Resolver<'a> {
     fn builtin(&self, r: &InterfaceRef) -> (bool, BTreeSet<String>) {
         let mut near = BTreeSet::new();
         for b in &self.input.policy.builtins {
-            if b.package.unversioned() == r.package.unversioned() && b.interface == r.interface {
+            if b.package.same_package(&r.package) && b.interface == r.interface {
                 if linker_versions_match(b.version(), r.version()) {
                     return (true, near);
                 }
@@ -408,14 +408,14 @@ impl<'a> Resolver<'a> {
     fn check_plugin(&mut self, me: &str, r: &InterfaceRef, i: usize) {
         let entry = &self.entries[i];
         self.used_entries.insert(entry.index);
-        let label = entry.label();
         if !entry.lists(&r.interface) {
             self.report.deny(
                 Finding::component(
                     Code::InterfaceNotListed,
                     me,
                     format!(
-                        "component {me:?} imports {r}, but {label} lists only [{}]: add {:?} to its interfaces",
+                        "component {me:?} imports {r}, but {} lists only [{}]: add {:?} to its interfaces",
+                        entry.label(),
                         entry.raw.interfaces.join(", "),
                         r.interface
                     ),
@@ -430,7 +430,8 @@ impl<'a> Resolver<'a> {
                     Code::VersionMismatch,
                     me,
                     format!(
-                        "component {me:?} imports {r}, but {label} pins version {}; the host requires the two to be equal: set the entry's version to {} or rebuild the component against {}",
+                        "component {me:?} imports {r}, but {} pins version {}; the host requires the two to be equal: set the entry's version to {} or rebuild the component against {}",
+                        entry.label(),
                         fmt_version(entry.version.as_ref()),
                         fmt_version(r.version()),
                         fmt_version(entry.version.as_ref())
@@ -448,21 +449,19 @@ impl<'a> Resolver<'a> {
             .map(String::as_str)
             .chain(std::iter::once(r.interface.as_str()))
             .collect();
-        let providers = self
-            .eligible
-            .iter()
-            .filter(|h| {
-                // The plugin must provide the import itself, and cover every interface the
-                // entry lists in either direction (the host's `includes_bidirectional`).
-                let provides = offered(host_imports(h), r, &want);
-                let calls = offered(host_exports(h), r, &want);
-                provides.contains(r.interface.as_str())
-                    && needed
-                        .iter()
-                        .all(|n| provides.contains(n) || calls.contains(n))
-            })
-            .count();
-        if providers > 0 {
+        // One provider is enough: stop at the first (most eligible hosts of a group offer the
+        // same plugins, so a resolvable import rarely looks past the first host).
+        let provided = self.eligible.iter().any(|h| {
+            // The plugin must provide the import itself, and cover every interface the
+            // entry lists in either direction (the host's `includes_bidirectional`).
+            let provides = offered(host_imports(h), r, &want);
+            let calls = offered(host_exports(h), r, &want);
+            provides.contains(r.interface.as_str())
+                && needed
+                    .iter()
+                    .all(|n| provides.contains(n) || calls.contains(n))
+        });
+        if provided {
             return;
         }
         let versions = offered_versions(&self.eligible, r, false);
@@ -493,7 +492,8 @@ impl<'a> Resolver<'a> {
                 Code::PluginUnavailable,
                 me,
                 format!(
-                    "component {me:?} imports {r} through {label}: none of the {} {} provides {what} ({offer})",
+                    "component {me:?} imports {r} through {}: none of the {} {} provides {what} ({offer})",
+                    entry.label(),
                     self.eligible.len(),
                     self.targeting,
                 ),
@@ -567,7 +567,7 @@ impl<'a> Resolver<'a> {
                 && world.imports.iter().any(|i| match (i, export) {
                     (WorldItemRef::Bare(a), WorldItemRef::Bare(b)) => a == b,
                     (WorldItemRef::Interface(a), WorldItemRef::Interface(b)) => {
-                        a.package.unversioned() == b.package.unversioned()
+                        a.package.same_package(&b.package)
                             && a.interface == b.interface
                             && linker_versions_match(a.version(), b.version())
                     }

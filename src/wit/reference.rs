@@ -24,6 +24,11 @@ impl PackageRef {
         format!("{}:{}", self.namespace, self.name)
     }
 
+    /// Whether `other` names the same package, whatever the versions (no allocation).
+    pub fn same_package(&self, other: &PackageRef) -> bool {
+        self.namespace == other.namespace && self.name == other.name
+    }
+
     /// Whether this is `namespace:name`, any version.
     pub fn is(&self, namespace: &str, name: &str) -> bool {
         self.namespace == namespace && self.name == name
