@@ -270,8 +270,7 @@ impl<'a> Resolver<'a> {
                 match (item, export) {
                     (WorldItemRef::Bare(a), WorldItemRef::Bare(b)) if a == b => exact.push(name),
                     (WorldItemRef::Interface(a), WorldItemRef::Interface(b))
-                        if a.package.same_package(&b.package)
-                            && a.interface == b.interface =>
+                        if a.package.same_package(&b.package) && a.interface == b.interface =>
                     {
                         if linker_versions_match(a.version(), b.version()) {
                             exact.push(name);
