@@ -157,13 +157,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     ),
                 };
                 wasmgate::reconcile::spawn(
-                    client,
-                    admission.clone(),
-                    resolutions.clone(),
+                    wasmgate::reconcile::ReconcilerParts {
+                        client,
+                        admission: admission.clone(),
+                        store: resolutions.clone(),
+                        leader: is_leader,
+                        identity,
+                        metrics: Some(metrics.clone()),
+                        inventory_ready: ready.clone(),
+                    },
                     &args.reconcile,
-                    is_leader,
-                    identity,
-                    Some(metrics.clone()),
                 );
             }
             Err(e) => {

@@ -20,7 +20,7 @@ pub mod store;
 
 pub use self::core::{ObjectKey, Outcome, ReconcileCore, TargetKind};
 pub use resolution::{ResolutionStatus, WorkloadResolution};
-pub use run::{spawn, ReconcileArgs, ReconcilerHandle};
+pub use run::{spawn, ReconcileArgs, ReconcilerHandle, ReconcilerParts};
 pub use store::ResolutionStore;
 
 /// `apiVersion` of a WorkloadResolution.

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -94,17 +95,37 @@ fn meta_of(obj: &DynamicObject) -> ObjectMeta {
     }
 }
 
-/// Starts the reconciler: watchers on the three kinds through `client`, re-resolution on
-/// inventory changes, results into `store`, Events through `client` while `leader` is true.
-pub fn spawn(
-    client: Client,
-    admission: Arc<Admission>,
-    store: Arc<ResolutionStore>,
-    args: &ReconcileArgs,
-    leader: watch::Receiver<bool>,
-    identity: String,
-    metrics: Option<Arc<Metrics>>,
-) -> ReconcilerHandle {
+/// What the reconciler runs with.
+pub struct ReconcilerParts {
+    /// The Kubernetes API (watches, Events).
+    pub client: Client,
+    /// The admission engine: world lookups, policy, and the inventory it resolves against.
+    pub admission: Arc<Admission>,
+    /// Where verdicts go (served as `workloadresolutions`).
+    pub store: Arc<ResolutionStore>,
+    /// Whether this replica leads (only the leader publishes Events).
+    pub leader: watch::Receiver<bool>,
+    /// This replica's identity (the Events' reporting instance).
+    pub identity: String,
+    /// Where the reconcile series go.
+    pub metrics: Option<Arc<Metrics>>,
+    /// Set once the inventory is worth judging by (after the live inventory's warm-up): until
+    /// then nothing is resolved, so a restart does not report every object as without hosts.
+    pub inventory_ready: Arc<AtomicBool>,
+}
+
+/// Starts the reconciler: watchers on the three kinds, re-resolution on inventory changes,
+/// results into the store, Events while this replica leads.
+pub fn spawn(parts: ReconcilerParts, args: &ReconcileArgs) -> ReconcilerHandle {
+    let ReconcilerParts {
+        client,
+        admission,
+        store,
+        leader,
+        identity,
+        metrics,
+        inventory_ready,
+    } = parts;
     let (tx, rx) = mpsc::channel::<Msg>(1024);
     let mut tasks = Vec::new();
     for kind in TargetKind::ALL {
@@ -143,14 +164,14 @@ pub fn spawn(
         )));
     }
     let core = ReconcileCore::new(admission, store);
-    tasks.push(tokio::spawn(drive(
-        core,
-        rx,
-        tx,
-        args.clone(),
-        args.events.then_some(events_tx),
-        metrics,
-    )));
+    let args = args.clone();
+    tasks.push(tokio::spawn(async move {
+        while !inventory_ready.load(Ordering::Acquire) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let events = args.events.then_some(events_tx);
+        drive(core, rx, tx, args, events, metrics).await
+    }));
     ReconcilerHandle { tasks }
 }
 
