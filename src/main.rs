@@ -16,6 +16,7 @@ use wasmgate::cli::{Cli, Command, LogFormat, ServeArgs};
 use wasmgate::components::{LocalFileSource, WorldResolver, WorldSource};
 use wasmgate::inventory::{load_hosts, start_live, watch_file, InventorySource, SharedInventory};
 use wasmgate::policy::Policy;
+use wasmgate::reconcile::leader::LeaderHandle;
 use wasmgate::server::metrics::Metrics;
 use wasmgate::server::{self, certs, AppState};
 
@@ -62,13 +63,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     // Leader election (a Lease; only the leader writes to the cluster), then the serving
     // certificate in the chosen --cert-mode, reloaded while serving.
+    // One Kubernetes client (or why there is none) for every part that talks to the API:
+    // leader election, self-managed certificates, the hosts API's authentication, the reconciler.
+    let kube = wasmgate::apiserver::kube_client(args.api.kubeconfig.as_deref()).await;
     let leader = wasmgate::reconcile::leader::start(
         &args.leader,
-        args.api.kubeconfig.as_deref(),
+        &kube,
+        args.api.kubeconfig.is_some(),
         args.dev,
         &args.service_namespace,
-    )
-    .await?;
+    )?;
     let mut sans = certs::default_sans(&args.service_name, &args.service_namespace);
     sans.extend(args.cert_sans);
     let tls = server::tls::start(
@@ -79,7 +83,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             cert_dir: args.cert_dir,
             sans,
             namespace: args.service_namespace.clone(),
-            kubeconfig: args.api.kubeconfig.clone(),
+            client: kube.clone(),
         },
         leader.as_ref(),
     )
@@ -146,23 +150,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .reconcile
         .unwrap_or(!args.dev || args.api.kubeconfig.is_some());
     if reconcile {
-        match wasmgate::apiserver::kube_client(args.api.kubeconfig.as_deref()).await {
+        match kube.clone() {
             Ok(client) => {
-                let (is_leader, identity) = match &leader {
-                    Some(l) => (l.is_leader.clone(), l.identity.clone()),
-                    // Without leader election this is the only replica: it writes.
-                    None => (
-                        tokio::sync::watch::channel(true).1,
-                        wasmgate::reconcile::leader::default_identity(),
-                    ),
-                };
+                // Without leader election this is the only replica: it writes.
+                let leading = leader.clone().unwrap_or_else(|| {
+                    LeaderHandle::always(wasmgate::reconcile::leader::default_identity())
+                });
                 wasmgate::reconcile::spawn(
                     wasmgate::reconcile::ReconcilerParts {
                         client,
                         admission: admission.clone(),
                         store: resolutions.clone(),
-                        leader: is_leader,
-                        identity,
+                        leader: leading.is_leader.clone(),
+                        identity: leading.identity.clone(),
                         metrics: Some(metrics.clone()),
                         inventory_ready: ready.clone(),
                     },
@@ -176,6 +176,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let hosts_api = wasmgate::apiserver::setup(
         &args.api,
+        kube,
         live.inventory.clone(),
         resolutions,
         listen.ip().is_loopback(),

@@ -286,38 +286,38 @@ pub fn router(state: ApiState) -> Router {
             get(hosts::watch_item),
         )
         .route(
-            &format!("{gv}/{}", resolutions::RESOURCE_PATH),
+            &format!("{gv}/{}", crate::reconcile::resolution::RESOURCE),
             get(resolutions::list_all).fallback(resolutions::read_only),
         )
         .route(
             &format!(
                 "{gv}/namespaces/{{namespace}}/{}",
-                resolutions::RESOURCE_PATH
+                crate::reconcile::resolution::RESOURCE
             ),
             get(resolutions::list_namespaced).fallback(resolutions::read_only),
         )
         .route(
             &format!(
                 "{gv}/namespaces/{{namespace}}/{}/{{name}}",
-                resolutions::RESOURCE_PATH
+                crate::reconcile::resolution::RESOURCE
             ),
             get(resolutions::get).fallback(resolutions::read_only),
         )
         .route(
-            &format!("{gv}/watch/{}", resolutions::RESOURCE_PATH),
+            &format!("{gv}/watch/{}", crate::reconcile::resolution::RESOURCE),
             get(resolutions::watch_all),
         )
         .route(
             &format!(
                 "{gv}/watch/namespaces/{{namespace}}/{}",
-                resolutions::RESOURCE_PATH
+                crate::reconcile::resolution::RESOURCE
             ),
             get(resolutions::watch_namespaced),
         )
         .route(
             &format!(
                 "{gv}/watch/namespaces/{{namespace}}/{}/{{name}}",
-                resolutions::RESOURCE_PATH
+                crate::reconcile::resolution::RESOURCE
             ),
             get(resolutions::watch_item),
         )
@@ -386,6 +386,7 @@ pub async fn kube_client(kubeconfig: Option<&std::path::Path>) -> Result<kube::C
 /// refuses every request (401) and the webhooks keep working.
 pub async fn setup(
     args: &ApiArgs,
+    client: Result<kube::Client, String>,
     inventory: Arc<LiveInventory>,
     resolutions: Arc<crate::reconcile::ResolutionStore>,
     loopback: bool,
@@ -401,7 +402,7 @@ pub async fn setup(
             tracing::warn!("--api-auth none: the hosts API is served without authentication");
             Authenticator::new(AuthMode::AllowAll, ttl)
         }
-        ApiAuth::Delegated => match kube_client(args.kubeconfig.as_deref()).await {
+        ApiAuth::Delegated => match client {
             Ok(client) => {
                 let auth = Authenticator::new(AuthMode::Delegated(client), ttl);
                 match tokio::time::timeout(std::time::Duration::from_secs(10), auth.reload()).await

@@ -20,14 +20,11 @@ use crate::reconcile::store::{rv_of, ResolutionEvent, ResolutionStore};
 
 use super::hosts::{flag, gone, include, output, Params};
 use super::negotiate::Output;
-use super::selectors::LabelSelector;
+use super::selectors::{FieldRequirement, FieldSelector, LabelSelector};
 use super::status::{ApiError, ApiResult};
 use super::table::{since, IncludeObject};
 use super::watch::{self, WatchEncoder, WatchOptions};
 use super::{json_response, parse_query, ApiState};
-
-/// The resource's path segment.
-pub const RESOURCE_PATH: &str = RESOURCE;
 
 /// Fields a field selector may name.
 pub const FIELD_LABELS: [&str; 5] = [
@@ -41,8 +38,7 @@ pub const FIELD_LABELS: [&str; 5] = [
 #[derive(Clone, Debug, Default)]
 struct Filter {
     labels: LabelSelector,
-    /// (field, value, negated).
-    fields: Vec<(String, String, bool)>,
+    fields: FieldSelector,
 }
 
 fn field(r: &WorkloadResolution, name: &str) -> String {
@@ -60,50 +56,25 @@ impl Filter {
     fn parse(params: &Params, name: Option<&str>) -> ApiResult<Self> {
         let labels = LabelSelector::parse(params.get("labelSelector").map_or("", |s| s))
             .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?;
-        let mut fields = Vec::new();
-        for req in params
-            .get("fieldSelector")
-            .map_or("", |s| s)
-            .split(',')
-            .map(str::trim)
-            .filter(|r| !r.is_empty())
-        {
-            let (k, v, negated) = if let Some((k, v)) = req.split_once("!=") {
-                (k, v, true)
-            } else if let Some((k, v)) = req.split_once("==") {
-                (k, v, false)
-            } else if let Some((k, v)) = req.split_once('=') {
-                (k, v, false)
-            } else {
-                return Err(ApiError::bad_request(format!(
-                    "invalid selector: '{req}'; can't understand '{req}'"
-                )));
-            };
-            let k = k.trim();
-            if !FIELD_LABELS.contains(&k) {
-                return Err(ApiError::bad_request(format!(
-                    "field label not supported: {k} (supported: {})",
-                    FIELD_LABELS.join(", ")
-                )));
-            }
-            fields.push((k.to_string(), v.trim().to_string(), negated));
-        }
+        let mut fields =
+            FieldSelector::parse_for(params.get("fieldSelector").map_or("", |s| s), &FIELD_LABELS)
+                .map_err(ApiError::bad_request)?;
         if let Some(n) = name {
-            fields.push(("metadata.name".into(), n.into(), false));
+            fields.0.push(FieldRequirement {
+                field: "metadata.name".into(),
+                value: n.into(),
+                negated: false,
+            });
         }
         Ok(Self { labels, fields })
     }
 
     fn is_empty(&self) -> bool {
-        self.labels.is_empty() && self.fields.is_empty()
+        self.labels.is_empty() && self.fields.0.is_empty()
     }
 
     fn matches(&self, r: &WorkloadResolution) -> bool {
-        self.labels.matches(r.metadata.labels.as_ref())
-            && self
-                .fields
-                .iter()
-                .all(|(k, v, negated)| (field(r, k) == *v) != *negated)
+        self.labels.matches(r.metadata.labels.as_ref()) && self.fields.matches_with(|f| field(r, f))
     }
 }
 

@@ -249,8 +249,13 @@ pub fn field_value(host: &Host, field: &str) -> String {
 }
 
 impl FieldSelector {
-    /// Parses a `fieldSelector` query value; an unknown field label is an error (400).
+    /// Parses a `fieldSelector` query value for hosts; an unknown field label is an error (400).
     pub fn parse(s: &str) -> Result<Self, String> {
+        Self::parse_for(s, &FIELD_LABELS)
+    }
+
+    /// Parses a `fieldSelector` query value for a resource whose field labels are `labels`.
+    pub fn parse_for(s: &str, labels: &[&str]) -> Result<Self, String> {
         let s = s.trim();
         if s.is_empty() {
             return Ok(Self::default());
@@ -270,10 +275,10 @@ impl FieldSelector {
                 ));
             };
             let field = field.trim();
-            if !FIELD_LABELS.contains(&field) {
+            if !labels.contains(&field) {
                 return Err(format!(
                     "field label not supported: {field} (supported: {})",
-                    FIELD_LABELS.join(", ")
+                    labels.join(", ")
                 ));
             }
             reqs.push(FieldRequirement {
@@ -287,9 +292,15 @@ impl FieldSelector {
 
     /// Whether `host` satisfies every requirement.
     pub fn matches(&self, host: &Host) -> bool {
+        self.matches_with(|field| field_value(host, field))
+    }
+
+    /// Whether an object whose field labels have the values `value` gives satisfies every
+    /// requirement.
+    pub fn matches_with(&self, value: impl Fn(&str) -> String) -> bool {
         self.0
             .iter()
-            .all(|r| (field_value(host, &r.field) == r.value) != r.negated)
+            .all(|r| (value(&r.field) == r.value) != r.negated)
     }
 
     /// The name a `metadata.name=X` requirement pins, if any.

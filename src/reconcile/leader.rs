@@ -113,16 +113,6 @@ pub fn default_identity() -> String {
     format!("{host}-{}", std::process::id())
 }
 
-/// A Kubernetes client from `kubeconfig`, or inferred (in-cluster, `$KUBECONFIG`,
-/// `~/.kube/config`): [`crate::apiserver::kube_client`] with this module's error.
-pub async fn kube_client(
-    kubeconfig: Option<&std::path::Path>,
-) -> Result<kube::Client, LeaderError> {
-    crate::apiserver::kube_client(kubeconfig)
-        .await
-        .map_err(LeaderError::Client)
-}
-
 /// Leader election settings.
 #[derive(Clone, Debug)]
 pub struct LeaderConfig {
@@ -333,19 +323,21 @@ impl LeaderElector {
     }
 }
 
-/// Starts leader election when it is enabled (see [`LeaderArgs::enabled`]); `Ok(None)` when it
-/// is not.
-pub async fn start(
+/// Starts leader election when it is enabled (see [`LeaderArgs::enabled`]; `kubeconfig_given`:
+/// whether `--kubeconfig` was set) with the process's Kubernetes `client` (or why there is
+/// none); `Ok(None)` when it is not enabled.
+pub fn start(
     args: &LeaderArgs,
-    kubeconfig: Option<&std::path::Path>,
+    client: &Result<kube::Client, String>,
+    kubeconfig_given: bool,
     dev: bool,
     namespace: &str,
 ) -> Result<Option<LeaderHandle>, LeaderError> {
-    if !args.enabled(dev, kubeconfig.is_some()) {
+    if !args.enabled(dev, kubeconfig_given) {
         return Ok(None);
     }
     let config = args.config(namespace)?;
-    let client = kube_client(kubeconfig).await?;
+    let client = client.clone().map_err(LeaderError::Client)?;
     Ok(Some(LeaderElector::spawn(client, config)))
 }
 

@@ -212,12 +212,11 @@ impl ResolutionStore {
                 oldest: inner.trimmed_through,
             });
         }
-        let replay = inner
+        // The history is in resourceVersion order: find the first event after `since`.
+        let start = inner
             .history
-            .iter()
-            .filter(|e| e.resource_version() > since)
-            .cloned()
-            .collect();
+            .partition_point(|e| e.resource_version() <= since);
+        let replay = inner.history.range(start..).cloned().collect();
         Ok((replay, rx))
     }
 }

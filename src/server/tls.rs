@@ -123,7 +123,7 @@ pub struct TlsArgs {
 }
 
 /// What [`start`] needs besides [`TlsArgs`].
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct TlsInputs {
     /// `--tls-cert`.
     pub tls_cert: Option<PathBuf>,
@@ -136,8 +136,8 @@ pub struct TlsInputs {
     pub sans: Vec<String>,
     /// The namespace of the Secret (`--service-namespace`).
     pub namespace: String,
-    /// `--kubeconfig`.
-    pub kubeconfig: Option<PathBuf>,
+    /// The process's Kubernetes client, or why there is none (self-managed mode needs it).
+    pub client: Result<kube::Client, String>,
 }
 
 /// The serving TLS of a running server: hand `config` to the listener; background tasks keep
@@ -178,8 +178,8 @@ pub async fn start(
             files(paths.cert, paths.key, args.tls_reload_interval)?
         }
         CertMode::SelfManaged => {
-            let client = crate::reconcile::leader::kube_client(inputs.kubeconfig.as_deref())
-                .await
+            let client = inputs
+                .client
                 .map_err(|e| anyhow::anyhow!("--cert-mode self-managed: {e}"))?;
             let leader = match leader {
                 Some(l) => l.clone(),
