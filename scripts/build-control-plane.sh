@@ -176,9 +176,13 @@ t=$(date +%s)
 log "etcd build: $(elapsed "$t")"
 
 # --- sanity + install -------------------------------------------------------
-"$STAGE/kubectl" version --client 2>/dev/null | grep -q "v${K8S_VERSION}" \
-  || die "kubectl does not report v${K8S_VERSION}: $("$STAGE/kubectl" version --client 2>&1 | head -n3)"
-"$STAGE/etcd" --version | grep -q "${ETCD_VERSION}" || die "etcd does not report ${ETCD_VERSION}"
+# Capture the output before matching: `cmd | grep -q` under pipefail fails when grep exits at the
+# first match and the command then dies of SIGPIPE writing its next line.
+KUBECTL_VERSION_OUT=$("$STAGE/kubectl" version --client 2>&1) || die "kubectl version failed: $KUBECTL_VERSION_OUT"
+[[ "$KUBECTL_VERSION_OUT" == *"v${K8S_VERSION}"* ]] \
+  || die "kubectl does not report v${K8S_VERSION}: $KUBECTL_VERSION_OUT"
+ETCD_VERSION_OUT=$("$STAGE/etcd" --version 2>&1) || die "etcd --version failed: $ETCD_VERSION_OUT"
+[[ "$ETCD_VERSION_OUT" == *"${ETCD_VERSION}"* ]] || die "etcd does not report ${ETCD_VERSION}: $ETCD_VERSION_OUT"
 
 mkdir -p "$BIN_DIR"
 rm -f "$STAMP"
