@@ -118,10 +118,7 @@ fn workload(i: usize, policy: &Policy) -> (ObjectKey, AdmittedObject, Prepared) 
         .collect();
         worlds.insert(
             name.clone(),
-            WorldState::Known(ComponentWorld {
-                imports,
-                exports: vec![],
-            }),
+            WorldState::Known(ComponentWorld::new(imports, vec![])),
         );
         components.push(WorkloadComponent {
             name,

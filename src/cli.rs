@@ -87,6 +87,10 @@ pub struct ServeArgs {
     /// Mirror the operator's -allow-shared-hosts.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, env = "WASMGATE_ALLOW_SHARED_HOSTS")]
     pub allow_shared_hosts: bool,
+    /// Deny a workload that only some of its eligible hosts can run (the operator places it on
+    /// a random eligible host); by default it is admitted with a warning naming how many can.
+    #[arg(long, env = "WASMGATE_REQUIRE_ALL_ELIGIBLE")]
+    pub require_all_eligible: bool,
     /// Component worlds from OCI registries.
     #[command(flatten)]
     pub registry: crate::components::oci::RegistryArgs,

@@ -134,6 +134,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let policy = Policy {
         unknown_world: args.unknown_world,
         allow_shared_hosts: args.allow_shared_hosts,
+        require_all_eligible: args.require_all_eligible,
         pin_digests: args.registry.pin_digests,
         ..Policy::default()
     };

@@ -549,7 +549,7 @@ fn text_output_reads_like_compiler_diagnostics() {
     assert_eq!(run.code, 1);
     let expected_error = "examples/broken/postgres-version.yaml:25: error[plugin-unavailable]: component \"api\" imports wasmcloud:postgres/query@0.2.0 through hostInterfaces entry \"orders-db\": none of the 3 hosts matching hostSelector {hostgroup=default} provides wasmcloud:postgres@0.2.0 (they offer 0.1.1-draft)\n  = object: Workload default/orders-on-default\n  = component: api\n  = import: wasmcloud:postgres/query@0.2.0\n";
     assert!(run.stdout.contains(expected_error), "{}", run.stdout);
-    assert!(run.stdout.contains("examples/workloads/hello-kv.yaml:4: note[defaulted]: hostInterfaces entry wasi:keyvalue: added for the imported [atomics, store] at 0.2.0-draft\n"), "{}", run.stdout);
+    assert!(run.stdout.contains("examples/workloads/hello-kv.yaml:4: note[defaulted]: hostInterfaces entry wasi:keyvalue: added for the imported [atomics, store]\n"), "{}", run.stdout);
     assert!(run.stdout.ends_with("2 objects in 2 files, checked against 5 hosts: 1 allowed, 1 denied, 0 skipped; 4 warnings\n"), "{}", run.stdout);
 }
 
@@ -1108,7 +1108,7 @@ fn component_files_give_worlds() {
 fn schemas_match_generated_and_validate_examples() {
     let dir = root().join("schemas");
     let documents = wasmgate::check::schemas::documents();
-    if std::env::var_os("WASMGATE_UPDATE_SCHEMAS").is_some() {
+    if std::env::var("WASMGATE_UPDATE_SCHEMAS").is_ok_and(|v| v == "1") {
         for (path, text) in &documents {
             let file = dir.join(path);
             std::fs::create_dir_all(file.parent().unwrap()).unwrap();

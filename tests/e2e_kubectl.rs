@@ -64,6 +64,30 @@ const BROKEN: [(&str, &str); 5] = [
     ),
 ];
 
+/// Workloads whose verdict on a wasmCloud 2.7.0 host was measured against the real linker
+/// (examples/upstream/README.md): `None` links upstream and must be admitted; `Some(message)`
+/// fails upstream and must be denied with that message.
+const UPSTREAM: [(&str, Option<&str>); 5] = [
+    ("examples/upstream/p3-wasi.yaml", None),
+    ("examples/upstream/p3-http-client.yaml", None),
+    ("examples/upstream/secrets-semver.yaml", None),
+    (
+        "examples/upstream/keyvalue-prerelease.yaml",
+        Some(
+            "component \"counter\" imports wasi:keyvalue/store@0.2.0-draft2 through \
+             hostInterfaces entry wasi:keyvalue: none of the 3 hosts matching hostSelector \
+             {hostgroup=default} provides wasi:keyvalue@0.2.0-draft2",
+        ),
+    ),
+    (
+        "examples/upstream/sibling-exact-name.yaml",
+        Some(
+            "component \"front\" imports example:greet/api@0.2.0, which no sibling component \
+             exports",
+        ),
+    ),
+];
+
 const GOOD: [&str; 3] = [
     "examples/workloads/hello-kv.yaml",
     "examples/workloads/events-replicaset.yaml",
@@ -98,6 +122,10 @@ fn kubectl_end_to_end() {
     scenario(
         "kubectl apply --dry-run=server: same verdicts, nothing stored",
         || dry_run(&kubectl),
+    );
+    scenario(
+        "kubectl apply --dry-run=server of examples/upstream: upstream's verdicts",
+        || upstream_verdicts(&kubectl),
     );
     scenario(
         "kubectl apply of the good examples: created, with defaults",
@@ -243,6 +271,34 @@ fn dry_run(kubectl: &Kubectl) {
         "dry runs stored objects: {}",
         all.describe()
     );
+}
+
+fn upstream_verdicts(kubectl: &Kubectl) {
+    for (file, denial) in UPSTREAM {
+        match denial {
+            None => {
+                let out = kubectl.ok(
+                    &["apply", "--dry-run=server", "-f", file, "-o", "json"],
+                    None,
+                );
+                let obj: Value = serde_json::from_str(&out.stdout)
+                    .unwrap_or_else(|e| panic!("{file}: no JSON ({e}): {}", out.describe()));
+                // No default pins an entry's version (that would create the failure).
+                for e in workload_spec(&obj)["hostInterfaces"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                {
+                    assert!(e["version"].is_null(), "{file}: version pinned: {obj:#}");
+                }
+            }
+            Some(message) => {
+                let out = kubectl.run(&["apply", "--dry-run=server", "-f", file], None);
+                assert_denied(&out, file, message);
+            }
+        }
+        assert_not_stored(kubectl, file);
+    }
 }
 
 fn apply_good(kubectl: &Kubectl) {
@@ -484,13 +540,15 @@ fn check_defaults(file: &str, obj: &Value) {
     }
     match file.rsplit('/').next().unwrap_or(file) {
         "hello-kv.yaml" => {
+            // Entry versions are never defaulted: an unversioned entry binds any plugin version,
+            // a pinned one only an equal version (wash-runtime 2.7.0 `same_package`).
             let kv = entry(spec, "wasi", "keyvalue");
-            assert_eq!(kv["version"], "0.2.0-draft", "{file}: {kv:#}");
+            assert!(kv["version"].is_null(), "{file}: {kv:#}");
             let mut got = interfaces(kv);
             got.sort_unstable();
             assert_eq!(got, ["atomics", "store"], "{file}: {kv:#}");
             let logging = entry(spec, "wasi", "logging");
-            assert_eq!(logging["version"], "0.1.0-draft", "{file}: {logging:#}");
+            assert!(logging["version"].is_null(), "{file}: {logging:#}");
             assert_eq!(interfaces(logging), ["logging"], "{file}: {logging:#}");
             let http = entry(spec, "wasi", "http");
             assert_eq!(
@@ -500,7 +558,7 @@ fn check_defaults(file: &str, obj: &Value) {
         }
         "orders-deployment.yaml" => {
             let config = entry(spec, "wasi", "config");
-            assert_eq!(config["version"], "0.2.0-rc.1", "{file}: {config:#}");
+            assert!(config["version"].is_null(), "{file}: {config:#}");
             assert_eq!(interfaces(config), ["store"], "{file}: {config:#}");
             let db = entry(spec, "wasmcloud", "postgres");
             assert_eq!(db["name"], "orders-db", "{file}: {db:#}");
@@ -508,7 +566,7 @@ fn check_defaults(file: &str, obj: &Value) {
         }
         "events-replicaset.yaml" => {
             let config = entry(spec, "wasi", "config");
-            assert_eq!(config["version"], "0.2.0-rc.1", "{file}: {config:#}");
+            assert!(config["version"].is_null(), "{file}: {config:#}");
             assert_eq!(interfaces(config), ["store"], "{file}: {config:#}");
             let messaging = entry(spec, "wasmcloud", "messaging");
             assert_eq!(messaging["version"], "0.3.0", "{file}: {messaging:#}");

@@ -18,7 +18,7 @@ use crate::components::{PullRef, WorldResolver};
 use crate::inventory::InventorySource;
 use crate::policy::Policy;
 use crate::resolve::{
-    apply_defaults, resolve, Defaulted, Report, ResolveInput, WorldState, SERVICE_KEY,
+    apply_defaults_checked, resolve, Defaulted, Report, ResolveInput, WorldState, SERVICE_KEY,
 };
 
 pub use object::{AdmittedObject, ObjectError};
@@ -273,7 +273,19 @@ impl Admission {
             .lookup(namespace, &components, &annotations)
             .await;
         let worlds = found.states;
-        let mut defaulted = apply_defaults(spec, &worlds, &self.policy);
+        let snapshot = self.inventory.snapshot();
+        let deployment = obj.deployment_context();
+        let judge = |candidate: &crate::crd::WorkloadSpec| {
+            resolve(&ResolveInput {
+                namespace,
+                spec: candidate,
+                worlds: &worlds,
+                hosts: &snapshot.hosts,
+                policy: &self.policy,
+                deployment: deployment.as_ref(),
+            })
+        };
+        let mut defaulted = apply_defaults_checked(spec, &worlds, &self.policy, judge);
         if self.policy.pin_digests {
             pin_images(&mut defaulted, &found.pinned);
         }

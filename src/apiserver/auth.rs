@@ -192,12 +192,9 @@ impl Attributes {
     /// Derives the attributes of a request, as kube-apiserver's RequestInfoFactory does.
     pub fn of(method: &Method, path: &str, query: Option<&str>) -> Self {
         let prefix = format!("/apis/{GROUP}/{VERSION}/");
-        let query_has = |key: &str| -> Option<String> {
-            query?.split('&').find_map(|kv| {
-                let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-                (k == key).then(|| super::percent_decode(v, true))
-            })
-        };
+        // The same parser the handlers use, so both read the same value.
+        let params = super::parse_query(query);
+        let query_has = |key: &str| -> Option<String> { params.get(key).cloned() };
         let non_resource = || Self {
             verb: method.as_str().to_ascii_lowercase(),
             resource_name: None,
@@ -716,6 +713,14 @@ pub async fn middleware(
     mut req: Request,
     next: Next,
 ) -> Response {
+    if let Some(key) = super::repeated_query_key(req.uri().query()) {
+        return ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "BadRequest",
+            format!("query parameter {key:?} is given more than once"),
+        )
+        .into_response();
+    }
     let attrs = Attributes::of(req.method(), req.uri().path(), req.uri().query());
     let tls = req.extensions().get::<Arc<TlsInfo>>().cloned();
     let user = match auth.authenticate(req.headers(), tls.as_deref()).await {

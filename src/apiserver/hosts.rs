@@ -638,6 +638,12 @@ pub(crate) fn gone(e: WatchError) -> ApiError {
         WatchError::Gone { oldest } => ApiError::expired(format!(
             "too old resource version (the oldest available is {oldest})"
         )),
+        // kube-apiserver: 504 Timeout "Too large resource version: X, current: Y".
+        too_large @ WatchError::TooLarge { .. } => ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "Timeout",
+            too_large.to_string(),
+        ),
     }
 }
 

@@ -192,7 +192,20 @@ pub(crate) fn percent_decode(s: &str, plus_is_space: bool) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Query parameters (the last value of a repeated key wins).
+/// The first query parameter that appears more than once (decoded), if any. The hosts API
+/// refuses such requests before authorization, so that authorization and the handlers can
+/// never read different values of one parameter.
+pub(crate) fn repeated_query_key(query: Option<&str>) -> Option<String> {
+    let mut seen = std::collections::HashSet::new();
+    query
+        .unwrap_or("")
+        .split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| percent_decode(kv.split_once('=').map_or(kv, |(k, _)| k), true))
+        .find(|k| !seen.insert(k.clone()))
+}
+
+/// Query parameters. A repeated key never reaches a handler (see [`repeated_query_key`]).
 pub(crate) fn parse_query(query: Option<&str>) -> HashMap<String, String> {
     query
         .unwrap_or("")
@@ -435,6 +448,20 @@ pub async fn setup(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repeated_query_keys_are_found() {
+        assert_eq!(
+            repeated_query_key(Some("fieldSelector=metadata.name%3Dh1&fieldSelector=")),
+            Some("fieldSelector".into())
+        );
+        assert_eq!(
+            repeated_query_key(Some("watch=0&wat%63h=1")),
+            Some("watch".into())
+        );
+        assert_eq!(repeated_query_key(Some("watch=1&limit=5")), None);
+        assert_eq!(repeated_query_key(None), None);
+    }
 
     #[test]
     fn query_parsing() {

@@ -115,6 +115,9 @@ pub struct CheckArgs {
     /// Mirror of the operator's -allow-shared-hosts (as `serve`).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub allow_shared_hosts: bool,
+    /// Deny a workload that only some of its eligible hosts can run (as `serve`).
+    #[arg(long)]
+    pub require_all_eligible: bool,
 }
 
 /// A usage or input error (exit code 2).
@@ -360,6 +363,7 @@ pub async fn run(args: &CheckArgs, stdin: &mut dyn Read) -> Result<Outcome, Chec
     let policy = Policy {
         unknown_world: args.unknown_world,
         allow_shared_hosts: args.allow_shared_hosts,
+        require_all_eligible: args.require_all_eligible,
         pin_digests: registry.pin_digests,
         ..Policy::default()
     };

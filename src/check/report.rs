@@ -23,7 +23,7 @@ pub const DEFAULTED: &str = "defaulted";
 /// Every finding code `check` reports, with a one-line description and whether it denies
 /// (`true`) or warns. The codes are the resolver's [`Code`]s plus [`INVALID_OBJECT`].
 pub fn rules() -> Vec<(&'static str, &'static str, bool)> {
-    const ALL: [Code; 17] = [
+    const ALL: [Code; 18] = [
         Code::UnresolvedImport,
         Code::PluginUnavailable,
         Code::VersionMismatch,
@@ -41,6 +41,7 @@ pub fn rules() -> Vec<(&'static str, &'static str, bool)> {
         Code::CrossEnvironment,
         Code::Defaulted,
         Code::EgressDenied,
+        Code::PartialPlacement,
     ];
     let mut out: Vec<_> = ALL
         .iter()
@@ -64,7 +65,7 @@ fn describe(code: Code) -> (&'static str, bool) {
         Code::UnresolvedImport => ("An import that nothing provides: no sibling component exports it, the host does not build it in, and no hostInterfaces entry declares it.", true),
         Code::PluginUnavailable => ("A plugin import that no eligible host offers at a matching version.", true),
         Code::VersionMismatch => ("A hostInterfaces entry pins a different version than the component imports.", true),
-        Code::InterfaceNotListed => ("The hostInterfaces entry for the package does not list the imported interface.", true),
+        Code::InterfaceNotListed => ("No hostInterfaces entry for the package binds for this component: the host binds an entry only for a component that uses every interface it lists.", true),
         Code::NamedEntryMissing => ("A named import without a hostInterfaces entry of that name (or the entry is for another package).", true),
         Code::AmbiguousProvider => ("Two sibling components export the same interface; the host cannot pick the provider.", true),
         Code::DependencyCycle => ("Components import from each other in a cycle; the host cannot instantiate them.", true),
@@ -78,6 +79,7 @@ fn describe(code: Code) -> (&'static str, bool) {
         Code::CrossEnvironment => ("Environment targeting that the operator would reject.", true),
         Code::Defaulted => ("A default the mutating webhook applies (the patch in the result).", false),
         Code::EgressDenied => ("An egress policy that denies what the component evidently needs.", false),
+        Code::PartialPlacement => ("Only some of the eligible hosts can run the workload, and the operator picks one at random (a denial with --require-all-eligible).", false),
     }
 }
 

@@ -150,6 +150,16 @@ pub enum WatchError {
         /// The smallest `since` accepted now.
         oldest: u64,
     },
+    /// The requested resourceVersion is newer than any this store has issued: a watch from it
+    /// would silently drop every event up to it (kube-apiserver answers "Too large resource
+    /// version" too).
+    #[error("Too large resource version: {requested}, current: {current}")]
+    TooLarge {
+        /// The `since` asked for.
+        requested: u64,
+        /// The newest resourceVersion issued.
+        current: u64,
+    },
 }
 
 /// The resource version in a host's metadata (0 when unset or not a number).
@@ -325,6 +335,12 @@ impl LiveInventory {
         if since < inner.trimmed_through {
             return Err(WatchError::Gone {
                 oldest: inner.trimmed_through,
+            });
+        }
+        if since > inner.rv {
+            return Err(WatchError::TooLarge {
+                requested: since,
+                current: inner.rv,
             });
         }
         let start = inner
@@ -1202,8 +1218,10 @@ mod tests {
                 .collect::<Vec<_>>(),
             vec![1, 2, 3, 4]
         );
-        let (future, _) = inv.watch(Some(99)).unwrap();
-        assert!(future.is_empty());
+        assert!(matches!(
+            inv.watch(Some(99)),
+            Err(WatchError::TooLarge { requested: 99, .. })
+        ));
     }
 
     #[test]
@@ -1223,6 +1241,14 @@ mod tests {
         let (replay, _) = inv.watch(Some(2)).unwrap();
         assert_eq!(replay.len(), 3);
         assert_eq!(inv.watch(Some(5)).unwrap().0.len(), 0);
+        // Above the newest version: refused, not a watch that drops events up to it.
+        assert_eq!(
+            inv.watch(Some(6)).err(),
+            Some(WatchError::TooLarge {
+                requested: 6,
+                current: 5
+            })
+        );
     }
 
     #[test]

@@ -394,12 +394,12 @@ mod tests {
         };
         let worlds = BTreeMap::from([(
             "api".to_string(),
-            WorldState::Known(ComponentWorld {
-                imports: vec![WorldItemRef::Interface(
+            WorldState::Known(ComponentWorld::new(
+                vec![WorldItemRef::Interface(
                     "wasmcloud:postgres/query@0.2.0".parse().unwrap(),
                 )],
-                exports: vec![],
-            }),
+                vec![],
+            )),
         )]);
         let defaulted = apply_defaults(&spec, &worlds, &Policy::default());
         let key = ObjectKey {

@@ -212,6 +212,12 @@ impl ResolutionStore {
                 oldest: inner.trimmed_through,
             });
         }
+        if since > inner.rv {
+            return Err(WatchError::TooLarge {
+                requested: since,
+                current: inner.rv,
+            });
+        }
         // The history is in resourceVersion order: find the first event after `since`.
         let start = inner
             .history
@@ -310,6 +316,11 @@ mod tests {
             s.put(obj("a", "x", i % 2 == 0), now);
         }
         assert!(matches!(s.watch(Some(1)), Err(WatchError::Gone { .. })));
+        // A version from the future is refused, not silently waited for.
+        assert!(matches!(
+            s.watch(Some(u64::MAX)),
+            Err(WatchError::TooLarge { .. })
+        ));
         assert!(s.watch(Some(s.resource_version())).is_ok());
     }
 }

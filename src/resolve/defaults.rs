@@ -5,9 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::crd::{HostInterface, WorkloadSpec};
 use crate::policy::Policy;
-use crate::wit::{linker_versions_match, InterfaceRef, WorldItemRef};
+use crate::wit::{linker_versions_match, sibling_versions_match, InterfaceRef, WorldItemRef};
 
-use super::WorldState;
+use super::{Code, Report, WorldState};
 
 /// A defaulted spec and a note per default applied (returned to the user as warnings).
 #[derive(Clone, Debug, PartialEq)]
@@ -34,27 +34,28 @@ pub fn image_pull_policy_default(image: &str) -> &'static str {
 /// What the components import from one routing target (an unnamed package or a named entry).
 #[derive(Default)]
 struct Demand {
-    interfaces: BTreeSet<String>,
-    versions: BTreeSet<semver::Version>,
-    unversioned: bool,
+    /// The interfaces each importing component imports.
+    by_component: BTreeMap<String, BTreeSet<String>>,
+    /// The interfaces every importing component imports: the only ones an entry may be
+    /// completed with, because a host up to 2.7 binds an entry only for a component that holds
+    /// every interface it lists (wash-runtime 2.7.0 `engine/workload.rs` `bind_plugins`), so
+    /// listing one a component lacks would unbind the entry for that component.
+    common: BTreeSet<String>,
 }
 
 impl Demand {
-    fn add(&mut self, r: &InterfaceRef) {
-        self.interfaces.insert(r.interface.clone());
-        match r.version() {
-            Some(v) => {
-                self.versions.insert(v.clone());
-            }
-            None => self.unversioned = true,
-        }
+    fn add(&mut self, component: &str, r: &InterfaceRef) {
+        self.by_component
+            .entry(component.to_string())
+            .or_default()
+            .insert(r.interface.clone());
     }
 
-    /// The one version every import agrees on, if there is one.
-    fn single_version(&self) -> Option<String> {
-        match (self.versions.len(), self.unversioned) {
-            (1, false) => self.versions.iter().next().map(ToString::to_string),
-            _ => None,
+    fn finish(&mut self) {
+        let mut sets = self.by_component.values();
+        self.common = sets.next().cloned().unwrap_or_default();
+        for set in sets {
+            self.common.retain(|i| set.contains(i));
         }
     }
 }
@@ -65,16 +66,16 @@ fn provided_locally(
     worlds: &BTreeMap<String, WorldState>,
     policy: &Policy,
 ) -> bool {
-    let same = |a: &InterfaceRef| {
-        a.package.same_package(&r.package)
-            && a.interface == r.interface
-            && linker_versions_match(a.version(), r.version())
-    };
-    policy.builtins.iter().any(same)
+    let same = |a: &InterfaceRef| a.package.same_package(&r.package) && a.interface == r.interface;
+    policy
+        .builtins
+        .iter()
+        .any(|b| same(b) && linker_versions_match(b.version(), r.version()))
         || worlds.iter().any(|(name, w)| {
             name != me
                 && matches!(w, WorldState::Known(world)
-                    if world.exports.iter().any(|e| matches!(e, WorldItemRef::Interface(x) if same(x))))
+                    if world.exports.iter().any(|e| matches!(e, WorldItemRef::Interface(x)
+                        if same(x) && sibling_versions_match(x.version(), r.version()))))
         })
 }
 
@@ -84,6 +85,54 @@ pub fn apply_defaults(
     worlds: &BTreeMap<String, WorldState>,
     policy: &Policy,
 ) -> Defaulted {
+    let pulled = pull_policy_defaults(spec);
+    let mut entries = entry_defaults(&pulled.spec, worlds, policy);
+    let mut notes = pulled.notes;
+    notes.append(&mut entries.notes);
+    Defaulted {
+        spec: entries.spec,
+        notes,
+    }
+}
+
+/// [`apply_defaults`], keeping the `hostInterfaces` defaults only when `judge` finds that the
+/// spec with them resolves at least as well as without them (design.md: a default never
+/// creates a failure). `judge` resolves a spec against the current inventory.
+pub fn apply_defaults_checked(
+    spec: &WorkloadSpec,
+    worlds: &BTreeMap<String, WorldState>,
+    policy: &Policy,
+    judge: impl Fn(&WorkloadSpec) -> Report,
+) -> Defaulted {
+    let pulled = pull_policy_defaults(spec);
+    let mut entries = entry_defaults(&pulled.spec, worlds, policy);
+    if entries.spec.host_interfaces == pulled.spec.host_interfaces {
+        return pulled;
+    }
+    let before = judge(&pulled.spec);
+    let after = judge(&entries.spec);
+    if resolves_worse(&after, &before) {
+        return pulled;
+    }
+    let mut notes = pulled.notes;
+    notes.append(&mut entries.notes);
+    Defaulted {
+        spec: entries.spec,
+        notes,
+    }
+}
+
+/// Whether `after` is a worse verdict than `before`: denied where it was admitted, more
+/// violations, or runnable on fewer of the eligible hosts.
+fn resolves_worse(after: &Report, before: &Report) -> bool {
+    let partial = |r: &Report| r.warnings.iter().any(|w| w.code == Code::PartialPlacement);
+    (before.allowed() && !after.allowed())
+        || after.violations.len() > before.violations.len()
+        || (after.allowed() && partial(after) && !partial(before))
+}
+
+/// `imagePullPolicy` as Kubernetes defaults it for pods.
+fn pull_policy_defaults(spec: &WorkloadSpec) -> Defaulted {
     let mut out = spec.clone();
     let mut notes = Vec::new();
 
@@ -104,7 +153,17 @@ pub fn apply_defaults(
             s.image_pull_policy = Some(p.to_string());
         }
     }
+    Defaulted { spec: out, notes }
+}
 
+/// Entries for plugins that need no configuration, and entries' interfaces completed.
+fn entry_defaults(
+    spec: &WorkloadSpec,
+    worlds: &BTreeMap<String, WorldState>,
+    policy: &Policy,
+) -> Defaulted {
+    let mut out = spec.clone();
+    let mut notes = Vec::new();
     // What the components need from plugins, by package (unnamed) or by label (named).
     let mut unnamed: BTreeMap<(String, String), Demand> = BTreeMap::new();
     // Keyed by label and package: one label may name entries of several packages.
@@ -114,6 +173,9 @@ pub fn apply_defaults(
             continue;
         };
         for import in &world.imports {
+            if world.needs_nothing(import) {
+                continue;
+            }
             match import {
                 WorldItemRef::Interface(r) => {
                     if r.package.is("wasi", "http") || provided_locally(me, r, worlds, policy) {
@@ -122,20 +184,22 @@ pub fn apply_defaults(
                     unnamed
                         .entry((r.package.namespace.clone(), r.package.name.clone()))
                         .or_default()
-                        .add(r);
+                        .add(me, r);
                 }
                 WorldItemRef::Named { name, interface } => {
                     let p = &interface.package;
                     named
                         .entry((name.clone(), p.namespace.clone(), p.name.clone()))
                         .or_default()
-                        .add(interface);
+                        .add(me, interface);
                 }
                 WorldItemRef::Bare(_) => {}
             }
         }
     }
 
+    unnamed.values_mut().for_each(Demand::finish);
+    named.values_mut().for_each(Demand::finish);
     let entries = out.host_interfaces.get_or_insert_with(Vec::new);
     let complete = |entry: &mut HostInterface, demand: &Demand, notes: &mut Vec<String>| {
         let label = match entry.name.as_deref() {
@@ -143,7 +207,7 @@ pub fn apply_defaults(
             _ => format!("{}:{}", entry.namespace, entry.package),
         };
         let missing: Vec<String> = demand
-            .interfaces
+            .common
             .iter()
             .filter(|i| !entry.interfaces.contains(i))
             .cloned()
@@ -155,14 +219,10 @@ pub fn apply_defaults(
             ));
             entry.interfaces.extend(missing);
         }
-        if entry.version.as_deref().is_none_or(str::is_empty) {
-            if let Some(v) = demand.single_version() {
-                notes.push(format!(
-                    "hostInterfaces entry {label}: version defaulted to {v}, the version the components import"
-                ));
-                entry.version = Some(v);
-            }
-        }
+        // The entry's version is never defaulted: the host binds a versioned entry only to a
+        // plugin advertising exactly that version (wash-runtime 2.7.0 `wit.rs` `same_package`),
+        // while the component's import links to the plugin's version semver-compatibly, so
+        // pinning the import's version can only turn a working workload into a failing one.
     };
 
     for ((ns, pkg), demand) in &unnamed {
@@ -179,18 +239,12 @@ pub fn apply_defaults(
             let entry = HostInterface {
                 namespace: ns.clone(),
                 package: pkg.clone(),
-                interfaces: demand.interfaces.iter().cloned().collect(),
-                version: demand.single_version(),
+                interfaces: demand.common.iter().cloned().collect(),
                 ..Default::default()
             };
             notes.push(format!(
-                "hostInterfaces entry {ns}:{pkg}: added for the imported [{}]{}",
+                "hostInterfaces entry {ns}:{pkg}: added for the imported [{}]",
                 entry.interfaces.join(", "),
-                entry
-                    .version
-                    .as_deref()
-                    .map(|v| format!(" at {v}"))
-                    .unwrap_or_default()
             ));
             entries.push(entry);
         }

@@ -8,6 +8,7 @@
 mod checks;
 mod defaults;
 mod eligibility;
+pub mod plugins;
 mod report;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -17,11 +18,11 @@ use semver::Version;
 use crate::crd::{Host, HostInterface, HostWitInterface, WorkloadSpec};
 use crate::policy::{Enforcement, Policy};
 use crate::wit::{
-    host_versions_match, linker_versions_match, parse_version, ComponentWorld, InterfaceRef,
-    WorldItemRef,
+    host_versions_match, linker_versions_match, parse_version, sibling_versions_match,
+    ComponentWorld, InterfaceRef, WorldItemRef,
 };
 
-pub use defaults::{apply_defaults, image_pull_policy_default, Defaulted};
+pub use defaults::{apply_defaults, apply_defaults_checked, image_pull_policy_default, Defaulted};
 pub use eligibility::{eligible_hosts, Eligibility};
 pub use report::{Code, Finding, Report};
 
@@ -95,10 +96,6 @@ impl Entry<'_> {
     }
 }
 
-fn fmt_version(v: Option<&Version>) -> String {
-    v.map_or_else(|| "(any)".to_string(), |v| v.to_string())
-}
-
 /// What a host's plugins provide to components (heartbeat `imports`).
 fn host_imports(h: &Host) -> &[HostWitInterface] {
     h.status
@@ -131,6 +128,18 @@ fn offered<'h>(
         .collect()
 }
 
+/// Whether the hosts offer a version of the package other than `pinned` that the import would
+/// link to (so that unpinning the entry helps; for messages).
+fn offered_any_other(
+    offered: &BTreeSet<String>,
+    pinned: &Version,
+    import: Option<&Version>,
+) -> bool {
+    offered.iter().any(|v| {
+        parse_version(v).is_some_and(|v| &v != pinned && linker_versions_match(import, Some(&v)))
+    })
+}
+
 /// Versions of `ns:pkg` the hosts offer, for messages.
 fn offered_versions(hosts: &[&Host], r: &InterfaceRef, exports: bool) -> BTreeSet<String> {
     hosts
@@ -155,6 +164,10 @@ struct Resolver<'a> {
     used_entries: BTreeSet<usize>,
     /// (importer, exporter) links between components.
     edges: BTreeSet<(String, String)>,
+    /// Indices into `eligible` of the hosts on which every plugin need checked so far links.
+    runnable: Vec<bool>,
+    /// Whether some plugin need narrowed `runnable` (otherwise every host can run it).
+    needs_plugins_checked: bool,
     report: Report,
 }
 
@@ -173,6 +186,7 @@ pub fn resolve(input: &ResolveInput<'_>) -> Report {
             version: raw.version.as_deref().and_then(parse_version),
         })
         .collect();
+    let runnable = vec![true; eligibility.hosts.len()];
     let mut r = Resolver {
         input,
         entries,
@@ -180,6 +194,8 @@ pub fn resolve(input: &ResolveInput<'_>) -> Report {
         targeting: eligibility.description,
         used_entries: BTreeSet::new(),
         edges: BTreeSet::new(),
+        runnable,
+        needs_plugins_checked: false,
         report: Report::default(),
     };
     r.report.eligible_hosts = r.eligible.len();
@@ -230,7 +246,10 @@ impl<'a> Resolver<'a> {
         let worlds: Vec<_> = self.worlds().collect();
         for (name, world) in &worlds {
             for import in &world.imports {
-                self.resolve_import(name, import);
+                if world.needs_nothing(import) {
+                    continue;
+                }
+                self.resolve_import(name, world, import);
             }
             for export in &world.exports {
                 self.check_export(name, export);
@@ -238,6 +257,8 @@ impl<'a> Resolver<'a> {
             self.check_egress(name, world);
         }
         self.check_cycles();
+        self.check_http_entries();
+        self.check_placement();
 
         // wasi:http entries only route requests to the host's own server: not a plugin need.
         let needs_plugins = self.entries.iter().any(|e| {
@@ -267,15 +288,18 @@ impl<'a> Resolver<'a> {
                 continue;
             }
             for export in &world.exports {
+                // Only instances link between components: a bare function never does
+                // (wash-runtime 2.7.0 `engine/workload.rs` `component_exports`).
                 match (item, export) {
-                    (WorldItemRef::Bare(a), WorldItemRef::Bare(b)) if a == b => exact.push(name),
                     (WorldItemRef::Interface(a), WorldItemRef::Interface(b))
                         if a.package.same_package(&b.package) && a.interface == b.interface =>
                     {
-                        if linker_versions_match(a.version(), b.version()) {
+                        if sibling_versions_match(a.version(), b.version()) {
                             exact.push(name);
                         } else {
-                            near.insert(format!("{name:?} exports {b}"));
+                            near.insert(format!(
+                                "{name:?} exports {b}, and components link only by the exact name"
+                            ));
                         }
                     }
                     _ => {}
@@ -283,6 +307,66 @@ impl<'a> Resolver<'a> {
             }
         }
         (exact, near)
+    }
+
+    /// The host links a sibling's interface into the importer through shims: a host function
+    /// per function and a fresh host resource type per resource the interface lists (wash-runtime
+    /// 2.7.0 `engine/workload.rs` `resolve_component_imports`). A resource the interface `use`s
+    /// from an interface the host or a plugin provides is then a different type from the one
+    /// the importer gets from that provider, and wasmtime refuses the import ("mismatched
+    /// resource types"): a component importing `wasi:http/handler` from a sibling never links.
+    fn check_shim_resources(
+        &mut self,
+        me: &str,
+        world: &ComponentWorld,
+        import: &WorldItemRef,
+        exporter: &str,
+    ) {
+        let Some(r) = import.interface() else {
+            return;
+        };
+        let owners: Vec<InterfaceRef> = match world.resource_uses.get(r) {
+            Some(owners) => owners.iter().cloned().collect(),
+            // Annotations carry no type information: what wasi:http's handlers are known to use.
+            None if r.package.is("wasi", "http")
+                && matches!(r.interface.as_str(), "handler" | "incoming-handler") =>
+            {
+                vec![InterfaceRef::new(
+                    "wasi",
+                    "http",
+                    "types",
+                    r.version().cloned(),
+                )]
+            }
+            None => Vec::new(),
+        };
+        let host_owned: Vec<String> = owners
+            .iter()
+            .filter(|o| {
+                let linked_from_sibling = world.imports.iter().any(|i| i.interface() == Some(*o))
+                    && self
+                        .sibling_exporters(me, &WorldItemRef::Interface((*o).clone()))
+                        .0
+                        .len()
+                        == 1;
+                !linked_from_sibling
+            })
+            .map(ToString::to_string)
+            .collect();
+        if host_owned.is_empty() {
+            return;
+        }
+        self.report.deny(
+            Finding::component(
+                Code::UnresolvedImport,
+                me,
+                format!(
+                    "component {me:?} imports {r} from component {exporter:?}, but {r} uses resources of {}, which the host provides: the host links a sibling's interface through shims with resource types of their own, so the resources cannot match and the link fails (\"mismatched resource types\"); call {exporter:?} through an interface that uses no host resources, or merge the components",
+                    host_owned.join(", ")
+                ),
+            )
+            .with_item(r),
+        );
     }
 
     fn builtin(&self, r: &InterfaceRef) -> (bool, BTreeSet<String>) {
@@ -298,11 +382,12 @@ impl<'a> Resolver<'a> {
         (false, near)
     }
 
-    fn resolve_import(&mut self, me: &str, import: &WorldItemRef) {
+    fn resolve_import(&mut self, me: &str, world: &ComponentWorld, import: &WorldItemRef) {
         let (siblings, mut near) = self.sibling_exporters(me, import);
         match siblings.as_slice() {
             [one] => {
                 self.edges.insert((me.to_string(), one.to_string()));
+                self.check_shim_resources(me, world, import, one);
                 return;
             }
             [] => {}
@@ -337,7 +422,7 @@ impl<'a> Resolver<'a> {
                 return;
             }
             WorldItemRef::Named { name, interface } => {
-                self.resolve_named(me, name, interface);
+                self.resolve_named(me, world, name, interface);
                 return;
             }
             WorldItemRef::Interface(r) => r,
@@ -348,17 +433,23 @@ impl<'a> Resolver<'a> {
         }
         near.extend(near_builtin);
 
-        let unnamed = self
+        // wasi:http entries are never bound to a plugin (wash-runtime 2.7.0
+        // `engine/workload.rs` `bind_plugins` drops them): the host serves wasi:http itself.
+        let unnamed: Vec<usize> = self
             .entries
             .iter()
-            .position(|e| e.is_for(r) && e.name().is_none());
-        match unnamed {
-            Some(i) if !r.package.is("wasi", "http") => self.check_plugin(me, r, i),
-            _ => self.report_unresolved(me, r, near),
+            .enumerate()
+            .filter(|(_, e)| e.is_for(r) && e.name().is_none())
+            .map(|(i, _)| i)
+            .collect();
+        if unnamed.is_empty() || r.package.is("wasi", "http") {
+            self.report_unresolved(me, r, near);
+        } else {
+            self.check_plugin(me, world, r, &unnamed);
         }
     }
 
-    fn resolve_named(&mut self, me: &str, label: &str, r: &InterfaceRef) {
+    fn resolve_named(&mut self, me: &str, world: &ComponentWorld, label: &str, r: &InterfaceRef) {
         // One name may label entries of several packages: prefer the entry for this package.
         let by_name = |e: &Entry<'_>| e.name() == Some(label);
         let found = self
@@ -399,71 +490,60 @@ impl<'a> Resolver<'a> {
             );
             return;
         }
-        self.check_plugin(me, r, i);
+        self.check_plugin(me, world, r, &[i]);
     }
 
-    /// The import routes to entry `i`: the entry must list it, agree on the version, and some
-    /// eligible host must offer the plugin.
-    fn check_plugin(&mut self, me: &str, r: &InterfaceRef, i: usize) {
-        let entry = &self.entries[i];
-        self.used_entries.insert(entry.index);
-        if !entry.lists(&r.interface) {
-            self.report.deny(
-                Finding::component(
-                    Code::InterfaceNotListed,
-                    me,
-                    format!(
-                        "component {me:?} imports {r}, but {} lists only [{}]: add {:?} to its interfaces",
-                        entry.label(),
-                        entry.raw.interfaces.join(", "),
-                        r.interface
-                    ),
-                )
-                .with_item(r),
-            );
-            return;
+    /// An import that only a host plugin can provide, with the entries that could bind one
+    /// (the unnamed entries of its package, or the named entry it routes to). Each eligible
+    /// host is judged as wash-runtime 2.7.0 judges it at `workload.start`: an entry is bound
+    /// for this component only when the component holds the interfaces it lists (all of them,
+    /// or any on hosts from [`plugins::ANY_RULE_SINCE`]), the host must have a plugin for each
+    /// bound entry, and the bound plugin's whole package then sits in the linker at its binding
+    /// version, where the import links by wasmtime's rule.
+    fn check_plugin(
+        &mut self,
+        me: &str,
+        world: &ComponentWorld,
+        r: &InterfaceRef,
+        candidates: &[usize],
+    ) {
+        for &i in candidates {
+            self.used_entries.insert(self.entries[i].index);
         }
-        if !host_versions_match(entry.version.as_ref(), r.version()) {
-            self.report.deny(
-                Finding::component(
-                    Code::VersionMismatch,
-                    me,
-                    format!(
-                        "component {me:?} imports {r}, but {} pins version {}; the host requires the two to be equal: set the entry's version to {} or rebuild the component against {}",
-                        entry.label(),
-                        fmt_version(entry.version.as_ref()),
-                        fmt_version(r.version()),
-                        fmt_version(entry.version.as_ref())
-                    ),
-                )
-                .with_item(r),
-            );
-            return;
-        }
-        let want = [r.version(), entry.version.as_ref()];
-        let needed: Vec<&str> = entry
-            .raw
-            .interfaces
-            .iter()
-            .map(String::as_str)
-            .chain(std::iter::once(r.interface.as_str()))
-            .collect();
-        // One provider is enough: stop at the first (most eligible hosts of a group offer the
-        // same plugins, so a resolvable import rarely looks past the first host).
-        let provided = self.eligible.iter().any(|h| {
-            // The plugin must provide the import itself, and cover every interface the
-            // entry lists in either direction (the host's `includes_bidirectional`).
-            let provides = offered(host_imports(h), r, &want);
-            let calls = offered(host_exports(h), r, &want);
-            provides.contains(r.interface.as_str())
-                && needed
-                    .iter()
-                    .all(|n| provides.contains(n) || calls.contains(n))
+        let rules = self.host_rules();
+        let bound_somewhere = candidates.iter().any(|&i| {
+            let e = &self.entries[i];
+            rules
+                .iter()
+                .any(|rule| plugins::entry_binds(e.raw, e.version.as_ref(), world, *rule))
         });
-        if provided {
+        if !bound_somewhere {
+            self.report_unbound(me, world, r, candidates);
             return;
         }
+        let mut providers = 0;
+        for (h, host) in self.eligible.iter().enumerate() {
+            let rule = plugins::EntryRule::for_host(host);
+            let links = candidates.iter().any(|&i| {
+                let e = &self.entries[i];
+                plugins::entry_binds(e.raw, e.version.as_ref(), world, rule)
+                    && plugins::bindings(host, e.raw, e.version.as_ref(), self.input.policy)
+                        .iter()
+                        .any(|b| b.provides(r))
+            });
+            if links {
+                providers += 1;
+            } else {
+                self.runnable[h] = false;
+            }
+        }
+        self.needs_plugins_checked = true;
+        if providers > 0 {
+            return;
+        }
+        let entry = &self.entries[candidates[0]];
         let versions = offered_versions(&self.eligible, r, false);
+        let versions_shown = versions.clone();
         let offer = if self.eligible.is_empty() {
             format!(
                 "no Ready host matches ({} hosts in the inventory)",
@@ -486,12 +566,19 @@ impl<'a> Resolver<'a> {
         } else {
             pkg
         };
+        let pinned = match &entry.version {
+            Some(ev) if offered_any_other(&versions_shown, ev, r.version()) => format!(
+                "; {} pins version {ev}, and a host binds a versioned entry only to a plugin of exactly that version: remove the version so it binds what the hosts offer",
+                entry.label()
+            ),
+            _ => String::new(),
+        };
         self.report.deny(
             Finding::component(
                 Code::PluginUnavailable,
                 me,
                 format!(
-                    "component {me:?} imports {r} through {}: none of the {} {} provides {what} ({offer})",
+                    "component {me:?} imports {r} through {}: none of the {} {} provides {what} ({offer}){pinned}",
                     entry.label(),
                     self.eligible.len(),
                     self.targeting,
@@ -499,6 +586,159 @@ impl<'a> Resolver<'a> {
             )
             .with_item(r),
         );
+    }
+
+    /// The entry rules of the eligible hosts' releases (the older one when none is eligible).
+    fn host_rules(&self) -> Vec<plugins::EntryRule> {
+        let mut rules: Vec<plugins::EntryRule> = self
+            .eligible
+            .iter()
+            .map(|h| plugins::EntryRule::for_host(h))
+            .collect();
+        rules.sort_by_key(|r| *r == plugins::EntryRule::Any);
+        rules.dedup();
+        if rules.is_empty() {
+            rules.push(plugins::EntryRule::All);
+        }
+        rules
+    }
+
+    /// A wasi:http entry that lists more than the handlers is not dropped by the host
+    /// (wash-runtime 2.7.0 `bind_plugins` drops only entries within incoming-handler,
+    /// outgoing-handler and handler), so it binds like a plugin entry, and no plugin serves
+    /// wasi:http: the workload fails with "requested interfaces that are not available".
+    fn check_http_entries(&mut self) {
+        const HANDLERS: [&str; 3] = ["incoming-handler", "outgoing-handler", "handler"];
+        let rules = self.host_rules();
+        let worlds: Vec<_> = self.worlds().collect();
+        for e in &self.entries {
+            if !(e.raw.namespace == "wasi" && e.raw.package == "http")
+                || e.raw
+                    .interfaces
+                    .iter()
+                    .all(|i| HANDLERS.contains(&i.as_str()))
+            {
+                continue;
+            }
+            let Some((me, _)) = worlds.iter().find(|(_, w)| {
+                rules
+                    .iter()
+                    .any(|rule| plugins::entry_binds(e.raw, e.version.as_ref(), w, *rule))
+            }) else {
+                continue;
+            };
+            let extra: Vec<&str> = e
+                .raw
+                .interfaces
+                .iter()
+                .map(String::as_str)
+                .filter(|i| !HANDLERS.contains(i))
+                .collect();
+            self.report.deny(Finding::component(
+                Code::HostExportMisconfigured,
+                me,
+                format!(
+                    "{} lists [{}]; the host serves wasi:http itself and drops only entries that list nothing but incoming-handler, outgoing-handler or handler, so this one needs a plugin that does not exist: remove [{}] from it",
+                    e.label(),
+                    e.raw.interfaces.join(", "),
+                    extra.join(", ")
+                ),
+            ));
+        }
+    }
+
+    /// No candidate entry binds for this component on any host: the entry pins another version
+    /// than the component imports, or lists interfaces the component does not hold.
+    fn report_unbound(
+        &mut self,
+        me: &str,
+        world: &ComponentWorld,
+        r: &InterfaceRef,
+        candidates: &[usize],
+    ) {
+        let entry = &self.entries[candidates[0]];
+        if let (Some(ev), Some(cv)) = (&entry.version, r.version()) {
+            if ev != cv {
+                self.report.deny(
+                    Finding::component(
+                        Code::VersionMismatch,
+                        me,
+                        format!(
+                            "component {me:?} imports {r}, but {} pins version {ev}; the host requires the two to be equal: set the entry's version to {cv}, remove it (an unversioned entry matches any), or rebuild the component against {ev}",
+                            entry.label(),
+                        ),
+                    )
+                    .with_item(r),
+                );
+                return;
+            }
+        }
+        let held = plugins::held_interfaces(world, entry.raw, entry.version.as_ref());
+        let missing: Vec<&str> = entry
+            .raw
+            .interfaces
+            .iter()
+            .map(String::as_str)
+            .filter(|i| !held.contains(i))
+            .collect();
+        self.report.deny(
+            Finding::component(
+                Code::InterfaceNotListed,
+                me,
+                format!(
+                    "component {me:?} imports {r}, but {} lists [{}] and the host binds an entry only for a component that imports or exports every interface it lists; {me:?} does not use [{}]: remove them from the entry, or give the component its own entry",
+                    entry.label(),
+                    entry.raw.interfaces.join(", "),
+                    missing.join(", ")
+                ),
+            )
+            .with_item(r),
+        );
+    }
+
+    /// The operator places a workload on one eligible host at random: say when only some of
+    /// them can run it, and deny when each plugin need is met somewhere but never all on one.
+    fn check_placement(&mut self) {
+        if !self.needs_plugins_checked || self.eligible.is_empty() || !self.report.allowed() {
+            return;
+        }
+        let n = self.eligible.len();
+        let able: Vec<&str> = self
+            .eligible
+            .iter()
+            .zip(&self.runnable)
+            .filter(|(_, ok)| **ok)
+            .map(|(h, _)| h.metadata.name.as_deref().unwrap_or(&h.host_id))
+            .collect();
+        let k = able.len();
+        if k == n {
+            return;
+        }
+        if k == 0 {
+            self.report.deny(Finding::new(
+                Code::PluginUnavailable,
+                format!(
+                    "each plugin the workload needs is offered by some of the {n} {}, but no single host offers all of them, and a workload runs on one host: narrow hostSelector to hosts that offer them all, or add the missing plugins",
+                    self.targeting
+                ),
+            ));
+            return;
+        }
+        let shown: Vec<&str> = able.iter().take(5).copied().collect();
+        let more = if k > shown.len() { ", ..." } else { "" };
+        let f = Finding::new(
+            Code::PartialPlacement,
+            format!(
+                "only {k} of the {n} {} can run this workload ({}{more}), and the operator picks one of the {n} at random: narrow hostSelector to the hosts that offer its plugins",
+                self.targeting,
+                shown.join(", ")
+            ),
+        );
+        if self.input.policy.require_all_eligible {
+            self.report.deny(f);
+        } else {
+            self.report.warn(f);
+        }
     }
 
     fn report_unresolved(&mut self, me: &str, r: &InterfaceRef, near: BTreeSet<String>) {
@@ -564,11 +804,10 @@ impl<'a> Resolver<'a> {
         self.worlds().any(|(name, world)| {
             name != me
                 && world.imports.iter().any(|i| match (i, export) {
-                    (WorldItemRef::Bare(a), WorldItemRef::Bare(b)) => a == b,
                     (WorldItemRef::Interface(a), WorldItemRef::Interface(b)) => {
                         a.package.same_package(&b.package)
                             && a.interface == b.interface
-                            && linker_versions_match(a.version(), b.version())
+                            && sibling_versions_match(a.version(), b.version())
                     }
                     _ => false,
                 })

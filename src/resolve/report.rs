@@ -40,6 +40,8 @@ pub enum Code {
     Defaulted,
     /// Egress policy that denies what the component evidently needs.
     EgressDenied,
+    /// Only some of the eligible hosts can run the workload.
+    PartialPlacement,
 }
 
 impl Code {
@@ -63,6 +65,7 @@ impl Code {
             Code::CrossEnvironment => "cross-environment",
             Code::Defaulted => "defaulted",
             Code::EgressDenied => "egress-denied",
+            Code::PartialPlacement => "partial-placement",
         }
     }
 }

@@ -51,16 +51,23 @@ struct WebhookQuery {
     timeout: Option<String>,
 }
 
-/// Parses kube-apiserver's `?timeout=10s` (Go duration; seconds are all it sends).
+/// The webhook timeouts kube-apiserver can send: `timeoutSeconds` is 1 to 30
+/// (admissionregistration.k8s.io/v1 validation).
+const TIMEOUT_RANGE: (Duration, Duration) = (Duration::from_secs(1), Duration::from_secs(30));
+
+/// Parses kube-apiserver's `?timeout=10s` (Go duration; seconds are all it sends), clamped to
+/// what it can send, so a caller can neither overflow the deadline nor stretch it.
 fn parse_timeout(s: &str) -> Option<Duration> {
     let s = s.trim();
-    if let Some(ms) = s.strip_suffix("ms") {
-        return ms.parse().ok().map(Duration::from_millis);
-    }
-    s.strip_suffix('s')
-        .and_then(|n| n.parse::<f64>().ok())
-        .filter(|n| n.is_finite() && *n > 0.0)
-        .map(Duration::from_secs_f64)
+    let parsed = if let Some(ms) = s.strip_suffix("ms") {
+        ms.parse().ok().map(Duration::from_millis)
+    } else {
+        s.strip_suffix('s')
+            .and_then(|n| n.parse::<f64>().ok())
+            .filter(|n| n.is_finite() && *n > 0.0)
+            .map(|n| Duration::from_secs_f64(n.min(TIMEOUT_RANGE.1.as_secs_f64())))
+    };
+    parsed.map(|d| d.clamp(TIMEOUT_RANGE.0, TIMEOUT_RANGE.1))
 }
 
 /// Answers one webhook call and records it (`admission_requests_total`,
@@ -235,5 +242,14 @@ mod tests {
         assert_eq!(parse_timeout("1500ms"), Some(Duration::from_millis(1500)));
         assert_eq!(parse_timeout("bogus"), None);
         assert_eq!(parse_timeout("-1s"), None);
+    }
+
+    #[test]
+    fn timeouts_are_clamped_to_what_the_apiserver_sends() {
+        // Once a panic (Duration::from_secs_f64 overflow), now the upper bound.
+        assert_eq!(parse_timeout("1e300s"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_timeout("3600s"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_timeout("1ms"), Some(Duration::from_secs(1)));
+        assert_eq!(parse_timeout("NaNs"), None);
     }
 }

@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 
 use wit_parser::{
-    AstItem, InterfaceId, PackageName, Resolve, UnresolvedPackage, UnresolvedPackageGroup, World,
-    WorldItem, WorldKey,
+    AstItem, Interface, InterfaceId, PackageName, Resolve, Type, TypeDefKind, TypeId, TypeOwner,
+    UnresolvedPackage, UnresolvedPackageGroup, World, WorldItem, WorldKey,
 };
 
 use super::{ComponentWorld, InterfaceRef, WorldItemRef};
@@ -97,6 +97,52 @@ fn interface_ref(name: &PackageName, interface: &str) -> InterfaceRef {
     InterfaceRef::new(&name.namespace, &name.name, interface, name.version.clone())
 }
 
+/// Whether an interface holds no functions and no resources, so that an import of it needs no
+/// definition in the linker.
+fn holds_only_types(iface: &Interface, kind: impl Fn(TypeId) -> Option<bool>) -> bool {
+    iface.functions.is_empty() && iface.types.values().all(|t| kind(*t) == Some(false))
+}
+
+/// Resources the host's sibling shims leave alone (wash-runtime 2.7.0 `engine/workload.rs`
+/// `resolve_component_imports` skips these names when it links a sibling's interface).
+const SHIM_SKIPPED_RESOURCES: [&str; 5] = [
+    "output-stream",
+    "input-stream",
+    "pollable",
+    "tcp-socket",
+    "incoming-value-async-body",
+];
+
+/// The interfaces owning resources that interface `id` uses (`use other.{res}`), other than
+/// itself and the resources the host's sibling shims skip.
+fn foreign_resource_owners(resolve: &Resolve, id: InterfaceId) -> Vec<InterfaceId> {
+    let mut owners = Vec::new();
+    for ty in resolve.interfaces[id].types.values() {
+        // Follow `use` aliases to the defining type.
+        let mut target = *ty;
+        while let Some(TypeDefKind::Type(Type::Id(next))) =
+            resolve.types.get(target).map(|t| &t.kind)
+        {
+            target = *next;
+        }
+        let Some(def) = resolve.types.get(target) else {
+            continue;
+        };
+        let skipped = def
+            .name
+            .as_deref()
+            .is_some_and(|n| SHIM_SKIPPED_RESOURCES.contains(&n));
+        if let (TypeDefKind::Resource, TypeOwner::Interface(owner), false) =
+            (&def.kind, def.owner, skipped)
+        {
+            if owner != id && !owners.contains(&owner) {
+                owners.push(owner);
+            }
+        }
+    }
+    owners
+}
+
 fn from_resolved(resolve: &Resolve, world: &World) -> ComponentWorld {
     let iface_ref = |id: InterfaceId| {
         let iface = &resolve.interfaces[id];
@@ -104,7 +150,31 @@ fn from_resolved(resolve: &Resolve, world: &World) -> ComponentWorld {
         let name = iface.name.as_deref()?;
         Some(interface_ref(&resolve.packages[pkg].name, name))
     };
-    convert_world(world, iface_ref)
+    let mut out = convert_world(world, iface_ref);
+    for (key, item) in &world.imports {
+        if let (WorldKey::Interface(_), WorldItem::Interface { id, .. }) = (key, item) {
+            let is_resource = |t: TypeId| {
+                Some(matches!(
+                    resolve.types.get(t)?.kind,
+                    TypeDefKind::Resource | TypeDefKind::Unknown
+                ))
+            };
+            if holds_only_types(&resolve.interfaces[*id], is_resource) {
+                if let Some(r) = iface_ref(*id) {
+                    out.types_only.insert(r);
+                }
+            }
+            let owners: std::collections::BTreeSet<InterfaceRef> =
+                foreign_resource_owners(resolve, *id)
+                    .into_iter()
+                    .filter_map(&iface_ref)
+                    .collect();
+            if let (false, Some(r)) = (owners.is_empty(), iface_ref(*id)) {
+                out.resource_uses.insert(r, owners);
+            }
+        }
+    }
+    out
 }
 
 fn convert_world(
@@ -116,10 +186,10 @@ fn convert_world(
             .filter_map(|(key, item)| world_item(key, item, &iface_ref))
             .collect()
     };
-    ComponentWorld {
-        imports: convert(&mut world.imports.iter()),
-        exports: convert(&mut world.exports.iter()),
-    }
+    ComponentWorld::new(
+        convert(&mut world.imports.iter()),
+        convert(&mut world.exports.iter()),
+    )
 }
 
 fn from_unresolved(pkg: &UnresolvedPackage) -> Result<ComponentWorld, WitError> {
@@ -223,6 +293,28 @@ mod tests {
             world.exports,
             vec![WorldItemRef::Interface("acme:app/greet".parse().unwrap())]
         );
+    }
+
+    #[test]
+    fn resources_used_from_other_interfaces_and_types_only_imports() {
+        let world = parse_world_text(
+            r#"package acme:app@0.1.0;
+            interface types { resource request; enum code { a, b } }
+            interface codes { use types.{code}; }
+            interface handler { use types.{request}; handle: func(r: request); }
+            world w { import handler; import codes; }"#,
+        )
+        .unwrap();
+        let handler: InterfaceRef = "acme:app/handler@0.1.0".parse().unwrap();
+        let types: InterfaceRef = "acme:app/types@0.1.0".parse().unwrap();
+        let codes: InterfaceRef = "acme:app/codes@0.1.0".parse().unwrap();
+        assert_eq!(
+            world.resource_uses.get(&handler),
+            Some(&[types.clone()].into())
+        );
+        assert!(world.types_only.contains(&codes), "{world:?}");
+        // `types` defines a resource: an import of it needs a definition.
+        assert!(!world.types_only.contains(&types), "{world:?}");
     }
 
     #[test]

@@ -7,27 +7,45 @@ pub fn parse_version(s: &str) -> Option<Version> {
     Version::parse(s.trim()).ok()
 }
 
-/// The component model's canonical form of a version, as wasmtime's linker uses it:
-/// `1.2.3` -> `1`, `0.2.6` -> `0.2`, `0.0.1` -> `0.0.1`; pre-releases and build metadata stay exact.
-pub fn canonical_version(v: &Version) -> String {
-    if !v.pre.is_empty() || !v.build.is_empty() {
-        v.to_string()
+/// The key under which wasmtime's linker also files a name for semver-compatible lookups
+/// (wasmtime-environ 47.0.3 `component/names.rs` `alternate_lookup_key`): `1.2.3` -> `1`,
+/// `0.2.6` -> `0.2`; none for `0.0.z` and for pre-releases, which match only exactly. Build
+/// metadata does not take part in the key.
+pub fn semver_track(v: &Version) -> Option<String> {
+    if !v.pre.is_empty() {
+        None
     } else if v.major != 0 {
-        v.major.to_string()
+        Some(v.major.to_string())
     } else if v.minor != 0 {
-        format!("0.{}", v.minor)
+        Some(format!("0.{}", v.minor))
     } else {
-        format!("0.0.{}", v.patch)
+        None
     }
 }
 
-/// The linker's rule (built-ins and siblings): both unversioned, or the same canonical version.
+/// The component model's canonical form of a version: its [`semver_track`], or the whole
+/// version where it has none (`0.0.1`, `0.2.0-draft`).
+pub fn canonical_version(v: &Version) -> String {
+    semver_track(v).unwrap_or_else(|| v.to_string())
+}
+
+/// wasmtime's linker rule (built-ins and bound plugins): an import finds a definition of the
+/// exact same name, or else one on the same [`semver_track`], in either direction (an import at
+/// `0.2.99` finds `0.2.12`). Unversioned names match only unversioned names.
 pub fn linker_versions_match(a: Option<&Version>, b: Option<&Version>) -> bool {
     match (a, b) {
         (None, None) => true,
-        (Some(a), Some(b)) => canonical_version(a) == canonical_version(b),
+        (Some(a), Some(b)) => {
+            a == b || matches!((semver_track(a), semver_track(b)), (Some(x), Some(y)) if x == y)
+        }
         _ => false,
     }
+}
+
+/// Sibling components link by exact export name (wash-runtime 2.7.0 `engine/workload.rs`
+/// `link_components` keys the export map by the full name): `@0.2.0` and `@0.2.1` differ.
+pub fn sibling_versions_match(a: Option<&Version>, b: Option<&Version>) -> bool {
+    a == b
 }
 
 /// The host's plugin rule (`same_package`): an unversioned side matches anything; two versioned
@@ -68,6 +86,29 @@ mod tests {
         ));
         assert!(!linker_versions_match(None, Some(&v("0.2.0"))));
         assert!(linker_versions_match(None, None));
+        // Either direction, and build metadata is not part of the track.
+        assert!(linker_versions_match(
+            Some(&v("0.2.99")),
+            Some(&v("0.2.12"))
+        ));
+        assert!(linker_versions_match(
+            Some(&v("2.0.0")),
+            Some(&v("2.1.0+abc"))
+        ));
+        assert!(!linker_versions_match(
+            Some(&v("0.2.0-draft2")),
+            Some(&v("0.2.0-draft"))
+        ));
+    }
+
+    #[test]
+    fn siblings_match_exactly() {
+        assert!(sibling_versions_match(Some(&v("0.2.0")), Some(&v("0.2.0"))));
+        assert!(!sibling_versions_match(
+            Some(&v("0.2.0")),
+            Some(&v("0.2.1"))
+        ));
+        assert!(!sibling_versions_match(None, Some(&v("0.2.1"))));
     }
 
     #[test]

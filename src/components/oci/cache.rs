@@ -163,7 +163,8 @@ where
 }
 
 /// Format tag of the on-disk world files; bump when the decoding or the format changes.
-const DISK_FORMAT: &str = "wasmgate-world/1";
+// 2: types-only imports are recorded (files in format 1 are ignored and pulled again).
+const DISK_FORMAT: &str = "wasmgate-world/2";
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -179,6 +180,10 @@ struct DiskWorld {
     digest: String,
     imports: Vec<DiskItem>,
     exports: Vec<DiskItem>,
+    #[serde(default, rename = "typesOnly")]
+    types_only: Vec<String>,
+    #[serde(default, rename = "resourceUses")]
+    resource_uses: Vec<(String, Vec<String>)>,
 }
 
 fn to_disk(items: &[WorldItemRef]) -> Vec<DiskItem> {
@@ -240,6 +245,24 @@ impl DiskCache {
                 Some(ComponentWorld {
                     imports: from_disk(d.imports)?,
                     exports: from_disk(d.exports)?,
+                    types_only: d
+                        .types_only
+                        .iter()
+                        .map(|r| r.parse::<InterfaceRef>().ok())
+                        .collect::<Option<_>>()?,
+                    resource_uses: d
+                        .resource_uses
+                        .iter()
+                        .map(|(user, owners)| {
+                            Some((
+                                user.parse::<InterfaceRef>().ok()?,
+                                owners
+                                    .iter()
+                                    .map(|o| o.parse::<InterfaceRef>().ok())
+                                    .collect::<Option<_>>()?,
+                            ))
+                        })
+                        .collect::<Option<_>>()?,
                 })
             });
         if parsed.is_none() {
@@ -257,6 +280,17 @@ impl DiskCache {
             digest: digest.to_string(),
             imports: to_disk(&world.imports),
             exports: to_disk(&world.exports),
+            types_only: world.types_only.iter().map(ToString::to_string).collect(),
+            resource_uses: world
+                .resource_uses
+                .iter()
+                .map(|(user, owners)| {
+                    (
+                        user.to_string(),
+                        owners.iter().map(ToString::to_string).collect(),
+                    )
+                })
+                .collect(),
         };
         let Ok(bytes) = serde_json::to_vec(&doc) else {
             return;
@@ -373,6 +407,12 @@ mod tests {
             exports: vec![WorldItemRef::Interface(
                 "wasi:http/incoming-handler@0.2.0".parse().unwrap(),
             )],
+            types_only: ["wasi:cli/types@0.3.0".parse().unwrap()].into(),
+            resource_uses: [(
+                "wasi:http/handler@0.3.0".parse().unwrap(),
+                ["wasi:http/types@0.3.0".parse().unwrap()].into(),
+            )]
+            .into(),
         };
         let digest = "sha256:0123abcd";
         assert_eq!(cache.get(digest).await, None);
