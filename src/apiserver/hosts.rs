@@ -952,6 +952,42 @@ pub async fn update(
     result.unwrap_or_else(IntoResponse::into_response)
 }
 
+/// The most operations a JSON patch may have (kube-apiserver's limit).
+const MAX_PATCH_OPERATIONS: usize = 10_000;
+
+/// Applies a JSON patch while bounding what it can build: at most [`MAX_PATCH_OPERATIONS`]
+/// operations, and a document that never grows past the request body limit (`copy` can double
+/// a document with each operation).
+fn apply_json_patch(doc: &mut Value, patch: &json_patch::Patch) -> Result<(), String> {
+    use json_patch::PatchOperation as Op;
+    if patch.0.len() > MAX_PATCH_OPERATIONS {
+        return Err(format!(
+            "the patch has {} operations; at most {MAX_PATCH_OPERATIONS} are allowed",
+            patch.0.len()
+        ));
+    }
+    let size = |v: &Value| serde_json::to_vec(v).map_or(usize::MAX, |b| b.len());
+    let mut budget = super::MAX_BODY_BYTES.saturating_sub(size(doc));
+    for op in &patch.0 {
+        let added = match op {
+            Op::Add(a) => size(&a.value),
+            Op::Replace(r) => size(&r.value),
+            Op::Copy(c) => doc.pointer(c.from.as_str()).map_or(0, size),
+            _ => 0,
+        };
+        budget = budget.checked_sub(added).ok_or_else(|| {
+            format!(
+                "the patched object would exceed {} bytes",
+                super::MAX_BODY_BYTES
+            )
+        })?;
+        // One at a time, so that each `copy` is measured on the document as patched so far
+        // (`doc` is the caller's scratch copy: a failure leaves nothing stored).
+        json_patch::patch(doc, std::slice::from_ref(op)).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
 /// Drops strategic-merge directives (`$patch`, `$setElementOrder/...`, `$retainKeys`, ...): hosts
 /// have no list merge keys, so a strategic merge patch is applied as a JSON merge patch.
 fn strip_directives(v: &mut Value) {
@@ -1006,8 +1042,8 @@ pub async fn patch(
                 let p: json_patch::Patch = serde_json::from_slice(&bytes).map_err(|e| {
                     ApiError::bad_request(format!("the JSON patch is not valid: {e}"))
                 })?;
-                json_patch::patch(&mut doc, &p)
-                    .map_err(|e| ApiError::invalid(&name, vec![("patch".into(), e.to_string())]))?;
+                apply_json_patch(&mut doc, &p)
+                    .map_err(|e| ApiError::invalid(&name, vec![("patch".into(), e)]))?;
             }
             other => return Err(ApiError::unsupported_media_type(other)),
         }
@@ -1099,6 +1135,40 @@ pub async fn delete(
         ))
     })();
     result.unwrap_or_else(IntoResponse::into_response)
+}
+
+#[cfg(test)]
+mod patch_limits {
+    use super::*;
+
+    #[test]
+    fn copy_amplification_is_refused() {
+        let mut doc = json!({"a": "x".repeat(1000)});
+        // Each copy doubles the document: 14 of them would pass 3 MiB... 16 MB.
+        let mut ops = vec![json!({"op": "add", "path": "/b", "value": {}})];
+        ops.push(json!({"op": "copy", "from": "/a", "path": "/b/0"}));
+        for i in 1..20 {
+            ops.push(json!({"op": "copy", "from": "/b", "path": format!("/b/{i}")}));
+        }
+        let patch: json_patch::Patch = serde_json::from_value(Value::Array(ops)).unwrap();
+        let err = apply_json_patch(&mut doc, &patch).unwrap_err();
+        assert!(err.contains("would exceed"), "{err}");
+    }
+
+    #[test]
+    fn too_many_operations_are_refused_and_small_patches_apply() {
+        let op = json!({"op": "test", "path": "/a", "value": 1});
+        let many: json_patch::Patch =
+            serde_json::from_value(Value::Array(vec![op; MAX_PATCH_OPERATIONS + 1])).unwrap();
+        let mut doc = json!({"a": 1});
+        assert!(apply_json_patch(&mut doc, &many)
+            .unwrap_err()
+            .contains("operations"));
+        let small: json_patch::Patch =
+            serde_json::from_value(json!([{"op": "copy", "from": "/a", "path": "/b"}])).unwrap();
+        apply_json_patch(&mut doc, &small).unwrap();
+        assert_eq!(doc, json!({"a": 1, "b": 1}));
+    }
 }
 
 #[cfg(test)]
