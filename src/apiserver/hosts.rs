@@ -53,6 +53,24 @@ struct Snapshot {
     at: Instant,
     rv: u64,
     items: Arc<Vec<Host>>,
+    /// The selectors the items were filtered by ([`selector_scope`]): a token is honoured only
+    /// for a request with the same selectors, so a forged or reused token cannot return items
+    /// the request's own (authorized) selectors would not.
+    scope: u64,
+}
+
+/// A digest of a list request's selectors, binding its continue tokens to them.
+fn selector_scope(params: &Params) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for key in ["labelSelector", "fieldSelector"] {
+        params
+            .get(key)
+            .map(String::as_str)
+            .unwrap_or("")
+            .hash(&mut h);
+    }
+    h.finish()
 }
 
 /// Snapshots behind `continue` tokens.
@@ -73,7 +91,7 @@ struct ContinueToken {
 }
 
 impl ListCache {
-    fn put(&self, rv: u64, items: Arc<Vec<Host>>) -> u64 {
+    fn put(&self, rv: u64, items: Arc<Vec<Host>>, scope: u64) -> u64 {
         let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         map.retain(|_, s| s.at.elapsed() < LIST_SNAPSHOT_TTL);
@@ -89,16 +107,17 @@ impl ListCache {
                 at: Instant::now(),
                 rv,
                 items,
+                scope,
             },
         );
         id
     }
 
-    fn get(&self, id: u64) -> Option<(u64, Arc<Vec<Host>>)> {
+    fn get(&self, id: u64) -> Option<(u64, Arc<Vec<Host>>, u64)> {
         let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         map.get(&id)
             .filter(|s| s.at.elapsed() < LIST_SNAPSHOT_TTL)
-            .map(|s| (s.rv, s.items.clone()))
+            .map(|s| (s.rv, s.items.clone(), s.scope))
     }
 }
 
@@ -324,8 +343,13 @@ fn list_hosts(s: &ApiState, headers: &HeaderMap, params: &Params) -> ApiResult<R
             let t = decode_token(token).ok_or_else(|| {
                 ApiError::bad_request(format!("continue key is not valid: {token}"))
             })?;
-            match s.lists.get(t.id).filter(|(rv, _)| *rv == t.rv) {
-                Some((rv, items)) => (items, rv, t.start, Some(t.id)),
+            match s.lists.get(t.id).filter(|(rv, _, _)| *rv == t.rv) {
+                Some((_, _, scope)) if scope != selector_scope(params) => {
+                    return Err(ApiError::bad_request(
+                        "continue key is not valid: it was issued for a list with other selectors",
+                    ));
+                }
+                Some((rv, items, _)) => (items, rv, t.start, Some(t.id)),
                 None => {
                     // The snapshot is gone (expired, evicted, or another replica served the
                     // first page): go on from the current state after the last name returned.
@@ -377,7 +401,7 @@ fn list_hosts(s: &ApiState, headers: &HeaderMap, params: &Params) -> ApiResult<R
         items.len()
     };
     let (cont, remaining) = if end < items.len() {
-        let id = id.unwrap_or_else(|| s.lists.put(rv, items.clone()));
+        let id = id.unwrap_or_else(|| s.lists.put(rv, items.clone(), selector_scope(params)));
         let after = items[end - 1].metadata.name.clone().unwrap_or_default();
         let token = encode_token(&ContinueToken {
             id,
@@ -1237,6 +1261,23 @@ mod tests {
         assert_eq!(page["items"][0]["kind"], "Host");
         assert_eq!(page["metadata"]["remainingItemCount"], 1);
         let token = page["metadata"]["continue"].as_str().unwrap();
+        // The token is bound to the selectors of the list that issued it.
+        let (code, body) = call(
+            &app,
+            Method::GET,
+            &format!("{BASE}?limit=2&continue={token}&fieldSelector=metadata.name%3Dc"),
+            &[],
+            None,
+        )
+        .await;
+        assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("other selectors"),
+            "{body}"
+        );
         // A change between pages does not show: the pages are one snapshot.
         call(&app, Method::POST, BASE, &[], Some(host("0-new", "edge"))).await;
         let (_, rest) = call(
