@@ -48,6 +48,10 @@ use crate::reconcile::resolution;
 /// The ConfigMap kube-apiserver publishes its authentication settings in.
 pub const AUTH_CONFIGMAP: (&str, &str) = ("kube-system", "extension-apiserver-authentication");
 
+/// The longest wait for one Kubernetes API call made on a request's behalf (kube's client has
+/// no read timeout of its own).
+const KUBE_CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How long SubjectAccessReview and TokenReview answers are reused.
 pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(10);
 
@@ -384,9 +388,14 @@ impl Authenticator {
             return Ok(false);
         };
         let api: Api<ConfigMap> = Api::namespaced(client.clone(), AUTH_CONFIGMAP.0);
-        let cm = api
-            .get(AUTH_CONFIGMAP.1)
+        let cm = tokio::time::timeout(KUBE_CALL_TIMEOUT, api.get(AUTH_CONFIGMAP.1))
             .await
+            .map_err(|_| {
+                format!(
+                    "reading {}/{}: timed out",
+                    AUTH_CONFIGMAP.0, AUTH_CONFIGMAP.1
+                )
+            })?
             .map_err(|e| format!("reading {}/{}: {e}", AUTH_CONFIGMAP.0, AUTH_CONFIGMAP.1))?;
         let data = cm.data.unwrap_or_default();
         if self
@@ -541,10 +550,13 @@ impl Authenticator {
             ..Default::default()
         };
         let api: Api<TokenReview> = Api::all(client.clone());
-        let result = api
-            .create(&PostParams::default(), &review)
-            .await
-            .map_err(|e| Unauthenticated(format!("TokenReview failed: {e}")))?;
+        let result = tokio::time::timeout(
+            KUBE_CALL_TIMEOUT,
+            api.create(&PostParams::default(), &review),
+        )
+        .await
+        .map_err(|_| Unauthenticated("TokenReview timed out".into()))?
+        .map_err(|e| Unauthenticated(format!("TokenReview failed: {e}")))?;
         let user = result.status.and_then(|s| {
             if s.authenticated != Some(true) {
                 return None;
@@ -695,7 +707,7 @@ async fn subject_access_review(
     };
     let api: Api<SubjectAccessReview> = Api::all(client.clone());
     let result = tokio::time::timeout(
-        Duration::from_secs(10),
+        KUBE_CALL_TIMEOUT,
         api.create(&PostParams::default(), &review),
     )
     .await

@@ -371,8 +371,21 @@ async fn run(
         if *stop.borrow() {
             break;
         }
-        if let Err(e) = attempt(&api, &config, &mut state).await {
-            tracing::warn!(error = %e, lease = %config.lease_name, "leader election: Kubernetes API error");
+        // Bounded: kube's client has no read timeout, and a hung renewal must not keep this
+        // replica leading past its deadline (the check below runs only after the attempt).
+        match tokio::time::timeout(
+            config.retry_period.max(Duration::from_secs(1)),
+            attempt(&api, &config, &mut state),
+        )
+        .await
+        {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, lease = %config.lease_name, "leader election: Kubernetes API error");
+            }
+            Err(_) => {
+                tracing::warn!(lease = %config.lease_name, "leader election: the Kubernetes API did not answer in time");
+            }
         }
         let now = Instant::now();
         if let Some(at) = state.renewed {
