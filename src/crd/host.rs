@@ -94,7 +94,7 @@ pub struct HostStatus {
 }
 
 /// One WIT package's interfaces, as a heartbeat lists them.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub struct HostWitInterface {
     /// WIT namespace.
     pub namespace: String,

@@ -164,7 +164,12 @@ struct Resolver<'a> {
     used_entries: BTreeSet<usize>,
     /// (importer, exporter) links between components.
     edges: BTreeSet<(String, String)>,
-    /// Indices into `eligible` of the hosts on which every plugin need checked so far links.
+    /// Per eligible host, the index of its profile in `profiles`.
+    profile_of: Vec<usize>,
+    /// A representative eligible host per distinct profile (release and advertised worlds):
+    /// hosts of one profile bind plugins alike, so each is judged once.
+    profiles: Vec<&'a Host>,
+    /// Per profile: whether every plugin need checked so far links on its hosts.
     runnable: Vec<bool>,
     /// Whether some plugin need narrowed `runnable` (otherwise every host can run it).
     needs_plugins_checked: bool,
@@ -186,7 +191,8 @@ pub fn resolve(input: &ResolveInput<'_>) -> Report {
             version: raw.version.as_deref().and_then(parse_version),
         })
         .collect();
-    let runnable = vec![true; eligibility.hosts.len()];
+    let (profiles, profile_of) = plugins::profiles(&eligibility.hosts);
+    let runnable = vec![true; profiles.len()];
     let mut r = Resolver {
         input,
         entries,
@@ -194,6 +200,8 @@ pub fn resolve(input: &ResolveInput<'_>) -> Report {
         targeting: eligibility.description,
         used_entries: BTreeSet::new(),
         edges: BTreeSet::new(),
+        profile_of,
+        profiles,
         runnable,
         needs_plugins_checked: false,
         report: Report::default(),
@@ -522,7 +530,7 @@ impl<'a> Resolver<'a> {
             return;
         }
         let mut providers = 0;
-        for (h, host) in self.eligible.iter().enumerate() {
+        for (p, host) in self.profiles.iter().enumerate() {
             let rule = plugins::EntryRule::for_host(host);
             let links = candidates.iter().any(|&i| {
                 let e = &self.entries[i];
@@ -534,7 +542,7 @@ impl<'a> Resolver<'a> {
             if links {
                 providers += 1;
             } else {
-                self.runnable[h] = false;
+                self.runnable[p] = false;
             }
         }
         self.needs_plugins_checked = true;
@@ -706,8 +714,8 @@ impl<'a> Resolver<'a> {
         let able: Vec<&str> = self
             .eligible
             .iter()
-            .zip(&self.runnable)
-            .filter(|(_, ok)| **ok)
+            .zip(&self.profile_of)
+            .filter(|(_, p)| self.runnable[**p])
             .map(|(h, _)| h.metadata.name.as_deref().unwrap_or(&h.host_id))
             .collect();
         let k = able.len();
