@@ -265,7 +265,7 @@ impl<'a> Resolver<'a> {
             self.check_egress(name, world);
         }
         self.check_cycles();
-        self.check_http_entries();
+        self.check_required_entries();
         self.check_placement();
 
         // wasi:http entries only route requests to the host's own server: not a plugin need.
@@ -611,47 +611,70 @@ impl<'a> Resolver<'a> {
         rules
     }
 
-    /// A wasi:http entry that lists more than the handlers is not dropped by the host
-    /// (wash-runtime 2.7.0 `bind_plugins` drops only entries within incoming-handler,
-    /// outgoing-handler and handler), so it binds like a plugin entry, and no plugin serves
-    /// wasi:http: the workload fails with "requested interfaces that are not available".
-    fn check_http_entries(&mut self) {
-        const HANDLERS: [&str; 3] = ["incoming-handler", "outgoing-handler", "handler"];
-        let rules = self.host_rules();
-        let worlds: Vec<_> = self.worlds().collect();
-        for e in &self.entries {
-            if !(e.raw.namespace == "wasi" && e.raw.package == "http")
-                || e.raw
-                    .interfaces
-                    .iter()
-                    .all(|i| HANDLERS.contains(&i.as_str()))
-            {
-                continue;
+    /// Every entry the host binds for a component needs a plugin, whether or not the
+    /// component's imports go through it (wash-runtime 2.7.0 `engine/workload.rs`
+    /// `bind_plugins`): an entry for a built-in interface (`wasi:cli [exit]`), one the component
+    /// holds only as an export, or a `wasi:http` entry listing more than the handlers (only
+    /// entries within incoming-handler, outgoing-handler and handler are dropped) fails with
+    /// "requested interfaces that are not available on this host" where no plugin advertises
+    /// every interface it lists. Entries whose interfaces exactly one other component serves
+    /// are skipped (`served_within_workload`). Runs last, on an otherwise admitted workload.
+    fn check_required_entries(&mut self) {
+        if !self.report.allowed() {
+            return;
+        }
+        let worlds: Vec<(&str, &ComponentWorld)> = self.worlds().collect();
+        for (me, world) in &worlds {
+            for e in &self.entries {
+                if plugins::is_http_handler_entry(e.raw)
+                    || plugins::served_within_workload(
+                        e.raw,
+                        e.version.as_ref(),
+                        me,
+                        world,
+                        &worlds,
+                    )
+                {
+                    continue;
+                }
+                let mut binds_somewhere = false;
+                let mut served_somewhere = false;
+                for (p, host) in self.profiles.iter().enumerate() {
+                    let rule = plugins::EntryRule::for_host(host);
+                    if !plugins::entry_binds(e.raw, e.version.as_ref(), world, rule) {
+                        continue;
+                    }
+                    binds_somewhere = true;
+                    if plugins::bindings(host, e.raw, e.version.as_ref(), self.input.policy)
+                        .is_empty()
+                    {
+                        self.runnable[p] = false;
+                        self.needs_plugins_checked = true;
+                    } else {
+                        served_somewhere = true;
+                    }
+                }
+                if binds_somewhere && !served_somewhere {
+                    self.used_entries.insert(e.index);
+                    self.report.deny(Finding::component(
+                        Code::PluginUnavailable,
+                        me,
+                        format!(
+                            "component {me:?} uses every interface {} lists ([{}]), so the host binds the entry to a plugin, and none of the {} {} has a plugin advertising {}:{}{} with all of them: remove the entry if the interfaces are built in or served by another component, or run hosts with such a plugin",
+                            e.label(),
+                            e.raw.interfaces.join(", "),
+                            self.eligible.len(),
+                            self.targeting,
+                            e.raw.namespace,
+                            e.raw.package,
+                            e.version
+                                .as_ref()
+                                .map(|v| format!("@{v}"))
+                                .unwrap_or_default(),
+                        ),
+                    ));
+                }
             }
-            let Some((me, _)) = worlds.iter().find(|(_, w)| {
-                rules
-                    .iter()
-                    .any(|rule| plugins::entry_binds(e.raw, e.version.as_ref(), w, *rule))
-            }) else {
-                continue;
-            };
-            let extra: Vec<&str> = e
-                .raw
-                .interfaces
-                .iter()
-                .map(String::as_str)
-                .filter(|i| !HANDLERS.contains(i))
-                .collect();
-            self.report.deny(Finding::component(
-                Code::HostExportMisconfigured,
-                me,
-                format!(
-                    "{} lists [{}]; the host serves wasi:http itself and drops only entries that list nothing but incoming-handler, outgoing-handler or handler, so this one needs a plugin that does not exist: remove [{}] from it",
-                    e.label(),
-                    e.raw.interfaces.join(", "),
-                    extra.join(", ")
-                ),
-            ));
         }
     }
 

@@ -83,6 +83,47 @@ pub fn entry_binds(
     }
 }
 
+/// Entries the host never binds to a plugin: `wasi:http` entries listing nothing but the
+/// handlers (wash-runtime 2.7.0 `bind_plugins` filters them; the host serves wasi:http itself).
+pub fn is_http_handler_entry(entry: &HostInterface) -> bool {
+    const HANDLERS: [&str; 3] = ["incoming-handler", "outgoing-handler", "handler"];
+    entry.namespace == "wasi"
+        && entry.package == "http"
+        && entry
+            .interfaces
+            .iter()
+            .all(|i| HANDLERS.contains(&i.as_str()))
+}
+
+/// Whether another component serves the entry for component `me` (wash-runtime 2.7.0
+/// `served_within_workload`): the entry lists interfaces, `me` imports each of them, and exactly
+/// one other component exports each of them (`same_package` versions).
+pub fn served_within_workload(
+    entry: &HostInterface,
+    entry_version: Option<&Version>,
+    me: &str,
+    world: &ComponentWorld,
+    all: &[(&str, &ComponentWorld)],
+) -> bool {
+    let holds = |items: &[crate::wit::WorldItemRef], interface: &str| {
+        items.iter().filter_map(|i| i.interface()).any(|r| {
+            r.package.namespace == entry.namespace
+                && r.package.name == entry.package
+                && r.interface == interface
+                && host_versions_match(r.version(), entry_version)
+        })
+    };
+    !entry.interfaces.is_empty()
+        && entry.interfaces.iter().all(|i| {
+            holds(&world.imports, i)
+                && all
+                    .iter()
+                    .filter(|(name, w)| *name != me && holds(&w.exports, i))
+                    .count()
+                    == 1
+        })
+}
+
 /// The version a bound plugin's definitions carry in the linker.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BindingVersion {

@@ -2961,8 +2961,14 @@ fn a_wasi_http_entry_listing_types_needs_a_plugin_that_does_not_exist() {
             .resolve()
     };
     let with_types = case(&["incoming-handler", "types"]);
-    let f = violation(&with_types, Code::HostExportMisconfigured);
-    assert_says(f, &["lists [incoming-handler, types]", "remove [types]"]);
+    let f = violation(&with_types, Code::PluginUnavailable);
+    assert_says(
+        f,
+        &[
+            "uses every interface hostInterfaces entry wasi:http lists ([incoming-handler, types])",
+            "has a plugin advertising wasi:http",
+        ],
+    );
     assert_allowed(&case(&["incoming-handler"]));
 }
 
@@ -2996,4 +3002,60 @@ fn a_sibling_interface_using_host_resources_does_not_link() {
         .with("back", world(&[], &["acme:greet/api@0.1.0"]))
         .resolve();
     assert_allowed(&own);
+}
+
+#[test]
+fn an_entry_for_a_built_in_interface_needs_a_plugin_too() {
+    // The component holds wasi:cli/exit, so the host binds the entry, and no plugin advertises
+    // wasi:cli (tests/fidelity.rs, oracle: "requested interfaces that are not available").
+    let case = |with_entry: bool| {
+        let c = Case::new().with("api", world(&["wasi:cli/exit@0.2.12"], &[]));
+        if with_entry {
+            c.entry(entry("wasi:cli", &["exit"])).resolve()
+        } else {
+            c.resolve()
+        }
+    };
+    let with_entry = case(true);
+    let f = violation(&with_entry, Code::PluginUnavailable);
+    assert_says(
+        f,
+        &["component \"api\" uses every interface hostInterfaces entry wasi:cli lists"],
+    );
+    assert_clean(&case(false));
+}
+
+#[test]
+fn an_entry_held_through_an_export_needs_a_plugin_advertising_all_of_it() {
+    let report = Case::new()
+        .with("api", world(&[], &["acme:msg/handler@0.2.0"]))
+        .entry(entry("acme:msg", &["handler", "types"]).version("0.2.0"))
+        .hosts(vec![host("h1")
+            .offers("acme:msg", Some("0.2.0"), &["consumer"])
+            .calls("acme:msg", Some("0.2.0"), &["handler"])])
+        .resolve();
+    // The component exports handler and (types-only) imports types; no plugin advertises types.
+    let mut w = ComponentWorld::new(
+        vec![item("acme:msg/types@0.2.0")],
+        vec![item("acme:msg/handler@0.2.0")],
+    );
+    w.types_only
+        .insert("acme:msg/types@0.2.0".parse().expect("ref"));
+    let with_types = Case::new()
+        .with("api", WorldState::Known(w))
+        .entry(entry("acme:msg", &["handler", "types"]).version("0.2.0"))
+        .hosts(vec![host("h1")
+            .offers("acme:msg", Some("0.2.0"), &["consumer"])
+            .calls("acme:msg", Some("0.2.0"), &["handler"])])
+        .resolve();
+    assert_says(
+        violation(&with_types, Code::PluginUnavailable),
+        &[
+            "lists ([handler, types])",
+            "acme:msg@0.2.0 with all of them",
+        ],
+    );
+    // Without the types import the entry does not bind at all (not every interface is held):
+    // nothing to serve, and the export is left uncalled.
+    assert!(report.allowed(), "{report:#?}");
 }
