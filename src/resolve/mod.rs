@@ -260,7 +260,7 @@ impl<'a> Resolver<'a> {
                 self.resolve_import(name, world, import);
             }
             for export in &world.exports {
-                self.check_export(name, export);
+                self.check_export(name, world, export);
             }
             self.check_egress(name, world);
         }
@@ -292,7 +292,9 @@ impl<'a> Resolver<'a> {
         let mut exact = Vec::new();
         let mut near = BTreeSet::new();
         for (name, world) in self.worlds() {
-            if name == me {
+            // The service's exports are never linked to components (wash-runtime 2.7.0
+            // `link_components` collects components' exports only).
+            if name == me || name == SERVICE_KEY {
                 continue;
             }
             for export in &world.exports {
@@ -391,7 +393,31 @@ impl<'a> Resolver<'a> {
     }
 
     fn resolve_import(&mut self, me: &str, world: &ComponentWorld, import: &WorldItemRef) {
-        let (siblings, mut near) = self.sibling_exporters(me, import);
+        let (mut siblings, mut near) = self.sibling_exporters(me, import);
+        // The export map holds the importer's own exports too (wash-runtime 2.7.0
+        // `build_export_map`): a name it both imports and exports is ambiguous when another
+        // component exports it as well, and has no exporter to link to when none does.
+        let exports_itself = me != SERVICE_KEY
+            && matches!(import, WorldItemRef::Interface(_))
+            && world.exports.contains(import);
+        if exports_itself {
+            if siblings.is_empty() {
+                self.report.deny(
+                    Finding::component(
+                        Code::UnresolvedImport,
+                        me,
+                        format!(
+                            "component {me:?} imports {import}, which only it exports: the host does not link a component to itself; move the implementation into another component"
+                        ),
+                    )
+                    .with_item(import),
+                );
+                return;
+            }
+            if let Some(name) = self.worlds().map(|(n, _)| n).find(|n| *n == me) {
+                siblings.insert(0, name);
+            }
+        }
         match siblings.as_slice() {
             [one] => {
                 self.edges.insert((me.to_string(), one.to_string()));
@@ -845,7 +871,7 @@ impl<'a> Resolver<'a> {
         })
     }
 
-    fn check_export(&mut self, me: &str, export: &WorldItemRef) {
+    fn check_export(&mut self, me: &str, world: &ComponentWorld, export: &WorldItemRef) {
         if self.sibling_imports(me, export) {
             return;
         }
@@ -879,8 +905,20 @@ impl<'a> Resolver<'a> {
             }
             return;
         }
-        // Other exports the host calls through a plugin (e.g. wasmcloud:messaging/handler).
-        let entry = self.entries.iter().find(|e| e.is_for(r)).map(|e| e.index);
+        // Other exports the host calls through a plugin (e.g. wasmcloud:messaging/handler),
+        // through an entry the host binds for this component; an entry that does not bind (it
+        // pins another version, or lists interfaces the component lacks) asks for nothing.
+        let rules = self.host_rules();
+        let entry = self
+            .entries
+            .iter()
+            .find(|e| {
+                e.is_for(r)
+                    && rules
+                        .iter()
+                        .any(|rule| plugins::entry_binds(e.raw, e.version.as_ref(), world, *rule))
+            })
+            .map(|e| e.index);
         let Some(index) = entry else {
             self.uncalled(
                 me,

@@ -2982,7 +2982,7 @@ fn a_sibling_interface_using_host_resources_does_not_link() {
             "front",
             world(
                 &["wasi:http/handler@0.3.0", "wasi:http/types@0.3.0"],
-                &["wasi:http/handler@0.3.0"],
+                &["acme:app/api@0.1.0"],
             ),
         )
         .with("back", world(&[], &["wasi:http/handler@0.3.0"]))
@@ -3058,4 +3058,48 @@ fn an_entry_held_through_an_export_needs_a_plugin_advertising_all_of_it() {
     // Without the types import the entry does not bind at all (not every interface is held):
     // nothing to serve, and the export is left uncalled.
     assert!(report.allowed(), "{report:#?}");
+}
+
+#[test]
+fn a_name_the_importer_also_exports_is_ambiguous_or_unlinkable() {
+    // wash-runtime 2.7.0 `build_export_map` counts the importer's own exports.
+    let both = Case::new()
+        .with(
+            "mw",
+            world(&["example:greet/api@0.2.0"], &["example:greet/api@0.2.0"]),
+        )
+        .with("greeter", world(&[], &["example:greet/api@0.2.0"]))
+        .resolve();
+    assert_says(
+        violation(&both, Code::AmbiguousProvider),
+        &["\"mw\", \"greeter\""],
+    );
+    let alone = Case::new()
+        .with(
+            "mw",
+            world(&["example:greet/api@0.2.0"], &["example:greet/api@0.2.0"]),
+        )
+        .resolve();
+    assert_says(
+        violation(&alone, Code::UnresolvedImport),
+        &["which only it exports"],
+    );
+}
+
+#[test]
+fn an_export_whose_entry_does_not_bind_is_only_uncalled() {
+    // The entry pins 0.3.0 and the component exports handler@0.2.0: the host binds nothing
+    // for it and starts the workload; the export is simply never called.
+    let mut w = ComponentWorld::new(
+        vec![item("acme:msg/types@0.2.0")],
+        vec![item("acme:msg/handler@0.2.0")],
+    );
+    w.types_only
+        .insert("acme:msg/types@0.2.0".parse().expect("ref"));
+    let report = Case::new()
+        .with("c0", WorldState::Known(w))
+        .entry(entry("acme:msg", &["handler", "types"]).version("0.3.0"))
+        .resolve();
+    assert!(report.allowed(), "{report:#?}");
+    warning(&report, Code::UncalledExport);
 }

@@ -48,6 +48,13 @@
 //!   that as [`Stage::FirstCall`], a failure.
 //! - The HTTP router's `host` config check (`host/http.rs`) is not modelled: entries carry no
 //!   config here; callers are assumed to give every wasi:http entry a valid `host`.
+//! - A plugin binds every package text in `bindings_wit`, whatever the entry's version. A real
+//!   plugin may pick one binding by the entry's version (wasmcloud-postgres 0.1.1-draft or
+//!   0.2.0); give such a plugin only the binding it would pick.
+//! - Plugins that call component exports (`world_exports`) only bind here. The real
+//!   wasmcloud-messaging plugin, with subscriptions configured, also pre-instantiates the
+//!   component at start and requires its handler export (`plugin/wasmcloud_messaging/nats.rs`
+//!   `on_workload_resolved`); that config-dependent step is not modelled.
 //! - The workload `service` is not modelled.
 
 mod host;
