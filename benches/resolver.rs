@@ -159,7 +159,7 @@ fn workload(components: usize) -> (WorkloadSpec, BTreeMap<String, WorldState>) {
                 namespace: "wasmcloud".into(),
                 package: "messaging".into(),
                 version: Some("0.3.0".into()),
-                interfaces: vec!["consumer".into(), "handler".into()],
+                interfaces: vec!["consumer".into()],
                 ..Default::default()
             },
             HostInterface {
