@@ -320,7 +320,8 @@ cmd_start() {
   write_env
   local pki="$DIR/pki"
 
-  until curl -fsS --max-time 2 "$ETCD_URL/health" 2>/dev/null | grep -q '"health":"true"'; do
+  # Capture, then match: `curl | grep -q` under pipefail can fail when grep exits first.
+  until [[ "$(curl -fsS --max-time 2 "$ETCD_URL/health" 2>/dev/null || true)" == *'"health":"true"'* ]]; do
     check_alive etcd
     (($(date +%s) < deadline)) || fail "etcd not healthy within ${TIMEOUT}s"
     sleep 0.1
