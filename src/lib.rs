@@ -4,17 +4,16 @@
 //! [`components`] (where worlds come from), [`inventory`] (hosts), [`admission`] (the webhook),
 //! [`server`] (TLS, routes, health) and [`crd`] (types).
 
+#![forbid(unsafe_code)]
+
+pub use wasmgate_core::{crd, manifest, policy, resolve, wit};
+
 pub mod admission;
 pub mod apiserver;
 pub mod check;
 pub mod cli;
 pub mod components;
-pub mod crd;
 pub mod inventory;
-pub mod manifest;
-pub mod policy;
 pub mod reconcile;
-pub mod resolve;
 pub mod server;
 pub mod sim;
-pub mod wit;

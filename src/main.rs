@@ -1,5 +1,7 @@
 //! The `wasmgate` binary.
 
+#![forbid(unsafe_code)]
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -1,9 +1,9 @@
-//! The CRDs wasmgate generates from `src/crd/` against upstream wasmCloud's CRDs.
+//! The CRDs wasmgate generates from `crates/core/src/crd/` against upstream wasmCloud's CRDs.
 //!
 //! - `manifests_match_generated_crds`: `manifests/crds/` is exactly what `crd_documents()` produces.
 //!   Regenerate with `WASMGATE_UPDATE_CRDS=1 cargo test --test crd_compat`.
 //! - `crds_cover_upstream_schemas`: every field path of upstream's schemas (read from
-//!   `../shared/spec/upstream-crds`) exists in ours with the same type and validation, plus names, scope,
+//!   `tests/fixtures/upstream-crds`) exists in ours with the same type and validation, plus names, scope,
 //!   printer columns and subresources. Extra fields in ours are printed, not failed.
 //! - `generated_crds_are_structural`: the rules kube-apiserver applies to CRD schemas.
 //! - `examples_round_trip` / `invalid_examples_rejected_alike`: realistic objects are valid under both
@@ -29,8 +29,8 @@ use wasmgate::crd::{
 // Inputs
 // ---------------------------------------------------------------------------------------------
 
-/// Upstream's CRDs (wasmCloud operator, `config/crd/bases`), read from the shared specification
-/// beside the repository (`../shared/spec/upstream-crds`, or `WASMGATE_UPSTREAM_CRDS`).
+/// Upstream's CRDs (wasmCloud operator, `config/crd/bases`),
+/// vendored as test data (`tests/fixtures/upstream-crds`, source and licence in its README; or `WASMGATE_UPSTREAM_CRDS`).
 const UPSTREAM: [(&str, &str); 3] = [
     (
         "workloads.runtime.wasmcloud.dev",
@@ -48,7 +48,7 @@ const UPSTREAM: [(&str, &str); 3] = [
 
 fn upstream_text(file: &str) -> String {
     let dir = std::env::var("WASMGATE_UPSTREAM_CRDS").unwrap_or_else(|_| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/spec/upstream-crds").to_string()
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/upstream-crds").to_string()
     });
     let path = std::path::Path::new(&dir).join(file);
     std::fs::read_to_string(&path).unwrap_or_else(|e| {
@@ -102,7 +102,7 @@ fn root_schema<'a>(crd: &'a Value, version: &str) -> &'a Value {
 // ---------------------------------------------------------------------------------------------
 
 const HEADER: &str =
-    "# Generated from the Rust types in src/crd/ by tests/crd_compat.rs; do not edit.\n\
+    "# Generated from the Rust types in crates/core/src/crd/ by tests/crd_compat.rs; do not edit.\n\
                       # Regenerate: WASMGATE_UPDATE_CRDS=1 cargo test --test crd_compat\n";
 
 fn manifests_dir() -> PathBuf {
@@ -187,7 +187,7 @@ fn manifests_match_generated_crds() {
     }
     assert!(
         problems.is_empty(),
-        "manifests/crds/ is out of date with src/crd/:\n  {}\nRegenerate with: {REGENERATE}",
+        "manifests/crds/ is out of date with crates/core/src/crd/:\n  {}\nRegenerate with: {REGENERATE}",
         problems.join("\n  ")
     );
 }
@@ -634,7 +634,7 @@ fn crds_cover_upstream_schemas() {
     }
     assert!(
         report.mismatches.is_empty(),
-        "{} differences from upstream's CRDs (fix the types in src/crd/):\n  {}",
+        "{} differences from upstream's CRDs (fix the types in crates/core/src/crd/):\n  {}",
         report.mismatches.len(),
         report.mismatches.join("\n  ")
     );

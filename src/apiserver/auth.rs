@@ -43,7 +43,7 @@ use rustls::RootCertStore;
 
 use super::status::ApiError;
 use super::{x509, GROUP, RESOURCE, VERSION};
-use crate::reconcile::resolution;
+use crate::crd::resolution;
 
 /// The ConfigMap kube-apiserver publishes its authentication settings in.
 pub const AUTH_CONFIGMAP: (&str, &str) = ("kube-system", "extension-apiserver-authentication");

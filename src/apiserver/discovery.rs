@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::negotiate::{accepts_discovery_v2, DiscoveryVersion};
 use super::{json_response, GROUP, KIND, RESOURCE, SINGULAR, VERSION};
-use crate::reconcile::resolution;
+use crate::crd::resolution;
 
 /// Verbs `hosts` supports (and advertises).
 pub const VERBS: [&str; 7] = [

@@ -299,38 +299,38 @@ pub fn router(state: ApiState) -> Router {
             get(hosts::watch_item),
         )
         .route(
-            &format!("{gv}/{}", crate::reconcile::resolution::RESOURCE),
+            &format!("{gv}/{}", crate::crd::resolution::RESOURCE),
             get(resolutions::list_all).fallback(resolutions::read_only),
         )
         .route(
             &format!(
                 "{gv}/namespaces/{{namespace}}/{}",
-                crate::reconcile::resolution::RESOURCE
+                crate::crd::resolution::RESOURCE
             ),
             get(resolutions::list_namespaced).fallback(resolutions::read_only),
         )
         .route(
             &format!(
                 "{gv}/namespaces/{{namespace}}/{}/{{name}}",
-                crate::reconcile::resolution::RESOURCE
+                crate::crd::resolution::RESOURCE
             ),
             get(resolutions::get).fallback(resolutions::read_only),
         )
         .route(
-            &format!("{gv}/watch/{}", crate::reconcile::resolution::RESOURCE),
+            &format!("{gv}/watch/{}", crate::crd::resolution::RESOURCE),
             get(resolutions::watch_all),
         )
         .route(
             &format!(
                 "{gv}/watch/namespaces/{{namespace}}/{}",
-                crate::reconcile::resolution::RESOURCE
+                crate::crd::resolution::RESOURCE
             ),
             get(resolutions::watch_namespaced),
         )
         .route(
             &format!(
                 "{gv}/watch/namespaces/{{namespace}}/{}/{{name}}",
-                crate::reconcile::resolution::RESOURCE
+                crate::crd::resolution::RESOURCE
             ),
             get(resolutions::watch_item),
         )

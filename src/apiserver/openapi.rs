@@ -11,8 +11,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ListMeta, ObjectMeta};
 use schemars::generate::SchemaSettings;
 use serde_json::{json, Map, Value};
 
+use crate::crd::resolution::{self as wr, WorkloadResolution};
 use crate::crd::Host;
-use crate::reconcile::resolution::{self as wr, WorkloadResolution};
 
 use super::{GROUP, KIND, LIST_KIND, RESOURCE, VERSION};
 

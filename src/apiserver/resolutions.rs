@@ -14,8 +14,8 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use serde_json::{json, Value};
 
+use crate::crd::resolution::{WorkloadResolution, KIND, LIST_KIND, RESOURCE};
 use crate::inventory::WatchEventType;
-use crate::reconcile::resolution::{WorkloadResolution, KIND, LIST_KIND, RESOURCE};
 use crate::reconcile::store::{rv_of, ResolutionEvent, ResolutionStore};
 
 use super::hosts::{flag, gone, include, output, Params};
@@ -567,7 +567,7 @@ fn watch(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reconcile::resolution::{ResolutionStatus, TargetRef};
+    use crate::crd::resolution::{ResolutionStatus, TargetRef};
     use axum::http::{header, HeaderValue};
 
     fn stored(store: &ResolutionStore, ns: &str, name: &str, resolved: bool) {

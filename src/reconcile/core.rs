@@ -10,8 +10,8 @@ use crate::crd::{WASMCLOUD_GROUP, WASMCLOUD_VERSION};
 use crate::inventory::Snapshot;
 
 use super::index::{Dependencies, DependencyIndex, HostTracker};
-use super::resolution::{resolution_name, ResolutionStatus, TargetRef, WorkloadResolution};
 use super::store::ResolutionStore;
+use crate::crd::resolution::{resolution_name, ResolutionStatus, TargetRef, WorkloadResolution};
 
 /// The kinds the reconciler watches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

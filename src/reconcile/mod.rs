@@ -14,12 +14,11 @@ pub mod certs;
 pub mod core;
 pub mod index;
 pub mod leader;
-pub mod resolution;
 mod run;
 pub mod store;
 
 pub use self::core::{ObjectKey, Outcome, ReconcileCore, TargetKind};
-pub use resolution::{ResolutionStatus, WorkloadResolution};
+
 pub use run::{spawn, ReconcileArgs, ReconcilerHandle, ReconcilerParts};
 pub use store::ResolutionStore;
 

@@ -401,7 +401,7 @@ async fn write_events(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reconcile::ResolutionStatus;
+    use crate::crd::resolution::ResolutionStatus;
 
     #[test]
     fn events_name_the_problem_and_fit() {

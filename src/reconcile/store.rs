@@ -9,7 +9,7 @@ use std::time::SystemTime;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use tokio::sync::broadcast;
 
-use super::resolution::{WorkloadResolution, KIND};
+use crate::crd::resolution::{WorkloadResolution, KIND};
 use crate::inventory::{WatchError, WatchEventType};
 
 /// Events kept for watches that resume from a resourceVersion.
@@ -249,7 +249,7 @@ fn uid_for(key: &Key, now: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reconcile::resolution::{ResolutionStatus, TargetRef};
+    use crate::crd::resolution::{ResolutionStatus, TargetRef};
 
     fn obj(ns: &str, name: &str, resolved: bool) -> WorkloadResolution {
         let mut r = WorkloadResolution {

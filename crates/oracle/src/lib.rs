@@ -57,6 +57,8 @@
 //!   `on_workload_resolved`); that config-dependent step is not modelled.
 //! - The workload `service` is not modelled.
 
+#![forbid(unsafe_code)]
+
 mod host;
 mod stubs;
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use kube::CustomResource;
+use kube_derive::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +23,7 @@ pub struct LocalObjectReference {
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[schemars(transform = omit_null)]
 #[kube(
+    crates(kube_core = "::kube_core"),
     group = "runtime.wasmcloud.dev",
     version = "v1alpha1",
     kind = "Workload",
@@ -351,6 +352,7 @@ pub struct ReplicaSetStatusCounts {
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[schemars(transform = omit_null)]
 #[kube(
+    crates(kube_core = "::kube_core"),
     group = "runtime.wasmcloud.dev",
     version = "v1alpha1",
     kind = "WorkloadReplicaSet",
@@ -397,6 +399,7 @@ pub struct DeploymentArtifact {
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[schemars(transform = omit_null)]
 #[kube(
+    crates(kube_core = "::kube_core"),
     group = "runtime.wasmcloud.dev",
     version = "v1alpha1",
     kind = "WorkloadDeployment",

@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 use crate::wit::InterfaceRef;
 
 /// What to do when something cannot be checked (a component world that cannot be learned).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Enforcement {
     /// Admit, with a warning.

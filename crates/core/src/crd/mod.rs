@@ -10,6 +10,7 @@
 //! lacks upstream's top-level shape (see `schema.rs`).
 
 mod host;
+pub mod resolution;
 mod schema;
 mod workload;
 
@@ -17,7 +18,7 @@ pub use host::*;
 pub use workload::*;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::CustomResourceExt;
+use kube_core::CustomResourceExt;
 
 /// The group of the upstream wasmCloud kinds.
 pub const WASMCLOUD_GROUP: &str = "runtime.wasmcloud.dev";
@@ -62,7 +63,7 @@ pub fn crd_documents() -> Vec<(String, String)> {
 /// for the other two (nothing to resolve). Everything else decodes as `serde_json::from_value`.
 pub fn decode_object<K>(mut raw: serde_json::Value) -> serde_json::Result<K>
 where
-    K: serde::de::DeserializeOwned + kube::Resource<DynamicType = ()>,
+    K: serde::de::DeserializeOwned + kube_core::Resource<DynamicType = ()>,
 {
     if let Some(obj) = raw.as_object_mut() {
         if obj.get("spec").is_none_or(serde_json::Value::is_null) {
