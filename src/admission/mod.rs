@@ -9,10 +9,9 @@ mod object;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use base64::Engine;
-use kube::core::admission::{AdmissionRequest, AdmissionReview, Operation};
+use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
 use kube::core::DynamicObject;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::components::{PullRef, WorldResolver};
 use crate::inventory::InventorySource;
@@ -53,6 +52,24 @@ pub enum ReviewError {
     NotReview(String),
 }
 
+/// A verdict that cannot be written as an AdmissionReview (answered with HTTP 500).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot encode the admission response: {0}")]
+pub struct ResponseError(#[from] kube::core::admission::SerializePatchError);
+
+/// One parsed AdmissionReview request.
+///
+/// The object under review is kept as the JSON it arrived as, taken out of the request before
+/// the rest is decoded: it is decoded once, straight into its kind's type
+/// ([`AdmittedObject::from_request`]), never through an intermediate `DynamicObject`.
+#[derive(Debug)]
+pub struct Review {
+    /// The request, without its `object` (`request.object` is always `None`).
+    pub request: AdmissionRequest<DynamicObject>,
+    /// `request.object`, when the operation has one.
+    pub object: Option<Value>,
+}
+
 /// The outcome of one review, before it is written as an AdmissionReview.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Verdict {
@@ -81,11 +98,21 @@ impl Verdict {
 }
 
 /// Parses an AdmissionReview request body.
-pub fn parse_review(body: &[u8]) -> Result<AdmissionRequest<DynamicObject>, ReviewError> {
-    let value: Value = serde_json::from_slice(body).map_err(ReviewError::Json)?;
+pub fn parse_review(body: &[u8]) -> Result<Review, ReviewError> {
+    let mut value: Value = serde_json::from_slice(body).map_err(ReviewError::Json)?;
     if value.get("kind").and_then(Value::as_str) != Some("AdmissionReview") {
         return Err(ReviewError::NotReview(
             "kind is not AdmissionReview".to_string(),
+        ));
+    }
+    let object = value
+        .get_mut("request")
+        .and_then(Value::as_object_mut)
+        .and_then(|request| request.remove("object"))
+        .filter(|object| !object.is_null());
+    if object.as_ref().is_some_and(|o| !o.is_object()) {
+        return Err(ReviewError::NotReview(
+            "request.object is not an object".to_string(),
         ));
     }
     let review: AdmissionReview<DynamicObject> =
@@ -96,36 +123,34 @@ pub fn parse_review(body: &[u8]) -> Result<AdmissionRequest<DynamicObject>, Revi
     if request.uid.is_empty() {
         return Err(ReviewError::NotReview("request.uid is empty".to_string()));
     }
-    Ok(request)
+    Ok(Review { request, object })
 }
 
-/// Writes the AdmissionReview response for `uid`.
-pub fn review_response(uid: &str, verdict: &Verdict) -> Value {
-    let mut response = json!({ "uid": uid, "allowed": verdict.allowed });
+/// The AdmissionReview that answers `request` with `verdict`, built with kube's admission
+/// types: a denial carries HTTP 403 and the message, a mutation its patch as a base64 JSONPatch.
+pub fn review_response(
+    request: &AdmissionRequest<DynamicObject>,
+    verdict: &Verdict,
+) -> Result<AdmissionReview<DynamicObject>, ResponseError> {
+    let mut response = AdmissionResponse::from(request);
     if !verdict.allowed {
-        response["status"] = json!({
-            "code": 403,
-            "message": verdict.message.clone().unwrap_or_default(),
-        });
+        response = response.deny(verdict.message.as_deref().unwrap_or_default());
+        response.result.code = 403;
     }
     if !verdict.warnings.is_empty() {
-        response["warnings"] = json!(verdict.warnings);
+        response.warnings = Some(verdict.warnings.clone());
     }
     if !verdict.patch.is_empty() {
-        let patch = serde_json::to_vec(&verdict.patch).unwrap_or_default();
-        response["patchType"] = json!("JSONPatch");
-        response["patch"] = json!(base64::engine::general_purpose::STANDARD.encode(patch));
+        response = response.with_patch(json_patch::Patch(verdict.patch.clone()))?;
     }
-    json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "response": response,
-    })
+    Ok(response.into_review())
 }
 
 /// Prefixes a path in a JSON patch.
-fn prefix_patch(patch: json_patch::Patch, prefix: &str) -> Vec<json_patch::PatchOperation> {
-    let prefix: json_patch::jsonptr::PointerBuf = prefix.parse().unwrap_or_default();
+fn prefix_patch(
+    patch: json_patch::Patch,
+    prefix: &json_patch::jsonptr::Pointer,
+) -> Vec<json_patch::PatchOperation> {
     patch
         .0
         .into_iter()
@@ -146,20 +171,26 @@ fn prefix_patch(patch: json_patch::Patch, prefix: &str) -> Vec<json_patch::Patch
 }
 
 impl Admission {
-    /// Reviews one request.
-    pub async fn review(&self, mode: Mode, req: &AdmissionRequest<DynamicObject>) -> Verdict {
+    /// Reviews one request: `req` and its `object` as [`parse_review`] split them.
+    pub async fn review(
+        &self,
+        mode: Mode,
+        req: &AdmissionRequest<DynamicObject>,
+        object: Option<Value>,
+    ) -> Verdict {
         if matches!(req.operation, Operation::Delete | Operation::Connect)
             || req.sub_resource.as_deref().is_some_and(|s| !s.is_empty())
         {
             return Verdict::allow();
         }
-        let Some(object) = req.object.as_ref() else {
+        let Some(raw) = object else {
             return Verdict::allow();
         };
-        let raw = match serde_json::to_value(object) {
-            Ok(v) => v,
-            Err(e) => return self.undecodable(mode, format!("cannot read the object: {e}")),
-        };
+        let object_namespace = raw
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .filter(|ns| !ns.is_empty())
+            .map(str::to_string);
         let admitted = match AdmittedObject::from_request(&req.kind.group, &req.kind.kind, raw) {
             Ok(Some(o)) => o,
             Ok(None) => {
@@ -181,7 +212,7 @@ impl Admission {
         let namespace = req
             .namespace
             .clone()
-            .or_else(|| object.metadata.namespace.clone())
+            .or(object_namespace)
             .unwrap_or_else(|| "default".to_string());
         self.review_object(mode, &namespace, &admitted).await
     }
@@ -341,9 +372,25 @@ pub struct Prepared {
 
 impl Prepared {
     /// The mutating webhook's verdict: the defaults as a JSONPatch, one warning per default.
+    ///
+    /// A spec that cannot be serialized (not expected: the types hold only strings, numbers and
+    /// string-keyed maps) denies rather than admitting the object without the defaults that
+    /// validation judged it with.
     fn mutation(&self, obj: &AdmittedObject) -> Verdict {
-        let before = serde_json::to_value(obj.spec()).unwrap_or(Value::Null);
-        let after = serde_json::to_value(&self.defaulted.spec).unwrap_or(Value::Null);
+        let (before, after) = match (
+            serde_json::to_value(obj.spec()),
+            serde_json::to_value(&self.defaulted.spec),
+        ) {
+            (Ok(before), Ok(after)) => (before, after),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::error!(error = %e, "cannot serialize a spec to compute the defaults");
+                return Verdict {
+                    allowed: false,
+                    message: Some(format!("wasmgate cannot compute the defaults: {e}")),
+                    ..Verdict::allow()
+                };
+            }
+        };
         let patch = prefix_patch(json_patch::diff(&before, &after), obj.spec_pointer());
         Verdict {
             warnings: self

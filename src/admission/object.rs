@@ -67,10 +67,11 @@ impl AdmittedObject {
     }
 
     /// JSON pointer of [`Self::spec`] within the object.
-    pub fn spec_pointer(&self) -> &'static str {
+    pub fn spec_pointer(&self) -> &'static json_patch::jsonptr::Pointer {
+        use json_patch::jsonptr::Pointer;
         match self {
-            Self::Workload(_) => "/spec",
-            _ => "/spec/template/spec",
+            Self::Workload(_) => Pointer::from_static("/spec"),
+            _ => Pointer::from_static("/spec/template/spec"),
         }
     }
 

@@ -420,7 +420,10 @@ fn execute(args: &CheckArgs) -> u8 {
         );
     }
     let code = outcome.exit_code(args.fail_on);
-    let rendered = output::render(&outcome.report, args.output, code);
+    let rendered = match output::render(&outcome.report, args.output, code) {
+        Ok(text) => text,
+        Err(e) => return fail(&format!("cannot serialize the report: {e}")),
+    };
     let written = if let Some(path) = &args.output_file {
         std::fs::write(path, &rendered).map_err(|e| format!("cannot write {}: {e}", path.display()))
     } else if args.mutate {

@@ -45,8 +45,8 @@ fn host_schema() -> Value {
     let generator = SchemaSettings::draft07()
         .with(|s| s.inline_subschemas = true)
         .into_generator();
-    let mut schema = serde_json::to_value(generator.into_root_schema_for::<Host>())
-        .unwrap_or_else(|_| json!({}));
+    // A schemars `Schema` is a JSON value already: no serialization step that could fail.
+    let mut schema = generator.into_root_schema_for::<Host>().to_value();
     if let Some(map) = schema.as_object_mut() {
         map.remove("$schema");
         map.remove("title");
@@ -71,7 +71,10 @@ fn host_schema() -> Value {
 }
 
 /// Every schema as (relative path under `schemas/`, JSON Schema), in a stable order.
-pub fn schemas() -> Vec<(String, Value)> {
+///
+/// Fails only if a CRD schema does not serialize (it holds only strings, numbers, booleans and
+/// string-keyed maps, so it does not).
+pub fn schemas() -> Result<Vec<(String, Value)>, serde_json::Error> {
     let mut out = Vec::new();
     for crd in crds() {
         let group = crd.spec.group.clone();
@@ -84,7 +87,7 @@ pub fn schemas() -> Vec<(String, Value)> {
             else {
                 continue;
             };
-            let mut value = serde_json::to_value(schema).unwrap_or_else(|_| json!({}));
+            let mut value = serde_json::to_value(schema)?;
             strict(&mut value);
             out.push((format!("{group}/{kind}_{}.json", version.name), value));
         }
@@ -93,19 +96,16 @@ pub fn schemas() -> Vec<(String, Value)> {
         format!("{WASMGATE_GROUP}/host_{WASMGATE_VERSION}.json"),
         host_schema(),
     ));
-    out
+    Ok(out)
 }
 
 /// [`schemas`] as (path, file text): pretty JSON with a trailing newline.
-pub fn documents() -> Vec<(String, String)> {
-    schemas()
+pub fn documents() -> Result<Vec<(String, String)>, serde_json::Error> {
+    Ok(schemas()?
         .into_iter()
-        .map(|(path, schema)| {
-            let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
-            text.push('\n');
-            (path, text)
-        })
-        .collect()
+        // `{:#}` is serde_json's pretty printer, infallible for a `Value`.
+        .map(|(path, schema)| (path, format!("{schema:#}\n")))
+        .collect())
 }
 
 #[cfg(test)]
@@ -114,7 +114,7 @@ mod tests {
 
     #[test]
     fn layout_and_strictness() {
-        let all = schemas();
+        let all = schemas().expect("the schemas serialize");
         let paths: Vec<&str> = all.iter().map(|(p, _)| p.as_str()).collect();
         assert_eq!(
             paths,

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::metrics::{self, AdmissionVerdict, Metrics, ObjectKind};
-use crate::admission::{parse_review, review_response, Admission, Mode, Verdict};
+use crate::admission::{parse_review, review_response, Admission, Mode, Review, Verdict};
 
 /// Largest AdmissionReview body accepted (kube-apiserver's own request limit is 3 MiB).
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
@@ -98,7 +98,7 @@ async fn handle(
     body: Bytes,
     started: Instant,
 ) -> (Response, ObjectKind, AdmissionVerdict) {
-    let request = match parse_review(&body) {
+    let Review { request, object } = match parse_review(&body) {
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(error = %e, "rejected a malformed admission request");
@@ -116,7 +116,7 @@ async fn handle(
         .saturating_sub(Duration::from_millis(500))
         .max(Duration::from_millis(500));
     let (verdict, outcome) =
-        match tokio::time::timeout(budget, state.admission.review(mode, &request)).await {
+        match tokio::time::timeout(budget, state.admission.review(mode, &request, object)).await {
             Ok(v) if v.allowed => (v, AdmissionVerdict::Allowed),
             Ok(v) => (v, AdmissionVerdict::Denied),
             Err(_) => (
@@ -146,11 +146,18 @@ async fn handle(
         elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
         "admission review"
     );
-    (
-        Json(review_response(&request.uid, &verdict)).into_response(),
-        kind,
-        outcome,
-    )
+    match review_response(&request, &verdict) {
+        Ok(review) => (Json(review).into_response(), kind, outcome),
+        Err(e) => {
+            tracing::error!(uid = %request.uid, error = %e, "cannot encode an admission response");
+            let response = status_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalError",
+                e.to_string(),
+            );
+            (response, kind, AdmissionVerdict::Error)
+        }
+    }
 }
 
 type Body = Result<Bytes, BytesRejection>;

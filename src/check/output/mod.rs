@@ -27,12 +27,16 @@ pub enum OutputFormat {
 }
 
 /// Renders `report` in `format`. `exit_code` is recorded where the format has a place for it
-/// (SARIF `invocations`).
-pub fn render(report: &CheckReport, format: OutputFormat, exit_code: u8) -> String {
-    match format {
+/// (SARIF `invocations`). Only the JSON renderer can fail, if the report does not serialize.
+pub fn render(
+    report: &CheckReport,
+    format: OutputFormat,
+    exit_code: u8,
+) -> Result<String, serde_json::Error> {
+    Ok(match format {
         OutputFormat::Text => text::render(report),
-        OutputFormat::Json => json::render(report),
+        OutputFormat::Json => json::render(report)?,
         OutputFormat::Sarif => sarif::render(report, exit_code),
         OutputFormat::Junit => junit::render(report),
-    }
+    })
 }

@@ -161,9 +161,8 @@ pub fn render(report: &CheckReport, exit_code: u8) -> String {
             "properties": { "summary": report.summary }
         }]
     });
-    let mut out = serde_json::to_string_pretty(&log).unwrap_or_default();
-    out.push('\n');
-    out
+    // `{:#}` is serde_json's pretty printer, infallible for a `Value`.
+    format!("{log:#}\n")
 }
 
 #[cfg(test)]
