@@ -5,7 +5,6 @@ mod common;
 
 use std::path::PathBuf;
 
-use base64::Engine;
 use serde_json::{json, Value};
 
 use common::{build_component, write, Server};
@@ -191,18 +190,11 @@ impl Fixture {
                     .collect()
             })
             .unwrap_or_default();
-        let Some(patch) = r["patch"].as_str() else {
+        let Some(patch) = common::response_patch(&r) else {
             assert!(r.get("patchType").is_none());
             return (json_patch::Patch(vec![]), warnings);
         };
-        assert_eq!(r["patchType"], "JSONPatch");
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(patch)
-            .expect("standard base64");
-        (
-            serde_json::from_slice(&bytes).expect("patch JSON"),
-            warnings,
-        )
+        (serde_json::from_value(patch).expect("patch JSON"), warnings)
     }
 }
 

@@ -23,7 +23,6 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use base64::Engine;
 use serde_json::{json, Value};
 
 const INVENTORY: &str = "examples/inventory.yaml";
@@ -281,16 +280,7 @@ async fn webhook_and_check_agree() {
         assert_eq!(check_warnings, webhook_warnings, "{name}: warnings");
 
         // The patch, decoded.
-        let webhook_patch = match mutate["patch"].as_str() {
-            Some(b64) => {
-                assert_eq!(mutate["patchType"], "JSONPatch");
-                let bytes = base64::engine::general_purpose::STANDARD
-                    .decode(b64)
-                    .unwrap();
-                serde_json::from_slice::<Value>(&bytes).unwrap()
-            }
-            None => json!([]),
-        };
+        let webhook_patch = common::response_patch(&mutate).unwrap_or(json!([]));
         assert_eq!(result["patch"], webhook_patch, "{name}: patch");
         if webhook_patch != json!([]) {
             patched += 1;
@@ -1360,13 +1350,7 @@ async fn oci_worlds_offline_cache_and_the_webhook_agree() {
     assert_eq!(result["allowed"], validate["allowed"]);
     assert_eq!(result["message"], validate["status"]["message"]);
     let mutate = post(&client, &format!("{}/mutate", server.url), &review).await;
-    let patch: Value = mutate["patch"]
-        .as_str()
-        .map(|b| {
-            serde_json::from_slice(&base64::engine::general_purpose::STANDARD.decode(b).unwrap())
-                .unwrap()
-        })
-        .unwrap_or(json!([]));
+    let patch: Value = common::response_patch(&mutate).unwrap_or(json!([]));
     assert_eq!(result["patch"], patch);
 
     // --pin-digests: --mutate rewrites the image to the digest that was validated.

@@ -397,13 +397,7 @@ impl Hook {
     async fn mutate(&self, object: &Value) -> (Value, String) {
         let r = self.post("/mutate", object).await;
         assert_eq!(r["allowed"], true, "{r}");
-        let patch = r["patch"]
-            .as_str()
-            .map(|p| {
-                let bytes = base64::engine::general_purpose::STANDARD.decode(p).unwrap();
-                serde_json::from_slice(&bytes).unwrap()
-            })
-            .unwrap_or(Value::Null);
+        let patch = common::response_patch(&r).unwrap_or(Value::Null);
         (patch, r["warnings"].to_string())
     }
 }

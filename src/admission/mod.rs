@@ -127,7 +127,7 @@ pub fn parse_review(body: &[u8]) -> Result<Review, ReviewError> {
 }
 
 /// The AdmissionReview that answers `request` with `verdict`, built with kube's admission
-/// types: a denial carries HTTP 403 and the message, a mutation its patch as a base64 JSONPatch.
+/// types: a denial carries HTTP 403 and the message, a mutation its JSONPatch (as Go `[]byte`).
 pub fn review_response(
     request: &AdmissionRequest<DynamicObject>,
     verdict: &Verdict,

@@ -6,10 +6,10 @@
 mod local;
 pub mod oci;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crate::resolve::WorldState;
 use crate::wit::{parse_world_text, ComponentWorld, WitError};
@@ -126,11 +126,20 @@ pub struct Worlds {
 }
 
 /// Finds worlds for the components of a workload.
-#[derive(Default)]
 pub struct WorldResolver {
     sources: Vec<Arc<dyn WorldSource>>,
-    /// (namespace, image) -> world, learned from annotations.
-    remembered: Mutex<HashMap<(String, String), Arc<ComponentWorld>>>,
+    /// (namespace, image) -> world, learned from annotations; bounded, least recently used out
+    /// first, since any caller of `/validate` can add to it.
+    remembered: moka::sync::Cache<(String, String), Arc<ComponentWorld>>,
+}
+
+/// How many (namespace, image) worlds learned from annotations are remembered.
+pub const REMEMBERED_WORLDS: u64 = 10_000;
+
+impl Default for WorldResolver {
+    fn default() -> Self {
+        Self::new(Vec::new())
+    }
 }
 
 impl WorldResolver {
@@ -138,7 +147,10 @@ impl WorldResolver {
     pub fn new(sources: Vec<Arc<dyn WorldSource>>) -> Self {
         Self {
             sources,
-            remembered: Mutex::default(),
+            remembered: moka::sync::Cache::builder()
+                .max_capacity(REMEMBERED_WORLDS)
+                .eviction_policy(moka::policy::EvictionPolicy::lru())
+                .build(),
         }
     }
 
@@ -194,9 +206,8 @@ impl WorldResolver {
             let state = match parse_world_text(text) {
                 Ok(world) => {
                     let world = Arc::new(world);
-                    if let Ok(mut map) = self.remembered.lock() {
-                        map.insert((namespace.to_string(), c.image.to_string()), world.clone());
-                    }
+                    self.remembered
+                        .insert((namespace.to_string(), c.image.to_string()), world.clone());
                     WorldState::Known((*world).clone())
                 }
                 Err(e) => WorldState::Invalid(format!("annotation {key}: {e}")),
@@ -235,10 +246,9 @@ impl WorldResolver {
                 }
             }
         }
-        let remembered = self.remembered.lock().ok().and_then(|m| {
-            m.get(&(namespace.to_string(), c.image.to_string()))
-                .cloned()
-        });
+        let remembered = self
+            .remembered
+            .get(&(namespace.to_string(), c.image.to_string()));
         if let Some(world) = remembered {
             return (WorldState::Known((*world).clone()), None);
         }

@@ -23,7 +23,7 @@ mod cache;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -42,7 +42,7 @@ use crate::policy::Enforcement;
 use crate::wit::{decode_component, ComponentWorld, WitError};
 
 use self::auth::{AuthProvider, Credentials};
-use self::cache::{DiskCache, Lru, SingleFlight, TtlMap};
+use self::cache::{lru, DiskCache, SingleFlight, TtlMap};
 use super::{Found, LookupFuture, SourceError, SourceFuture, WorldRequest, WorldSource};
 
 /// The CNCF wasm OCI artifact layer media type.
@@ -184,9 +184,9 @@ struct Inner {
     config: OciConfig,
     roots: Vec<Certificate>,
     auth: Arc<dyn AuthProvider>,
-    clients: Mutex<Lru<Arc<Client>>>,
-    resolutions: Mutex<TtlMap<ResolutionKey, Resolved>>,
-    worlds: Mutex<Lru<WorldResult>>,
+    clients: moka::sync::Cache<String, Arc<Client>>,
+    resolutions: TtlMap<ResolutionKey, Resolved>,
+    worlds: moka::sync::Cache<String, WorldResult>,
     disk: Option<DiskCache>,
     resolve_flight: SingleFlight<ResolutionKey, Resolved, Failure>,
     pull_flight: SingleFlight<String, Arc<ComponentWorld>, Failure>,
@@ -197,10 +197,6 @@ struct Inner {
 #[derive(Clone)]
 pub struct OciSource {
     inner: Arc<Inner>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Reads PEM CA bundles, one [`Certificate`] per certificate (a bundle handed over whole may
@@ -505,17 +501,17 @@ impl OciSource {
         };
         let anonymous = build_client(&config, &roots)
             .map_err(|e| anyhow::anyhow!("cannot build the registry client: {}", chain(&e)))?;
-        let mut clients = Lru::new(64);
+        let clients = lru(64);
         clients.insert(ANONYMOUS_CLIENT.to_string(), Arc::new(anonymous));
         let inner = Inner {
             roots,
             auth,
-            clients: Mutex::new(clients),
-            resolutions: Mutex::new(TtlMap::new(
+            clients,
+            resolutions: TtlMap::new(
                 config.memory_entries.saturating_mul(4).max(16),
                 config.tag_ttl,
-            )),
-            worlds: Mutex::new(Lru::new(config.memory_entries)),
+            ),
+            worlds: lru(config.memory_entries),
             disk,
             resolve_flight: SingleFlight::new(),
             pull_flight: SingleFlight::new(),
@@ -647,17 +643,15 @@ impl Inner {
             RegistryAuth::Anonymous => ANONYMOUS_CLIENT,
             _ => fingerprint,
         };
-        // Build under the lock, so concurrent first pulls build one client, not one each.
-        let mut clients = lock(&self.clients);
-        if let Some(c) = clients.get(key) {
-            return Ok(c);
-        }
-        let client = Arc::new(build_client(&self.config, &self.roots).map_err(|e| {
-            Failure::Registry(format!("cannot build the registry client: {}", chain(&e)))
-        })?);
-        tracing::debug!(credentials = %creds.origin, "new registry client");
-        clients.insert(key.to_string(), client.clone());
-        Ok(client)
+        // Concurrent first pulls with the same credentials build one client, not one each.
+        self.clients
+            .try_get_with_by_ref(key, || {
+                tracing::debug!(credentials = %creds.origin, "new registry client");
+                build_client(&self.config, &self.roots).map(Arc::new)
+            })
+            .map_err(|e| {
+                Failure::Registry(format!("cannot build the registry client: {}", chain(&e)))
+            })
     }
 
     /// The reference's digest and image manifest, from the cache while it is fresh.
@@ -669,11 +663,11 @@ impl Inner {
     ) -> Result<Resolved, Failure> {
         let fingerprint = creds.fingerprint(reference.resolve_registry());
         let key = (written.to_string(), fingerprint);
-        if let Some(r) = lock(&self.resolutions).fresh(&key) {
+        if let Some(r) = self.resolutions.fresh(&key) {
             bump(&self.stats.resolution_hits);
             return Ok(r);
         }
-        let stale = lock(&self.resolutions).any(&key);
+        let stale = self.resolutions.any(&key);
         let inner = self.clone();
         let reference = reference.clone();
         let creds = creds.clone();
@@ -687,7 +681,7 @@ impl Inner {
             .await
             .unwrap_or_else(|_| Err(Failure::Registry(format!("no answer within {timeout:?}"))));
             if let Ok(r) = &out {
-                let mut map = lock(&inner.resolutions);
+                let map = &inner.resolutions;
                 map.insert(k.clone(), r.clone());
                 // The pinned form resolves the same way (a pinned image, Workloads stamped
                 // from a pinned template).
@@ -786,7 +780,7 @@ impl Inner {
         resolved: &Resolved,
     ) -> Result<Arc<ComponentWorld>, Failure> {
         let digest = &resolved.manifest_digest;
-        if let Some(w) = lock(&self.worlds).get(digest) {
+        if let Some(w) = self.worlds.get(digest) {
             bump(&self.stats.memory_hits);
             return w;
         }
@@ -794,7 +788,7 @@ impl Inner {
             if let Some(world) = disk.get(digest).await {
                 bump(&self.stats.disk_hits);
                 let world = Arc::new(world);
-                lock(&self.worlds).insert(digest.clone(), Ok(world.clone()));
+                self.worlds.insert(digest.clone(), Ok(world.clone()));
                 return Ok(world);
             }
         }
@@ -814,14 +808,14 @@ impl Inner {
             let digest = &resolved.manifest_digest;
             match &out {
                 Ok(world) => {
-                    lock(&inner.worlds).insert(digest.clone(), Ok(world.clone()));
+                    inner.worlds.insert(digest.clone(), Ok(world.clone()));
                     if let Some(disk) = &inner.disk {
                         disk.put(digest, world).await;
                     }
                 }
                 // The artifact is what it is: remember the verdict, not the registry's mood.
                 Err(f @ (Failure::Refused(_) | Failure::Invalid(_))) => {
-                    lock(&inner.worlds).insert(digest.clone(), Err(f.clone()));
+                    inner.worlds.insert(digest.clone(), Err(f.clone()));
                 }
                 Err(Failure::Registry(_)) => {}
             }

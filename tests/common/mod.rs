@@ -117,3 +117,29 @@ impl Server {
             .expect("client")
     }
 }
+
+/// The JSONPatch of an AdmissionReview `response`, decoded; `None` when it has none.
+///
+/// `patch` is Go `[]byte`: kube-apiserver reads it from a base64 string or from an array of
+/// byte values (kube's `AdmissionResponse`, which wasmgate uses, writes the array). When a patch
+/// is present, `patchType` must be `JSONPatch`.
+#[allow(dead_code)]
+pub fn response_patch(response: &serde_json::Value) -> Option<serde_json::Value> {
+    use base64::Engine as _;
+    let bytes: Vec<u8> = match response.get("patch")? {
+        serde_json::Value::String(b64) => base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .expect("patch is base64"),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .map(|b| {
+                b.as_u64()
+                    .and_then(|b| u8::try_from(b).ok())
+                    .expect("patch bytes")
+            })
+            .collect(),
+        other => panic!("patch is neither base64 nor bytes: {other}"),
+    };
+    assert_eq!(response["patchType"], "JSONPatch", "{response}");
+    Some(serde_json::from_slice(&bytes).expect("the patch is JSON"))
+}

@@ -1,5 +1,5 @@
-//! The caches behind registry pulls: worlds by manifest digest (memory, bounded, least recently
-//! used out first; and on disk), short-lived tag -> digest lookups, and single-flight so
+//! The caches behind registry pulls: worlds by manifest digest (memory, bounded by moka, least
+//! recently used out first; and on disk), short-lived tag -> digest lookups, and single-flight so
 //! concurrent requests for the same thing share one pull.
 
 use std::collections::HashMap;
@@ -14,66 +14,25 @@ use serde::{Deserialize, Serialize};
 
 use crate::wit::{ComponentWorld, InterfaceRef, WorldItemRef};
 
-/// A bounded map that drops the least recently used entry when full.
-pub(crate) struct Lru<V> {
-    capacity: usize,
-    tick: u64,
-    map: HashMap<String, (V, u64)>,
-}
-
-impl<V: Clone> Lru<V> {
-    pub(crate) fn new(capacity: usize) -> Self {
-        Self {
-            capacity: capacity.max(1),
-            tick: 0,
-            map: HashMap::new(),
-        }
-    }
-
-    pub(crate) fn get(&mut self, key: &str) -> Option<V> {
-        self.tick += 1;
-        let tick = self.tick;
-        self.map.get_mut(key).map(|(v, used)| {
-            *used = tick;
-            v.clone()
-        })
-    }
-
-    pub(crate) fn insert(&mut self, key: String, value: V) {
-        self.tick += 1;
-        if !self.map.contains_key(&key) && self.map.len() >= self.capacity {
-            if let Some(oldest) = self
-                .map
-                .iter()
-                .min_by_key(|(_, (_, used))| *used)
-                .map(|(k, _)| k.clone())
-            {
-                self.map.remove(&oldest);
-            }
-        }
-        self.map.insert(key, (value, self.tick));
-    }
-
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
-        self.map.len()
-    }
-}
-
 /// A bounded map whose entries are fresh for a while; stale entries are kept (until pushed out)
 /// so a lookup can revalidate them cheaply, or fall back on them when the registry is down.
+///
+/// moka bounds it (least recently used out first); freshness is ours, since moka's own
+/// time-to-live would drop a stale entry that is still worth falling back on.
 pub(crate) struct TtlMap<K, V> {
-    capacity: usize,
     ttl: Duration,
-    map: HashMap<K, (V, Instant)>,
+    map: moka::sync::Cache<K, (V, Instant)>,
 }
 
-impl<K: Hash + Eq + Clone, V: Clone> TtlMap<K, V> {
+impl<K, V> TtlMap<K, V>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
     pub(crate) fn new(capacity: usize, ttl: Duration) -> Self {
         Self {
-            capacity: capacity.max(1),
             ttl,
-            map: HashMap::new(),
+            map: lru(capacity),
         }
     }
 
@@ -82,27 +41,29 @@ impl<K: Hash + Eq + Clone, V: Clone> TtlMap<K, V> {
         self.map
             .get(key)
             .filter(|(_, at)| at.elapsed() < self.ttl)
-            .map(|(v, _)| v.clone())
+            .map(|(v, _)| v)
     }
 
     /// The entry, however old.
     pub(crate) fn any(&self, key: &K) -> Option<V> {
-        self.map.get(key).map(|(v, _)| v.clone())
+        self.map.get(key).map(|(v, _)| v)
     }
 
-    pub(crate) fn insert(&mut self, key: K, value: V) {
-        if !self.map.contains_key(&key) && self.map.len() >= self.capacity {
-            if let Some(oldest) = self
-                .map
-                .iter()
-                .min_by_key(|(_, (_, at))| *at)
-                .map(|(k, _)| k.clone())
-            {
-                self.map.remove(&oldest);
-            }
-        }
+    pub(crate) fn insert(&self, key: K, value: V) {
         self.map.insert(key, (value, Instant::now()));
     }
+}
+
+/// A bounded in-memory cache, least recently used out first.
+pub(crate) fn lru<K, V>(capacity: usize) -> moka::sync::Cache<K, V>
+where
+    K: Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    moka::sync::Cache::builder()
+        .max_capacity(capacity.max(1) as u64)
+        .eviction_policy(moka::policy::EvictionPolicy::lru())
+        .build()
 }
 
 type Flight<T, E> = Shared<BoxFuture<'static, Result<T, E>>>;
@@ -110,6 +71,8 @@ type Flight<T, E> = Shared<BoxFuture<'static, Result<T, E>>>;
 /// Runs one task per key at a time; everyone asking for the key meanwhile awaits the same
 /// result. The task is spawned, so it finishes (and fills the caches) even if every caller gives
 /// up, e.g. when an admission request times out: the next request then finds the cache warm.
+/// (moka's own coalescing runs the work inside the first caller, so a cancelled caller would
+/// make the next one start the pull over.)
 pub(crate) struct SingleFlight<K, T, E> {
     inflight: Arc<Mutex<HashMap<K, Flight<T, E>>>>,
 }
@@ -316,28 +279,33 @@ mod tests {
 
     #[test]
     fn lru_drops_the_least_recently_used() {
-        let mut lru = Lru::new(2);
-        lru.insert("a".into(), 1);
-        lru.insert("b".into(), 2);
-        assert_eq!(lru.get("a"), Some(1));
-        lru.insert("c".into(), 3);
-        assert_eq!(lru.get("b"), None);
-        assert_eq!(lru.get("a"), Some(1));
-        assert_eq!(lru.get("c"), Some(3));
-        assert_eq!(lru.len(), 2);
+        let cache = lru::<String, u32>(2);
+        cache.insert("a".into(), 1);
+        cache.insert("b".into(), 2);
+        cache.run_pending_tasks();
+        assert_eq!(cache.get("a"), Some(1));
+        cache.run_pending_tasks();
+        cache.insert("c".into(), 3);
+        cache.run_pending_tasks();
+        assert_eq!(cache.get("b"), None);
+        assert_eq!(cache.get("a"), Some(1));
+        assert_eq!(cache.get("c"), Some(3));
+        assert_eq!(cache.entry_count(), 2);
     }
 
     #[test]
     fn ttl_entries_go_stale_but_stay() {
-        let mut m = TtlMap::new(2, Duration::from_millis(0));
+        let m = TtlMap::new(2, Duration::from_millis(0));
         m.insert("k", 1);
         assert_eq!(m.fresh(&"k"), None);
         assert_eq!(m.any(&"k"), Some(1));
-        let mut m = TtlMap::new(1, Duration::from_secs(60));
+        let m = TtlMap::new(1, Duration::from_secs(60));
         m.insert("k", 1);
+        m.map.run_pending_tasks();
         assert_eq!(m.fresh(&"k"), Some(1));
         m.insert("j", 2);
-        assert_eq!(m.any(&"k"), None);
+        m.map.run_pending_tasks();
+        assert_eq!(m.map.entry_count(), 1, "the bound holds");
     }
 
     #[tokio::test]
