@@ -21,12 +21,12 @@ use std::time::SystemTime;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta as K8sMeta;
 
-use wasmgate::admission::{Admission, AdmittedObject, Prepared};
 use wasmgate::components::WorldResolver;
 use wasmgate::crd::{
     Condition, Host, HostInterface, HostStatus, HostWitInterface, Workload, WorkloadComponent,
     WorkloadSpec,
 };
+use wasmgate::engine::{AdmittedObject, Engine, Prepared};
 use wasmgate::inventory::{SharedInventory, Snapshot};
 use wasmgate::policy::Policy;
 use wasmgate::reconcile::core::ObjectMeta;
@@ -151,13 +151,13 @@ fn workload(i: usize, policy: &Policy) -> (ObjectKey, AdmittedObject, Prepared) 
 
 struct Fixture {
     core: ReconcileCore,
-    admission: Arc<Admission>,
+    admission: Arc<Engine>,
     tracked: Vec<(ObjectKey, AdmittedObject, Prepared)>,
 }
 
 fn fixture() -> Fixture {
     let policy = Policy::default();
-    let admission = Arc::new(Admission {
+    let admission = Arc::new(Engine {
         worlds: Arc::new(WorldResolver::new(vec![])),
         inventory: Arc::new(SharedInventory::default()),
         policy: Arc::new(policy.clone()),

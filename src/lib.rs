@@ -13,6 +13,7 @@ pub mod apiserver;
 pub mod check;
 pub mod cli;
 pub mod components;
+pub mod engine;
 pub mod inventory;
 pub mod reconcile;
 pub mod server;

@@ -13,9 +13,9 @@ use std::time::Duration;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use wasmgate::admission::Admission;
 use wasmgate::cli::{Cli, Command, LogFormat, ServeArgs};
 use wasmgate::components::{LocalFileSource, WorldResolver, WorldSource};
+use wasmgate::engine::Engine;
 use wasmgate::inventory::{load_hosts, start_live, watch_file, InventorySource, SharedInventory};
 use wasmgate::policy::Policy;
 use wasmgate::reconcile::leader::LeaderHandle;
@@ -140,7 +140,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         pin_digests: args.registry.pin_digests,
         ..Policy::default()
     };
-    let admission = Arc::new(Admission {
+    let admission = Arc::new(Engine {
         worlds: Arc::new(WorldResolver::new(sources)),
         inventory,
         policy: Arc::new(policy),

@@ -26,9 +26,9 @@ use std::sync::Arc;
 use clap::{Args, ValueEnum};
 use serde_json::Value;
 
-use crate::admission::Admission;
 use crate::components::{LocalFileSource, WorldResolver, WorldSource};
 use crate::crd::{Host, WASMCLOUD_GROUP, WASMCLOUD_VERSION};
+use crate::engine::Engine;
 use crate::inventory::{load_hosts, SharedInventory};
 use crate::policy::{Enforcement, Policy};
 
@@ -127,7 +127,7 @@ pub struct CheckError(pub String);
 
 /// Everything a check runs with, besides the objects.
 pub struct Checker {
-    admission: Admission,
+    admission: Engine,
     hosts: usize,
     default_namespace: String,
 }
@@ -219,7 +219,7 @@ impl Checker {
     ) -> Self {
         let count = hosts.len();
         Self {
-            admission: Admission {
+            admission: Engine {
                 worlds: Arc::new(WorldResolver::new(sources)),
                 inventory: Arc::new(SharedInventory::new(hosts)),
                 policy: Arc::new(policy),

@@ -6,7 +6,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::admission::Evaluation;
+use crate::engine::Evaluation;
 use crate::resolve::{Code, Finding as ResolverFinding};
 
 use super::input::InputObject;

@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::admission::{Admission, AdmittedObject, Prepared};
 use crate::crd::{WASMCLOUD_GROUP, WASMCLOUD_VERSION};
+use crate::engine::{AdmittedObject, Engine, Prepared};
 use crate::inventory::Snapshot;
 
 use super::index::{Dependencies, DependencyIndex, HostTracker};
@@ -95,7 +95,7 @@ struct Tracked {
 
 /// Objects, what they depend on, and their current verdicts.
 pub struct ReconcileCore {
-    admission: Arc<Admission>,
+    admission: Arc<Engine>,
     store: Arc<ResolutionStore>,
     objects: HashMap<ObjectKey, Tracked>,
     index: DependencyIndex<ObjectKey>,
@@ -119,7 +119,7 @@ pub struct ObjectMeta {
 
 impl ReconcileCore {
     /// A core writing to `store`, resolving with `admission`'s engine and policy.
-    pub fn new(admission: Arc<Admission>, store: Arc<ResolutionStore>) -> Self {
+    pub fn new(admission: Arc<Engine>, store: Arc<ResolutionStore>) -> Self {
         Self {
             admission,
             store,
@@ -132,7 +132,7 @@ impl ReconcileCore {
     }
 
     /// The admission engine (its `prepare` learns worlds).
-    pub fn admission(&self) -> &Arc<Admission> {
+    pub fn admission(&self) -> &Arc<Engine> {
         &self.admission
     }
 
@@ -412,7 +412,7 @@ mod tests {
     }
 
     fn core() -> (ReconcileCore, Arc<ResolutionStore>) {
-        let admission = Arc::new(Admission {
+        let admission = Arc::new(Engine {
             worlds: Arc::new(WorldResolver::new(vec![])),
             inventory: Arc::new(SharedInventory::default()),
             policy: Arc::new(Policy::default()),

@@ -19,8 +19,8 @@ use tokio::task::JoinHandle;
 
 use super::core::{ObjectKey, ObjectMeta, Outcome, ReconcileCore, TargetKind};
 use super::store::ResolutionStore;
-use crate::admission::{Admission, AdmittedObject, Prepared};
 use crate::crd::{WASMCLOUD_GROUP, WASMCLOUD_VERSION};
+use crate::engine::{AdmittedObject, Engine, Prepared};
 use crate::inventory::parse_duration;
 use crate::server::metrics::{Metrics, ObjectKind};
 
@@ -100,7 +100,7 @@ pub struct ReconcilerParts {
     /// The Kubernetes API (watches, Events).
     pub client: Client,
     /// The admission engine: world lookups, policy, and the inventory it resolves against.
-    pub admission: Arc<Admission>,
+    pub admission: Arc<Engine>,
     /// Where verdicts go (served as `workloadresolutions`).
     pub store: Arc<ResolutionStore>,
     /// Whether this replica leads (only the leader publishes Events).

@@ -35,7 +35,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::admission::Mode;
+use crate::engine::Mode;
 use crate::inventory::{IngestStats, LiveInventory};
 
 /// The `Content-Type` of a `/metrics` response.

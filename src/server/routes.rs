@@ -16,7 +16,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::metrics::{self, AdmissionVerdict, Metrics, ObjectKind};
-use crate::admission::{parse_review, review_response, Admission, Mode, Review, Verdict};
+use crate::admission::{self, parse_review, review_response, Review};
+use crate::engine::{Engine, Mode, Verdict};
 
 /// Largest AdmissionReview body accepted (kube-apiserver's own request limit is 3 MiB).
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
@@ -25,7 +26,7 @@ pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     /// The admission engine.
-    pub admission: Arc<Admission>,
+    pub admission: Arc<Engine>,
     /// Set once the server is ready to serve.
     pub ready: Arc<AtomicBool>,
     /// The metrics registry (admission requests are recorded into it; `/metrics` serves it).
@@ -115,23 +116,27 @@ async fn handle(
         .unwrap_or(Duration::from_secs(10))
         .saturating_sub(Duration::from_millis(500))
         .max(Duration::from_millis(500));
-    let (verdict, outcome) =
-        match tokio::time::timeout(budget, state.admission.review(mode, &request, object)).await {
-            Ok(v) if v.allowed => (v, AdmissionVerdict::Allowed),
-            Ok(v) => (v, AdmissionVerdict::Denied),
-            Err(_) => (
-                Verdict {
-                    allowed: mode == Mode::Mutate,
-                    message: Some(format!(
-                        "wasmgate could not finish checking within {budget:?}; try again"
-                    )),
-                    warnings: vec![],
-                    patch: vec![],
-                    report: None,
-                },
-                AdmissionVerdict::Error,
-            ),
-        };
+    let (verdict, outcome) = match tokio::time::timeout(
+        budget,
+        admission::review(&state.admission, mode, &request, object),
+    )
+    .await
+    {
+        Ok(v) if v.allowed => (v, AdmissionVerdict::Allowed),
+        Ok(v) => (v, AdmissionVerdict::Denied),
+        Err(_) => (
+            Verdict {
+                allowed: mode == Mode::Mutate,
+                message: Some(format!(
+                    "wasmgate could not finish checking within {budget:?}; try again"
+                )),
+                warnings: vec![],
+                patch: vec![],
+                report: None,
+            },
+            AdmissionVerdict::Error,
+        ),
+    };
     tracing::info!(
         uid = %request.uid,
         mode = ?mode,

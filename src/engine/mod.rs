@@ -1,0 +1,324 @@
+//! The evaluation engine: one object in, both webhooks' verdicts out.
+//!
+//! The validating and mutating webhooks, the reconciler and `wasmgate check` all judge through
+//! [`Engine`]: it learns the component worlds ([`crate::components`]), applies the defaults and
+//! resolves against the current inventory with the pure resolver of `wasmgate-core`. The
+//! validating verdict is computed on the *defaulted* spec, so an object is judged as the mutating
+//! webhook leaves it, whichever order the apiserver runs them in.
+
+mod object;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::components::{PullRef, WorldResolver};
+use crate::inventory::InventorySource;
+use crate::policy::Policy;
+use crate::resolve::{
+    apply_defaults_checked, resolve, Defaulted, Report, ResolveInput, WorldState, SERVICE_KEY,
+};
+
+pub use object::{AdmittedObject, ObjectError};
+
+/// Which webhook is being served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// `POST /validate`.
+    Validate,
+    /// `POST /mutate`.
+    Mutate,
+}
+
+/// What every front end judges with: where worlds come from, the hosts, the policy.
+pub struct Engine {
+    /// Where component worlds come from.
+    pub worlds: Arc<WorldResolver>,
+    /// The host inventory.
+    pub inventory: Arc<dyn InventorySource>,
+    /// Resolution policy.
+    pub policy: Arc<Policy>,
+}
+
+/// The outcome of one review, before it is written as an AdmissionReview.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Verdict {
+    /// Whether the request is admitted.
+    pub allowed: bool,
+    /// The denial message.
+    pub message: Option<String>,
+    /// Warnings for kubectl.
+    pub warnings: Vec<String>,
+    /// The JSONPatch (mutate only), empty when nothing changes.
+    pub patch: Vec<json_patch::PatchOperation>,
+    /// The resolver's report, when the object was resolved.
+    pub report: Option<Report>,
+}
+
+impl Verdict {
+    /// What each webhook answers for an object that does not decode as its kind.
+    pub fn undecodable(mode: Mode, message: String) -> Self {
+        match mode {
+            // The validating webhook denies; the mutating one has nothing to default.
+            Mode::Mutate => Self::allow(),
+            Mode::Validate => Self {
+                allowed: false,
+                message: Some(message),
+                ..Self::allow()
+            },
+        }
+    }
+
+    /// An admitted request with nothing to say.
+    pub fn allow() -> Self {
+        Self {
+            allowed: true,
+            message: None,
+            warnings: Vec::new(),
+            patch: Vec::new(),
+            report: None,
+        }
+    }
+}
+
+/// Prefixes a path in a JSON patch.
+fn prefix_patch(
+    patch: json_patch::Patch,
+    prefix: &json_patch::jsonptr::Pointer,
+) -> Vec<json_patch::PatchOperation> {
+    patch
+        .0
+        .into_iter()
+        .map(|mut op| {
+            use json_patch::PatchOperation as P;
+            let path = match &mut op {
+                P::Add(o) => &mut o.path,
+                P::Remove(o) => &mut o.path,
+                P::Replace(o) => &mut o.path,
+                P::Move(o) => &mut o.path,
+                P::Copy(o) => &mut o.path,
+                P::Test(o) => &mut o.path,
+            };
+            *path = prefix.concat(path);
+            op
+        })
+        .collect()
+}
+
+impl Engine {
+    /// Reviews a decoded object: the core both webhooks and `wasmgate check` share (see
+    /// [`Engine::evaluate`]).
+    pub async fn review_object(
+        &self,
+        mode: Mode,
+        namespace: &str,
+        obj: &AdmittedObject,
+    ) -> Verdict {
+        let prepared = self.prepare(namespace, obj).await;
+        match mode {
+            Mode::Mutate => prepared.mutation(obj),
+            Mode::Validate => self.validation(namespace, obj, &prepared),
+        }
+    }
+
+    /// What both webhooks answer for one object of kind `kind` in `group`, decoded from `raw`
+    /// (`None` for kinds wasmgate does not handle): the verdict of `POST /mutate` and of
+    /// `POST /validate` (on the defaulted object), computed by the same functions the webhook
+    /// runs, from one lookup of the component worlds. `wasmgate check` reports exactly this.
+    pub async fn evaluate(
+        &self,
+        group: &str,
+        kind: &str,
+        namespace: &str,
+        raw: Value,
+    ) -> Option<Evaluation> {
+        let obj = match AdmittedObject::from_request(group, kind, raw) {
+            Ok(Some(o)) => o,
+            Ok(None) => return None,
+            Err(e) => {
+                return Some(Evaluation {
+                    mutate: Verdict::undecodable(Mode::Mutate, e.to_string()),
+                    validate: Verdict::undecodable(Mode::Validate, e.to_string()),
+                    notes: Vec::new(),
+                })
+            }
+        };
+        let prepared = self.prepare(namespace, &obj).await;
+        Some(Evaluation {
+            mutate: prepared.mutation(&obj),
+            validate: self.validation(namespace, &obj, &prepared),
+            notes: prepared.defaulted.notes.clone(),
+        })
+    }
+
+    /// Learns the component worlds and applies the defaults (shared by both webhooks and the
+    /// reconciler, which keeps the result and re-resolves it as the inventory changes).
+    pub async fn prepare(&self, namespace: &str, obj: &AdmittedObject) -> Prepared {
+        let spec = obj.spec();
+        let mut components: Vec<PullRef<'_>> = spec
+            .components
+            .iter()
+            .flatten()
+            .map(|c| PullRef {
+                name: &c.name,
+                image: &c.image,
+                pull_secret: secret_name(&c.image_pull_secret),
+            })
+            .collect();
+        if let Some(s) = &spec.service {
+            components.push(PullRef {
+                name: SERVICE_KEY,
+                image: &s.image,
+                pull_secret: secret_name(&s.image_pull_secret),
+            });
+        }
+        let annotations: BTreeMap<String, String> = obj.annotations();
+        // For a replica set or deployment this lookup is also the prefetch: the Workloads it
+        // stamps out name the same images and pull secrets, and find them cached by image (for
+        // the tag TTL) and by digest (memory and --cache-dir).
+        let found = self
+            .worlds
+            .lookup(namespace, &components, &annotations)
+            .await;
+        let worlds = found.states;
+        let snapshot = self.inventory.snapshot();
+        let deployment = obj.deployment_context();
+        let judge = |candidate: &crate::crd::WorkloadSpec| {
+            resolve(&ResolveInput {
+                namespace,
+                spec: candidate,
+                worlds: &worlds,
+                hosts: &snapshot.hosts,
+                policy: &self.policy,
+                deployment: deployment.as_ref(),
+            })
+        };
+        let mut defaulted = apply_defaults_checked(spec, &worlds, &self.policy, judge);
+        if self.policy.pin_digests {
+            pin_images(&mut defaulted, &found.pinned);
+        }
+        Prepared { worlds, defaulted }
+    }
+
+    /// Resolves a prepared object (its defaulted spec) against `hosts`: pure, no I/O.
+    pub fn resolve_prepared(
+        &self,
+        namespace: &str,
+        obj: &AdmittedObject,
+        prepared: &Prepared,
+        hosts: &[crate::crd::Host],
+    ) -> Report {
+        let deployment = obj.deployment_context();
+        resolve(&ResolveInput {
+            namespace,
+            spec: &prepared.defaulted.spec,
+            worlds: &prepared.worlds,
+            hosts,
+            policy: &self.policy,
+            deployment: deployment.as_ref(),
+        })
+    }
+
+    /// The validating webhook's verdict: the *defaulted* spec, resolved.
+    fn validation(&self, namespace: &str, obj: &AdmittedObject, prepared: &Prepared) -> Verdict {
+        let snapshot = self.inventory.snapshot();
+        let report = self.resolve_prepared(namespace, obj, prepared, &snapshot.hosts);
+        let message = (!report.allowed()).then(|| report.denial_message());
+        Verdict {
+            allowed: report.allowed(),
+            message,
+            warnings: report
+                .warnings
+                .iter()
+                .map(|w| format!("wasmgate: {}", w.message))
+                .collect(),
+            patch: Vec::new(),
+            report: Some(report),
+        }
+    }
+}
+
+/// Component worlds and the defaulted spec of one object.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    /// Worlds by component name.
+    pub worlds: BTreeMap<String, WorldState>,
+    /// The spec with the mutating webhook's defaults applied.
+    pub defaulted: Defaulted,
+}
+
+impl Prepared {
+    /// The mutating webhook's verdict: the defaults as a JSONPatch, one warning per default.
+    ///
+    /// A spec that cannot be serialized (not expected: the types hold only strings, numbers and
+    /// string-keyed maps) denies rather than admitting the object without the defaults that
+    /// validation judged it with.
+    fn mutation(&self, obj: &AdmittedObject) -> Verdict {
+        let (before, after) = match (
+            serde_json::to_value(obj.spec()),
+            serde_json::to_value(&self.defaulted.spec),
+        ) {
+            (Ok(before), Ok(after)) => (before, after),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::error!(error = %e, "cannot serialize a spec to compute the defaults");
+                return Verdict {
+                    allowed: false,
+                    message: Some(format!("wasmgate cannot compute the defaults: {e}")),
+                    ..Verdict::allow()
+                };
+            }
+        };
+        let patch = prefix_patch(json_patch::diff(&before, &after), obj.spec_pointer());
+        Verdict {
+            warnings: self
+                .defaulted
+                .notes
+                .iter()
+                .map(|n| format!("wasmgate: {n}"))
+                .collect(),
+            patch,
+            ..Verdict::allow()
+        }
+    }
+}
+
+/// Both webhooks' answers for one object ([`Engine::evaluate`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Evaluation {
+    /// What `POST /mutate` answers (always allowed; the patch and one warning per default).
+    pub mutate: Verdict,
+    /// What `POST /validate` answers (judged on the defaulted object).
+    pub validate: Verdict,
+    /// The defaults applied, one line each, without the `wasmgate: ` prefix of the warnings.
+    pub notes: Vec<String>,
+}
+
+/// The name of an `imagePullSecret`, if set.
+fn secret_name(s: &Option<crate::crd::LocalObjectReference>) -> Option<&str> {
+    s.as_ref()
+        .map(|r| r.name.as_str())
+        .filter(|n| !n.is_empty())
+}
+
+/// Rewrites images to the digests their worlds were read from (`--pin-digests`), one note each.
+fn pin_images(defaulted: &mut Defaulted, pinned: &BTreeMap<String, String>) {
+    let spec = &mut defaulted.spec;
+    let mut images: Vec<(&str, &mut String)> = spec
+        .components
+        .iter_mut()
+        .flatten()
+        .map(|c| (c.name.as_str(), &mut c.image))
+        .collect();
+    if let Some(s) = spec.service.as_mut() {
+        images.push((SERVICE_KEY, &mut s.image));
+    }
+    for (who, image) in images {
+        if let Some(p) = pinned.get(who).filter(|p| p.as_str() != image.as_str()) {
+            defaulted.notes.push(format!(
+                "component {who:?}: image {image} pinned to {p}, the digest wasmgate validated"
+            ));
+            *image = p.clone();
+        }
+    }
+}
