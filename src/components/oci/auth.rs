@@ -147,25 +147,49 @@ struct RawEntry {
     auth: Option<String>,
 }
 
+/// Why a `kubernetes.io/dockerconfigjson` Secret's payload cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum DockerConfigError {
+    /// Not the JSON shape.
+    #[error("not dockerconfigjson: {0}")]
+    Json(#[from] serde_json::Error),
+    /// An `auth` that is not base64.
+    #[error("the auth of {registry:?} is not base64: {source}")]
+    Base64 {
+        /// The `auths` key.
+        registry: String,
+        /// The decoder's error.
+        source: base64::DecodeError,
+    },
+    /// An `auth` that decodes to something other than `username:password` in UTF-8.
+    #[error("the auth of {registry:?} is not base64 of username:password")]
+    NotUserPass {
+        /// The `auths` key.
+        registry: String,
+    },
+}
+
 impl DockerConfig {
     /// Parses dockerconfigjson bytes (`{"auths": {"<registry>": {"username", "password"} |
     /// {"auth": base64("user:pass")}}}`); `auth` wins over `username`/`password`, as in docker's
     /// loader.
-    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
-        let raw: RawConfig =
-            serde_json::from_slice(bytes).map_err(|e| format!("not dockerconfigjson: {e}"))?;
+    pub fn parse(bytes: &[u8]) -> Result<Self, DockerConfigError> {
+        let raw: RawConfig = serde_json::from_slice(bytes)?;
         let mut auths = BTreeMap::new();
         for (key, entry) in raw.auths {
             let pair = match entry.auth.as_deref().filter(|a| !a.is_empty()) {
                 Some(encoded) => {
                     let decoded = base64::engine::general_purpose::STANDARD
                         .decode(encoded.trim())
-                        .map_err(|e| format!("the auth of {key:?} is not base64: {e}"))?;
-                    let text = String::from_utf8(decoded)
-                        .map_err(|_| format!("the auth of {key:?} is not UTF-8"))?;
-                    let (user, pass) = text.split_once(':').ok_or_else(|| {
-                        format!("the auth of {key:?} is not base64 of username:password")
-                    })?;
+                        .map_err(|source| DockerConfigError::Base64 {
+                            registry: key.clone(),
+                            source,
+                        })?;
+                    let not_user_pass = || DockerConfigError::NotUserPass {
+                        registry: key.clone(),
+                    };
+                    let text = String::from_utf8(decoded).map_err(|_| not_user_pass())?;
+                    let (user, pass) = text.split_once(':').ok_or_else(not_user_pass)?;
                     (user.to_string(), pass.trim_end_matches('\n').to_string())
                 }
                 None => (
@@ -307,7 +331,7 @@ impl FileAuth {
         let path = secret_dir.join(".dockerconfigjson");
         match read_small(&path).await {
             Ok(bytes) => {
-                let cfg = DockerConfig::parse(&bytes).map_err(invalid)?;
+                let cfg = DockerConfig::parse(&bytes).map_err(|e| invalid(e.to_string()))?;
                 Ok(cfg.credentials(registry, &format!("imagePullSecret {namespace}/{name}")))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

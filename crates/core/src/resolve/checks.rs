@@ -23,7 +23,34 @@ static IP_LITERAL: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[0-9A-Fa-f:.]+$").expect("static regex"));
 
 /// A check of one egress-list entry.
-type EntryCheck = fn(&str) -> Result<(), String>;
+type EntryCheck = fn(&str) -> Result<(), EntryError>;
+
+/// Why an egress-list entry (`allowedHosts`, `allowedIpNameLookups`,
+/// `allowedHostLoopbackPorts`) is not one the runtime accepts.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EntryError {
+    /// `scheme://` with a scheme that is not RFC 3986.
+    #[error("invalid scheme {0:?}")]
+    Scheme(String),
+    /// A path, query or fragment after the host.
+    #[error("paths, queries and fragments are not allowed")]
+    PathQueryOrFragment,
+    /// A port that is not 1-65535.
+    #[error("invalid port {0:?}")]
+    Port(String),
+    /// Neither a hostname nor a `*.suffix` pattern.
+    #[error("{0:?} is not a hostname or *.suffix pattern")]
+    Host(String),
+    /// Not `*`, `*.suffix`, a hostname or an IP address.
+    #[error("expected *, *.suffix, a hostname or an IP address")]
+    Lookup,
+    /// A loopback port's protocol that is not tcp or udp.
+    #[error("protocol {0:?} is not tcp or udp")]
+    Protocol(String),
+    /// A loopback port that is not 1-65535.
+    #[error("port {0:?} is not 1-65535")]
+    LoopbackPort(String),
+}
 
 const PULL_POLICIES: [&str; 3] = ["Always", "IfNotPresent", "Never"];
 const DEPLOY_POLICIES: [&str; 2] = ["RollingUpdate", "Recreate"];
@@ -45,21 +72,21 @@ fn valid_host_pattern(h: &str) -> bool {
 
 /// Checks an `allowedHosts` entry the way the runtime parses it: `*`, `host[:port]`,
 /// `scheme://host[:port][/]`, with `*.` wildcards; no paths, queries or fragments.
-pub fn check_allowed_host(entry: &str) -> Result<(), String> {
+pub fn check_allowed_host(entry: &str) -> Result<(), EntryError> {
     if entry == "*" {
         return Ok(());
     }
     let rest = match entry.split_once("://") {
         Some((scheme, rest)) => {
             if !SCHEME.is_match(scheme) {
-                return Err(format!("invalid scheme {scheme:?}"));
+                return Err(EntryError::Scheme(scheme.to_string()));
             }
             rest.strip_suffix('/').unwrap_or(rest)
         }
         None => entry,
     };
     if rest.contains(['/', '?', '#']) {
-        return Err("paths, queries and fragments are not allowed".into());
+        return Err(EntryError::PathQueryOrFragment);
     }
     let (host, port) = match rest.rsplit_once(':') {
         Some((h, p)) => (h, Some(p)),
@@ -67,39 +94,39 @@ pub fn check_allowed_host(entry: &str) -> Result<(), String> {
     };
     if let Some(p) = port {
         if !valid_port(p) {
-            return Err(format!("invalid port {p:?}"));
+            return Err(EntryError::Port(p.to_string()));
         }
     }
     if !valid_host_pattern(host) {
-        return Err(format!("{host:?} is not a hostname or *.suffix pattern"));
+        return Err(EntryError::Host(host.to_string()));
     }
     Ok(())
 }
 
 /// Checks an `allowedIpNameLookups` entry: `*`, `*.suffix`, a hostname, or a literal IP.
-pub fn check_allowed_lookup(entry: &str) -> Result<(), String> {
+pub fn check_allowed_lookup(entry: &str) -> Result<(), EntryError> {
     if entry == "*" || valid_host_pattern(entry) {
         return Ok(());
     }
     if IP_LITERAL.is_match(entry) && entry.parse::<std::net::IpAddr>().is_ok() {
         return Ok(());
     }
-    Err("expected *, *.suffix, a hostname or an IP address".into())
+    Err(EntryError::Lookup)
 }
 
 /// Checks an `allowedHostLoopbackPorts` entry: `port[/tcp|udp]`, port 1-65535.
-pub fn check_loopback_port(entry: &str) -> Result<(), String> {
+pub fn check_loopback_port(entry: &str) -> Result<(), EntryError> {
     let (port, proto) = match entry.split_once('/') {
         Some((p, proto)) => (p, Some(proto)),
         None => (entry, None),
     };
     if let Some(proto) = proto {
         if !["tcp", "udp"].contains(&proto.to_ascii_lowercase().as_str()) {
-            return Err(format!("protocol {proto:?} is not tcp or udp"));
+            return Err(EntryError::Protocol(proto.to_string()));
         }
     }
     if !valid_port(port) {
-        return Err(format!("port {port:?} is not 1-65535"));
+        return Err(EntryError::LoopbackPort(port.to_string()));
     }
     Ok(())
 }
