@@ -1025,43 +1025,14 @@ impl<'a> Resolver<'a> {
         for (from, to) in &self.edges {
             graph.entry(from).or_default().push(to);
         }
-        // Depth-first search with an explicit path; reports the first cycle found.
-        fn visit<'g>(
-            node: &'g str,
-            graph: &BTreeMap<&'g str, Vec<&'g str>>,
-            path: &mut Vec<&'g str>,
-            done: &mut BTreeSet<&'g str>,
-        ) -> Option<Vec<&'g str>> {
-            if let Some(pos) = path.iter().position(|n| *n == node) {
-                let mut cycle = path[pos..].to_vec();
-                cycle.push(node);
-                return Some(cycle);
-            }
-            if done.contains(node) {
-                return None;
-            }
-            path.push(node);
-            for next in graph.get(node).into_iter().flatten() {
-                if let Some(c) = visit(next, graph, path, done) {
-                    return Some(c);
-                }
-            }
-            path.pop();
-            done.insert(node);
-            None
-        }
-        let mut done = BTreeSet::new();
-        for start in graph.keys() {
-            if let Some(cycle) = visit(start, &graph, &mut Vec::new(), &mut done) {
-                self.report.deny(Finding::new(
-                    Code::DependencyCycle,
-                    format!(
-                        "circular dependency detected among components: {}; the host cannot instantiate them: break the cycle",
-                        cycle.join(" -> ")
-                    ),
-                ));
-                return;
-            }
+        if let Some(cycle) = first_cycle(&graph) {
+            self.report.deny(Finding::new(
+                Code::DependencyCycle,
+                format!(
+                    "circular dependency detected among components: {}; the host cannot instantiate them: break the cycle",
+                    cycle.join(" -> ")
+                ),
+            ));
         }
     }
 
@@ -1083,6 +1054,44 @@ impl<'a> Resolver<'a> {
             ));
         }
     }
+}
+
+/// The first cycle of `graph`, searching depth-first from each node in key order, as the path
+/// that closes it (`a -> b -> a`). Iterative: `components` comes from the request, and a long
+/// sibling chain must not exhaust the stack.
+fn first_cycle<'g>(graph: &BTreeMap<&'g str, Vec<&'g str>>) -> Option<Vec<&'g str>> {
+    let mut done: BTreeSet<&str> = BTreeSet::new();
+    for &start in graph.keys() {
+        if done.contains(start) {
+            continue;
+        }
+        // The current path, each node with the index of its next child to follow.
+        let mut stack: Vec<(&str, usize)> = vec![(start, 0)];
+        let mut on_path: BTreeSet<&str> = BTreeSet::from([start]);
+        while let Some(&(node, child)) = stack.last() {
+            let next = graph.get(node).and_then(|children| children.get(child));
+            let Some(&next) = next else {
+                stack.pop();
+                on_path.remove(node);
+                done.insert(node);
+                continue;
+            };
+            if let Some(top) = stack.last_mut() {
+                top.1 += 1;
+            }
+            if on_path.contains(next) {
+                let from = stack.iter().position(|(n, _)| *n == next).unwrap_or(0);
+                let mut cycle: Vec<&str> = stack[from..].iter().map(|(n, _)| *n).collect();
+                cycle.push(next);
+                return Some(cycle);
+            }
+            if !done.contains(next) {
+                on_path.insert(next);
+                stack.push((next, 0));
+            }
+        }
+    }
+    None
 }
 
 #[cfg(test)]

@@ -635,6 +635,22 @@ fn longer_cycle_is_reported_once() {
 }
 
 #[test]
+fn cycle_search_is_iterative() {
+    // A chain far deeper than a recursive search could follow on a thread's stack.
+    let names: Vec<String> = (0..200_000).map(|i| format!("c{i:06}")).collect();
+    let mut graph: BTreeMap<&str, Vec<&str>> = names
+        .windows(2)
+        .map(|w| (w[0].as_str(), vec![w[1].as_str()]))
+        .collect();
+    assert_eq!(super::first_cycle(&graph), None);
+    let (first, last) = (names[0].as_str(), names[names.len() - 1].as_str());
+    graph.insert(last, vec![first]);
+    let cycle = super::first_cycle(&graph).expect("the closed chain is a cycle");
+    assert_eq!(cycle.len(), names.len() + 1);
+    assert_eq!((cycle[0], cycle[cycle.len() - 1]), (first, first));
+}
+
+#[test]
 fn sibling_chain_without_cycle_is_fine() {
     let report = Case::new()
         .with("a", world(&["acme:x/b@0.1.0"], &[]))
