@@ -131,7 +131,16 @@ pub struct WorldResolver {
     /// (namespace, image) -> world, learned from annotations; bounded, least recently used out
     /// first, since any caller of `/validate` can add to it.
     remembered: moka::sync::Cache<(String, String), Arc<ComponentWorld>>,
+    /// WIT text -> parsed world (or the parser's message): each distinct annotation is parsed
+    /// once, bounded by the bytes of text held.
+    parsed: moka::sync::Cache<String, Result<Arc<ComponentWorld>, String>>,
 }
+
+/// How many components of one review are looked up at once.
+pub const LOOKUPS_PER_REVIEW: usize = 8;
+
+/// How many bytes of annotation WIT text [`WorldResolver`] keeps parsed.
+pub const PARSED_TEXT_BYTES: u64 = 32 * 1024 * 1024;
 
 /// How many (namespace, image) worlds learned from annotations are remembered.
 pub const REMEMBERED_WORLDS: u64 = 10_000;
@@ -150,6 +159,10 @@ impl WorldResolver {
             remembered: moka::sync::Cache::builder()
                 .max_capacity(REMEMBERED_WORLDS)
                 .eviction_policy(moka::policy::EvictionPolicy::lru())
+                .build(),
+            parsed: moka::sync::Cache::builder()
+                .max_capacity(PARSED_TEXT_BYTES)
+                .weigher(|text: &String, _| u32::try_from(text.len()).unwrap_or(u32::MAX))
                 .build(),
         }
     }
@@ -172,19 +185,24 @@ impl WorldResolver {
         self.lookup(namespace, &refs, annotations).await.states
     }
 
-    /// Worlds for every component (looked up concurrently), with the pinned images.
+    /// Worlds for every component (looked up concurrently, [`LOOKUPS_PER_REVIEW`] at a time),
+    /// with the pinned images.
     pub async fn lookup(
         &self,
         namespace: &str,
         components: &[PullRef<'_>],
         annotations: &BTreeMap<String, String>,
     ) -> Worlds {
-        let found = futures_util::future::join_all(
-            components
-                .iter()
-                .map(|c| self.world(namespace, c, annotations)),
-        )
-        .await;
+        use futures_util::StreamExt as _;
+        // A few at a time, in order: a review naming many components must not start every pull
+        // at once.
+        // (By index: a closure over `&PullRef` trips the compiler's higher-ranked lifetime
+        // inference once the future must be Send.)
+        let found: Vec<_> = futures_util::stream::iter(0..components.len())
+            .map(|i| self.world(namespace, &components[i], annotations))
+            .buffered(LOOKUPS_PER_REVIEW)
+            .collect()
+            .await;
         let mut out = Worlds::default();
         for (c, (state, pinned)) in components.iter().zip(found) {
             if let Some(p) = pinned {
@@ -195,6 +213,24 @@ impl WorldResolver {
         out
     }
 
+    /// The world of an annotation's WIT text, parsed once per distinct text (off the async
+    /// workers: parsing is CPU work).
+    async fn parse(&self, text: &str) -> Result<Arc<ComponentWorld>, String> {
+        if let Some(parsed) = self.parsed.get(text) {
+            return parsed;
+        }
+        let owned = text.to_string();
+        let parsed = tokio::task::spawn_blocking(move || {
+            parse_world_text(&owned)
+                .map(Arc::new)
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("the WIT parser failed: {e}")));
+        self.parsed.insert(text.to_string(), parsed.clone());
+        parsed
+    }
+
     async fn world(
         &self,
         namespace: &str,
@@ -203,9 +239,8 @@ impl WorldResolver {
     ) -> (WorldState, Option<String>) {
         let key = format!("{WIT_ANNOTATION_PREFIX}{}", c.name);
         if let Some(text) = annotations.get(&key) {
-            let state = match parse_world_text(text) {
+            let state = match self.parse(text).await {
                 Ok(world) => {
-                    let world = Arc::new(world);
                     self.remembered
                         .insert((namespace.to_string(), c.image.to_string()), world.clone());
                     WorldState::Known((*world).clone())
@@ -260,5 +295,54 @@ impl WorldResolver {
             c.image, c.image
         ));
         (state, None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WORLD: &str = "package acme:app;\nworld app {\n  import wasi:keyvalue/store@0.2.0-draft;\n}\n";
+
+    #[tokio::test]
+    async fn each_distinct_annotation_is_parsed_once() {
+        let resolver = WorldResolver::default();
+        let first = resolver.parse(WORLD).await.expect("parses");
+        let again = resolver.parse(WORLD).await.expect("parses");
+        assert!(Arc::ptr_eq(&first, &again), "the second lookup is the cached parse");
+        let broken = resolver.parse("package acme:app;\nworld {").await;
+        assert!(broken.is_err());
+        assert_eq!(resolver.parse("package acme:app;\nworld {").await, broken);
+    }
+
+    #[tokio::test]
+    async fn many_components_resolve_in_order() {
+        let resolver = WorldResolver::default();
+        let names: Vec<String> = (0..50).map(|i| format!("c{i}")).collect();
+        let world = |i: usize| {
+            format!("package acme:app;\nworld app {{\n  import acme:p{i}/store@0.1.0;\n}}\n")
+        };
+        let annotations: BTreeMap<String, String> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (format!("{WIT_ANNOTATION_PREFIX}{n}"), world(i)))
+            .collect();
+        let refs: Vec<PullRef<'_>> = names
+            .iter()
+            .map(|n| PullRef {
+                name: n,
+                image: "registry.example/app:1",
+                pull_secret: None,
+            })
+            .collect();
+        let found = resolver.lookup("default", &refs, &annotations).await;
+        assert_eq!(found.states.len(), 50);
+        for (i, n) in names.iter().enumerate() {
+            let WorldState::Known(w) = &found.states[n] else {
+                panic!("{n}: {:?}", found.states[n]);
+            };
+            let imports: Vec<String> = w.imports.iter().map(ToString::to_string).collect();
+            assert_eq!(imports, [format!("acme:p{i}/store@0.1.0")], "{n}");
+        }
     }
 }

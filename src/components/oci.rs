@@ -59,6 +59,10 @@ const ACCEPTED_MANIFESTS: &[&str] = &[
     IMAGE_MANIFEST_LIST_MEDIA_TYPE,
 ];
 
+/// Component layers pulled at once; the rest wait (within the lookup's timeout), so memory for
+/// layers stays under `CONCURRENT_PULLS * max_artifact_bytes` however many reviews arrive.
+pub const CONCURRENT_PULLS: usize = 4;
+
 const USER_AGENT: &str = concat!("wasmgate/", env!("CARGO_PKG_VERSION"));
 
 /// Bounds on one pull.
@@ -188,6 +192,8 @@ struct Inner {
     resolutions: TtlMap<ResolutionKey, Resolved>,
     worlds: moka::sync::Cache<String, WorldResult>,
     disk: Option<DiskCache>,
+    /// Bounds the layers buffered at once across all reviews (each up to `max_artifact_bytes`).
+    pulls: tokio::sync::Semaphore,
     resolve_flight: SingleFlight<ResolutionKey, Resolved, Failure>,
     pull_flight: SingleFlight<String, Arc<ComponentWorld>, Failure>,
     stats: Counters,
@@ -513,6 +519,7 @@ impl OciSource {
             ),
             worlds: lru(config.memory_entries),
             disk,
+            pulls: tokio::sync::Semaphore::new(CONCURRENT_PULLS),
             resolve_flight: SingleFlight::new(),
             pull_flight: SingleFlight::new(),
             stats: Counters::default(),
@@ -849,6 +856,10 @@ impl Inner {
             annotations: None,
             artifact_type: None,
         };
+        let _permit =
+            self.pulls.acquire().await.map_err(|_| {
+                Failure::Registry("the registry source is shutting down".to_string())
+            })?;
         bump(&self.stats.blob_gets);
         let mut stream = client
             .pull_blob_stream(reference, &descriptor)
