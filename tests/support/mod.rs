@@ -1371,6 +1371,17 @@ pub fn dry_run_manifests(kubectl: &Kubectl) {
     ] {
         assert!(dry.stdout.contains(object), "{object}: {}", dry.describe());
     }
+    // The opt-in NetworkPolicy overlay: the same objects plus the policy.
+    let dry = kubectl.ok(
+        &["apply", "--dry-run=server", "-k", "manifests/networkpolicy/"],
+        None,
+    );
+    for object in [
+        "deployment.apps/wasmgate",
+        "networkpolicy.networking.k8s.io/wasmgate",
+    ] {
+        assert!(dry.stdout.contains(object), "{object}: {}", dry.describe());
+    }
 }
 
 /// The hosts APIService, as kubectl names it.
