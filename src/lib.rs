@@ -2,7 +2,10 @@
 //!
 //! The layout follows the design: [`wit`] (world model), [`resolve`] (the pure engine),
 //! [`components`] (where worlds come from), [`inventory`] (hosts), [`admission`] (the webhook),
-//! [`server`] (TLS, routes, health) and [`crd`] (types).
+//! [`server`] (routes, health, metrics), [`apiserver`] (the `hosts` API), [`reconcile`],
+//! [`check`] and [`crd`] (types). The edges (`admission`, `apiserver`, `reconcile`, `check`,
+//! `server`) share [`platform`] (Kubernetes client, leader election, TLS and certificates)
+//! and never import each other.
 
 pub mod admission;
 pub mod apiserver;
@@ -12,6 +15,7 @@ pub mod components;
 pub mod crd;
 pub mod inventory;
 pub mod manifest;
+pub mod platform;
 pub mod policy;
 pub mod reconcile;
 pub mod resolve;

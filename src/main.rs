@@ -15,10 +15,12 @@ use wasmgate::admission::Admission;
 use wasmgate::cli::{Cli, Command, LogFormat, ServeArgs};
 use wasmgate::components::{LocalFileSource, WorldResolver, WorldSource};
 use wasmgate::inventory::{load_hosts, start_live, watch_file, InventorySource, SharedInventory};
+use wasmgate::platform::leader::{default_identity, LeaderHandle};
+use wasmgate::platform::serving::{self, TlsInputs};
+use wasmgate::platform::tls::issue;
 use wasmgate::policy::Policy;
-use wasmgate::reconcile::leader::LeaderHandle;
 use wasmgate::server::metrics::Metrics;
-use wasmgate::server::{self, certs, AppState};
+use wasmgate::server::{self, AppState};
 
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
@@ -65,19 +67,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // certificate in the chosen --cert-mode, reloaded while serving.
     // One Kubernetes client (or why there is none) for every part that talks to the API:
     // leader election, self-managed certificates, the hosts API's authentication, the reconciler.
-    let kube = wasmgate::apiserver::kube_client(args.api.kubeconfig.as_deref()).await;
-    let leader = wasmgate::reconcile::leader::start(
+    let kube = wasmgate::platform::kube::client(args.api.kubeconfig.as_deref()).await;
+    let leader = wasmgate::platform::leader::start(
         &args.leader,
         &kube,
         args.api.kubeconfig.is_some(),
         args.dev,
         &args.service_namespace,
     )?;
-    let mut sans = certs::default_sans(&args.service_name, &args.service_namespace);
+    let mut sans = issue::default_sans(&args.service_name, &args.service_namespace);
     sans.extend(args.cert_sans);
-    let tls = server::tls::start(
+    let tls = serving::start(
         &args.tls,
-        server::tls::TlsInputs {
+        TlsInputs {
             tls_cert: args.tls_cert,
             tls_key: args.tls_key,
             cert_dir: args.cert_dir,
@@ -154,9 +156,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         match kube.clone() {
             Ok(client) => {
                 // Without leader election this is the only replica: it writes.
-                let leading = leader.clone().unwrap_or_else(|| {
-                    LeaderHandle::always(wasmgate::reconcile::leader::default_identity())
-                });
+                let leading = leader
+                    .clone()
+                    .unwrap_or_else(|| LeaderHandle::always(default_identity()));
                 wasmgate::reconcile::spawn(
                     wasmgate::reconcile::ReconcilerParts {
                         client,
@@ -177,7 +179,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let hosts_api = wasmgate::apiserver::setup(
         &args.api,
-        kube,
+        kube.map_err(|e| e.to_string()),
         live.inventory.clone(),
         resolutions,
         listen.ip().is_loopback(),

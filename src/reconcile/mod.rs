@@ -10,10 +10,8 @@
 //! - [`core`]: the synchronous state machine (objects, index, host tracker), benchmarked alone;
 //! - [`run`]: the async driver (watchers, inventory polling, Events).
 
-pub mod certs;
 pub mod core;
 pub mod index;
-pub mod leader;
 pub mod resolution;
 mod run;
 pub mod store;

@@ -24,6 +24,7 @@ use tokio::sync::{watch, Mutex};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::kube::{ClientResult, KubeClientError};
 use crate::inventory::parse_duration;
 
 /// Why leader election could not start.
@@ -34,7 +35,7 @@ pub enum LeaderError {
     Config(String),
     /// No Kubernetes client could be made.
     #[error("leader election needs the Kubernetes API: {0}")]
-    Client(String),
+    Client(#[source] KubeClientError),
 }
 
 /// Options of leader election (part of `wasmgate serve`).
@@ -328,7 +329,7 @@ impl LeaderElector {
 /// none); `Ok(None)` when it is not enabled.
 pub fn start(
     args: &LeaderArgs,
-    client: &Result<kube::Client, String>,
+    client: &ClientResult,
     kubeconfig_given: bool,
     dev: bool,
     namespace: &str,

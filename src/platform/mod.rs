@@ -1,0 +1,18 @@
+//! The shared platform layer: what every front end of `wasmgate serve` needs to run in a
+//! cluster, below the edges (`admission`, `apiserver`, `reconcile`, `check`, `server`) and above
+//! the core (`wit`, `resolve`, `policy`, `crd`, `inventory`, `components`).
+//!
+//! An edge may use the core and this layer, never another edge; nothing here uses an edge.
+//!
+//! - [`kube`]: the Kubernetes client builder (one client per process, or why there is none);
+//! - [`leader`]: leader election on a Lease (only the leader writes to the cluster);
+//! - [`tls`]: rustls serving configuration from PEM, certificate issuing, the file reloader;
+//! - [`certs`]: self-managed certificates (a CA and serving certificate in a Secret, rotated,
+//!   with the caBundles written);
+//! - [`serving`]: which certificate is served (`--cert-mode`), kept current while serving.
+
+pub mod certs;
+pub mod kube;
+pub mod leader;
+pub mod serving;
+pub mod tls;
