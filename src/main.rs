@@ -16,10 +16,12 @@ use wasmgate::cli::{Cli, Command, LogFormat, ServeArgs};
 use wasmgate::components::{LocalFileSource, WorldResolver, WorldSource};
 use wasmgate::inventory::{load_hosts, start_live, watch_file, InventorySource, SharedInventory};
 use wasmgate::platform::leader::{default_identity, LeaderHandle};
+use wasmgate::platform::metrics::{register_inventory, Metrics};
 use wasmgate::platform::serving::{self, TlsInputs};
 use wasmgate::platform::tls::issue;
 use wasmgate::policy::Policy;
-use wasmgate::server::metrics::Metrics;
+use wasmgate::reconcile::ReconcileMetrics;
+use wasmgate::server::metrics::AdmissionMetrics;
 use wasmgate::server::{self, AppState};
 
 fn init_logging(format: LogFormat) {
@@ -95,11 +97,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // it unless a static inventory file is given (or --dev without --nats-url).
     let nats = args.live.nats_url.clone();
     let live = start_live(args.live.config(), nats.clone(), Duration::from_secs(1));
-    // One registry for the process; the inventory series are read from `live` at scrape time.
-    let metrics = Arc::new(Metrics::with_inventory(
+    // One registry for the process; each part registers its own series in it. The inventory
+    // series are read from `live` at scrape time.
+    let mut metrics = Metrics::new();
+    let admission_metrics = AdmissionMetrics::register(metrics.registry());
+    let reconcile_metrics = ReconcileMetrics::register(metrics.registry());
+    register_inventory(
+        metrics.registry(),
         live.inventory.clone(),
         live.stats.clone(),
-    ));
+    );
+    let metrics = Arc::new(metrics);
     let inventory_path = args
         .inventory
         .or_else(|| (args.dev && nats.is_none()).then(|| PathBuf::from("examples/inventory.yaml")));
@@ -166,7 +174,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                         store: resolutions.clone(),
                         leader: leading.is_leader.clone(),
                         identity: leading.identity.clone(),
-                        metrics: Some(metrics.clone()),
+                        metrics: Some(reconcile_metrics),
                         inventory_ready: ready.clone(),
                     },
                     &args.reconcile,
@@ -189,6 +197,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         admission,
         ready: ready.clone(),
         metrics,
+        admission_metrics,
     })
     .merge(hosts_api);
     tracing::info!(%listen, dev = args.dev, "wasmgate serving /validate and /mutate");

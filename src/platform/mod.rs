@@ -6,6 +6,8 @@
 //!
 //! - [`kube`]: the Kubernetes client builder (one client per process, or why there is none);
 //! - [`leader`]: leader election on a Lease (only the leader writes to the cluster);
+//! - [`metrics`]: the process's Prometheus registry, in which each part registers its own
+//!   series;
 //! - [`tls`]: rustls serving configuration from PEM, certificate issuing, the file reloader;
 //! - [`certs`]: self-managed certificates (a CA and serving certificate in a Secret, rotated,
 //!   with the caBundles written);
@@ -14,5 +16,6 @@
 pub mod certs;
 pub mod kube;
 pub mod leader;
+pub mod metrics;
 pub mod serving;
 pub mod tls;

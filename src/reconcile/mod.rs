@@ -12,11 +12,13 @@
 
 pub mod core;
 pub mod index;
+pub mod metrics;
 pub mod resolution;
 mod run;
 pub mod store;
 
 pub use self::core::{ObjectKey, Outcome, ReconcileCore, TargetKind};
+pub use metrics::ReconcileMetrics;
 pub use resolution::{ResolutionStatus, WorkloadResolution};
 pub use run::{spawn, ReconcileArgs, ReconcilerHandle, ReconcilerParts};
 pub use store::ResolutionStore;

@@ -15,8 +15,9 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::metrics::{self, AdmissionVerdict, Metrics, ObjectKind};
+use super::metrics::{AdmissionMetrics, AdmissionVerdict};
 use crate::admission::{parse_review, review_response, Admission, Mode, Verdict};
+use crate::platform::metrics::{self, Metrics, ObjectKind};
 
 /// Largest AdmissionReview body accepted (kube-apiserver's own request limit is 3 MiB).
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
@@ -28,8 +29,10 @@ pub struct AppState {
     pub admission: Arc<Admission>,
     /// Set once the server is ready to serve.
     pub ready: Arc<AtomicBool>,
-    /// The metrics registry (admission requests are recorded into it; `/metrics` serves it).
+    /// The process's metrics registry (`/metrics` serves it).
     pub metrics: Arc<Metrics>,
+    /// The admission series (registered in `metrics`), recorded per request.
+    pub admission_metrics: AdmissionMetrics,
 }
 
 /// A Kubernetes `Status` failure response.
@@ -83,8 +86,7 @@ async fn webhook(state: AppState, mode: Mode, query: WebhookQuery, body: Body) -
         ),
     };
     state
-        .metrics
-        .admission()
+        .admission_metrics
         .record(mode, kind, verdict, started.elapsed());
     response
 }
