@@ -24,8 +24,8 @@ use tokio::sync::{watch, Mutex};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::duration::parse_duration;
 use super::kube::{ClientResult, KubeClientError};
-use crate::inventory::parse_duration;
 
 /// Why leader election could not start.
 #[derive(Debug, thiserror::Error)]

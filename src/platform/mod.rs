@@ -4,6 +4,7 @@
 //!
 //! An edge may use the core and this layer, never another edge; nothing here uses an edge.
 //!
+//! - [`duration`]: the one duration syntax of flags and request parameters;
 //! - [`kube`]: the Kubernetes client builder (one client per process, or why there is none);
 //! - [`leader`]: leader election on a Lease (only the leader writes to the cluster);
 //! - [`metrics`]: the process's Prometheus registry, in which each part registers its own
@@ -14,6 +15,7 @@
 //! - [`serving`]: which certificate is served (`--cert-mode`), kept current while serving.
 
 pub mod certs;
+pub mod duration;
 pub mod kube;
 pub mod leader;
 pub mod metrics;

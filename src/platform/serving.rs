@@ -14,11 +14,11 @@ use std::time::Duration;
 use axum_server::tls_rustls::RustlsConfig;
 
 use super::certs::{CertManagerError, SelfManaged, SelfManagedConfig};
+use super::duration::{parse_duration, parse_validity};
 use super::kube::{ClientResult, KubeClientError};
 use super::leader::{default_identity, LeaderHandle};
 use super::tls::issue::{self, CertError};
 use super::tls::{watch_files, TlsError};
-use crate::inventory::parse_duration;
 
 /// Why the serving certificate could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -50,18 +50,6 @@ pub enum CertMode {
     /// A CA and certificate kept in a Secret by the leader, rotated before expiry, with the
     /// caBundles of the webhook configurations and the APIService written by wasmgate.
     SelfManaged,
-}
-
-/// Parses a validity: a duration as for other flags (`90s`, `2m`, `1h30m`), or days (`90d`).
-pub fn parse_validity(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    if let Some(days) = text.strip_suffix('d') {
-        let days: u64 = days
-            .parse()
-            .map_err(|_| format!("{text:?}: {days:?} is not a number of days"))?;
-        return Ok(Duration::from_secs(days.saturating_mul(86_400)));
-    }
-    parse_duration(text)
 }
 
 /// Certificate options of `wasmgate serve` (beside `--tls-cert`, `--tls-key`, `--cert-dir`,
@@ -189,19 +177,4 @@ pub async fn start(
         }
     };
     Ok(ServingTls { config, mode })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn validity_accepts_days() {
-        assert_eq!(
-            parse_validity("90d").unwrap(),
-            Duration::from_secs(90 * 86_400)
-        );
-        assert_eq!(parse_validity("2m").unwrap(), Duration::from_secs(120));
-        assert!(parse_validity("xd").is_err());
-    }
 }

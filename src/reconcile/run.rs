@@ -22,7 +22,7 @@ use super::metrics::ReconcileMetrics;
 use super::store::ResolutionStore;
 use crate::admission::{Admission, AdmittedObject, Prepared};
 use crate::crd::{WASMCLOUD_GROUP, WASMCLOUD_VERSION};
-use crate::inventory::parse_duration;
+use crate::platform::duration::parse_duration;
 use crate::platform::metrics::ObjectKind;
 
 /// Annotations that carry component worlds (a change means preparing again).
