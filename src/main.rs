@@ -247,7 +247,10 @@ fn main() -> ExitCode {
             .enable_all()
             .build()
             .map_err(anyhow::Error::from)
-            .and_then(|rt| rt.block_on(wasmgate::sim::run(args)))
+            .and_then(|rt| {
+                rt.block_on(wasmgate::sim::run(args))
+                    .map_err(anyhow::Error::from)
+            })
             .map(|summary| {
                 eprintln!(
                     "published {} heartbeats in {:.1}s",
