@@ -16,12 +16,12 @@ use wasmgate::cli::{Cli, Command, LogFormat, ServeArgs};
 use wasmgate::components::{LocalFileSource, WorldResolver, WorldSource};
 use wasmgate::inventory::{load_hosts, start_live, watch_file, InventorySource, SharedInventory};
 use wasmgate::platform::leader::{default_identity, LeaderHandle};
-use wasmgate::platform::metrics::{register_inventory, Metrics};
+use wasmgate::platform::metrics::Metrics;
 use wasmgate::platform::serving::{self, TlsInputs};
 use wasmgate::platform::tls::issue;
 use wasmgate::policy::Policy;
 use wasmgate::reconcile::ReconcileMetrics;
-use wasmgate::server::metrics::AdmissionMetrics;
+use wasmgate::server::metrics::{register_inventory, AdmissionMetrics};
 use wasmgate::server::{self, AppState};
 
 fn init_logging(format: LogFormat) {

@@ -5,8 +5,8 @@
 //! the registry is then shared read-only (`Arc`) for scraping:
 //! - the admission webhook: `crate::server::metrics::AdmissionMetrics`;
 //! - the reconciler: `crate::reconcile::metrics::ReconcileMetrics`;
-//! - the live inventory: [`register_inventory`] (read at scrape time; nothing is done per
-//!   heartbeat beyond the ingestion counters [`IngestStats`] already keeps);
+//! - the live inventory: `crate::server::metrics::register_inventory` (read at scrape time;
+//!   nothing is done per heartbeat beyond the ingestion counters the inventory already keeps);
 //! - [`Metrics::new`] itself: `build_info`.
 //!
 //! Every series is prefixed `wasmgate_`, and every label takes values from a fixed set (see
@@ -24,19 +24,10 @@
 //! | `reconcile_duration_seconds` | histogram | |
 //! | `build_info` | gauge (always 1) | `version` |
 
-use std::sync::Arc;
-
-use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{
-    DescriptorEncoder, EncodeLabelSet, EncodeLabelValue, EncodeMetric, LabelValueEncoder,
-};
-use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
-use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-
-use crate::inventory::{IngestStats, LiveInventory};
 
 /// The `Content-Type` of a `/metrics` response.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -95,65 +86,6 @@ struct VersionLabels {
     version: &'static str,
 }
 
-/// Reads the live inventory at scrape time: `hosts{ready}`, `heartbeats_total`,
-/// `heartbeats_malformed_total`, `inventory_resource_version`.
-#[derive(Debug)]
-struct InventoryCollector {
-    inventory: Arc<LiveInventory>,
-    stats: Arc<IngestStats>,
-}
-
-impl Collector for InventoryCollector {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let counts = self.inventory.ready_counts();
-        let mut hosts = encoder.encode_descriptor(
-            "hosts",
-            "Hosts in the live inventory, by their Ready condition.",
-            None,
-            MetricType::Gauge,
-        )?;
-        for (ready, n) in [
-            ("true", counts.ready),
-            ("false", counts.not_ready),
-            ("unknown", counts.unknown),
-        ] {
-            let gauge = ConstGauge::new(i64::try_from(n).unwrap_or(i64::MAX));
-            gauge.encode(hosts.encode_family(&[("ready", ready)])?)?;
-        }
-
-        let (received, _applied, rejected) = self.stats.counts();
-        for (name, help, value) in [
-            (
-                "heartbeats",
-                "Messages received on the NATS heartbeat subject, malformed ones included.",
-                received,
-            ),
-            (
-                "heartbeats_malformed",
-                "Messages on the NATS heartbeat subject that were not valid heartbeats.",
-                rejected,
-            ),
-        ] {
-            let counter = ConstCounter::new(value);
-            counter.encode(encoder.encode_descriptor(
-                name,
-                help,
-                None,
-                counter.metric_type(),
-            )?)?;
-        }
-
-        let rv =
-            ConstGauge::new(i64::try_from(self.inventory.resource_version()).unwrap_or(i64::MAX));
-        rv.encode(encoder.encode_descriptor(
-            "inventory_resource_version",
-            "The live inventory's resource version (increases with every change of any host).",
-            None,
-            rv.metric_type(),
-        )?)
-    }
-}
-
 /// The process's registry (prefix `wasmgate`). Register every part's series with
 /// [`Metrics::registry`] before sharing it (`Arc<Metrics>`) for scraping.
 #[derive(Debug)]
@@ -201,19 +133,6 @@ impl Metrics {
     }
 }
 
-/// Registers the live inventory's series (`hosts{ready}`, `heartbeats_total`,
-/// `heartbeats_malformed_total`, `inventory_resource_version`), read from `inventory` and
-/// `stats` at scrape time.
-pub fn register_inventory(
-    registry: &mut Registry,
-    inventory: Arc<LiveInventory>,
-    stats: Arc<IngestStats>,
-) {
-    registry
-        .sub_registry_with_labels(std::iter::empty())
-        .register_collector(Box::new(InventoryCollector { inventory, stats }));
-}
-
 /// Reading an exposition back, for the tests of every part's series.
 #[cfg(test)]
 pub(crate) mod testing {
@@ -248,8 +167,6 @@ pub(crate) mod testing {
 mod tests {
     use super::testing::*;
     use super::*;
-    use crate::inventory::nats::ingest;
-    use crate::inventory::LiveConfig;
 
     #[test]
     fn kinds_are_bounded() {
@@ -302,52 +219,5 @@ mod tests {
         ] {
             assert!(!text.contains(absent), "{absent} in:\n{text}");
         }
-    }
-
-    #[test]
-    fn inventory_series_are_read_at_scrape_time() {
-        let inventory = LiveInventory::new(LiveConfig::default());
-        let stats = Arc::new(IngestStats::default());
-        let mut m = Metrics::new();
-        register_inventory(m.registry(), inventory.clone(), stats.clone());
-        assert_lines(
-            &m,
-            &[
-                "# TYPE wasmgate_hosts gauge",
-                r#"wasmgate_hosts{ready="true"} 0"#,
-                r#"wasmgate_hosts{ready="false"} 0"#,
-                r#"wasmgate_hosts{ready="unknown"} 0"#,
-                "# TYPE wasmgate_heartbeats counter",
-                "wasmgate_heartbeats_total 0",
-                "wasmgate_heartbeats_malformed_total 0",
-                "# TYPE wasmgate_inventory_resource_version gauge",
-                "wasmgate_inventory_resource_version 0",
-            ],
-        );
-        let subject = "runtime.operator.heartbeat.";
-        assert!(ingest(
-            &inventory,
-            &stats,
-            &format!("{subject}a"),
-            br#"{"friendlyName":"h-1"}"#
-        ));
-        assert!(ingest(
-            &inventory,
-            &stats,
-            &format!("{subject}b"),
-            br#"{"friendlyName":"h-2"}"#
-        ));
-        assert!(!ingest(&inventory, &stats, subject, b"{"));
-        assert_lines(
-            &m,
-            &[
-                r#"wasmgate_hosts{ready="true"} 2"#,
-                r#"wasmgate_hosts{ready="false"} 0"#,
-                r#"wasmgate_hosts{ready="unknown"} 0"#,
-                "wasmgate_heartbeats_total 3",
-                "wasmgate_heartbeats_malformed_total 1",
-                "wasmgate_inventory_resource_version 2",
-            ],
-        );
     }
 }

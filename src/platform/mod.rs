@@ -1,8 +1,9 @@
 //! The shared platform layer: what every front end of `wasmgate serve` needs to run in a
-//! cluster, below the edges (`admission`, `apiserver`, `reconcile`, `check`, `server`) and above
-//! the core (`wit`, `resolve`, `policy`, `crd`, `inventory`, `components`).
+//! cluster, below the edges (`admission`, `apiserver`, `reconcile`, `check`, `server`).
 //!
-//! An edge may use the core and this layer, never another edge; nothing here uses an edge.
+//! An edge may use the core (`wit`, `resolve`, `policy`, `crd`, `inventory`, `components`) and
+//! this layer, never another edge. Nothing here uses an edge or the core, so the core may use it
+//! too (the inventory's flags take [`duration`]'s syntax).
 //!
 //! - [`duration`]: the one duration syntax of flags and request parameters;
 //! - [`kube`]: the Kubernetes client builder (one client per process, or why there is none);

@@ -1,16 +1,26 @@
-//! The admission webhook's series (`wasmgate_admission_requests_total`,
-//! `wasmgate_admission_duration_seconds`), registered in the process's registry (see
-//! [`crate::platform::metrics`]).
+//! The series of `wasmgate serve`'s server, registered in the process's registry (see
+//! [`crate::platform::metrics`]): the admission webhook's (`wasmgate_admission_requests_total`,
+//! `wasmgate_admission_duration_seconds`) and the live inventory's, read at scrape time
+//! (`wasmgate_hosts`, `wasmgate_heartbeats_total`, `wasmgate_heartbeats_malformed_total`,
+//! `wasmgate_inventory_resource_version`). The inventory series live here rather than in
+//! `crate::platform`, so the platform layer needs nothing of the core.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeLabelSet, EncodeLabelValue, EncodeMetric, LabelValueEncoder,
+};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::admission::Mode;
+use crate::inventory::{IngestStats, LiveInventory};
 use crate::platform::metrics::ObjectKind;
 
 /// Upper bounds (seconds) of the admission latency buckets: 1 ms to the apiserver's 10 s
@@ -146,9 +156,83 @@ impl AdmissionMetrics {
     }
 }
 
+/// Reads the live inventory at scrape time: `hosts{ready}`, `heartbeats_total`,
+/// `heartbeats_malformed_total`, `inventory_resource_version`.
+#[derive(Debug)]
+struct InventoryCollector {
+    inventory: Arc<LiveInventory>,
+    stats: Arc<IngestStats>,
+}
+
+impl Collector for InventoryCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let counts = self.inventory.ready_counts();
+        let mut hosts = encoder.encode_descriptor(
+            "hosts",
+            "Hosts in the live inventory, by their Ready condition.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (ready, n) in [
+            ("true", counts.ready),
+            ("false", counts.not_ready),
+            ("unknown", counts.unknown),
+        ] {
+            let gauge = ConstGauge::new(i64::try_from(n).unwrap_or(i64::MAX));
+            gauge.encode(hosts.encode_family(&[("ready", ready)])?)?;
+        }
+
+        let (received, _applied, rejected) = self.stats.counts();
+        for (name, help, value) in [
+            (
+                "heartbeats",
+                "Messages received on the NATS heartbeat subject, malformed ones included.",
+                received,
+            ),
+            (
+                "heartbeats_malformed",
+                "Messages on the NATS heartbeat subject that were not valid heartbeats.",
+                rejected,
+            ),
+        ] {
+            let counter = ConstCounter::new(value);
+            counter.encode(encoder.encode_descriptor(
+                name,
+                help,
+                None,
+                counter.metric_type(),
+            )?)?;
+        }
+
+        let rv =
+            ConstGauge::new(i64::try_from(self.inventory.resource_version()).unwrap_or(i64::MAX));
+        rv.encode(encoder.encode_descriptor(
+            "inventory_resource_version",
+            "The live inventory's resource version (increases with every change of any host).",
+            None,
+            rv.metric_type(),
+        )?)
+    }
+}
+
+/// Registers the live inventory's series (`hosts{ready}`, `heartbeats_total`,
+/// `heartbeats_malformed_total`, `inventory_resource_version`), read from `inventory` and
+/// `stats` at scrape time.
+pub fn register_inventory(
+    registry: &mut Registry,
+    inventory: Arc<LiveInventory>,
+    stats: Arc<IngestStats>,
+) {
+    registry
+        .sub_registry_with_labels(std::iter::empty())
+        .register_collector(Box::new(InventoryCollector { inventory, stats }));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::inventory::nats::ingest;
+    use crate::inventory::LiveConfig;
     use crate::platform::metrics::testing::{assert_lines, value};
     use crate::platform::metrics::Metrics;
 
@@ -225,6 +309,53 @@ mod tests {
             )
             .as_deref(),
             Some("2")
+        );
+    }
+
+    #[test]
+    fn inventory_series_are_read_at_scrape_time() {
+        let inventory = LiveInventory::new(LiveConfig::default());
+        let stats = Arc::new(IngestStats::default());
+        let mut m = Metrics::new();
+        register_inventory(m.registry(), inventory.clone(), stats.clone());
+        assert_lines(
+            &m,
+            &[
+                "# TYPE wasmgate_hosts gauge",
+                r#"wasmgate_hosts{ready="true"} 0"#,
+                r#"wasmgate_hosts{ready="false"} 0"#,
+                r#"wasmgate_hosts{ready="unknown"} 0"#,
+                "# TYPE wasmgate_heartbeats counter",
+                "wasmgate_heartbeats_total 0",
+                "wasmgate_heartbeats_malformed_total 0",
+                "# TYPE wasmgate_inventory_resource_version gauge",
+                "wasmgate_inventory_resource_version 0",
+            ],
+        );
+        let subject = "runtime.operator.heartbeat.";
+        assert!(ingest(
+            &inventory,
+            &stats,
+            &format!("{subject}a"),
+            br#"{"friendlyName":"h-1"}"#
+        ));
+        assert!(ingest(
+            &inventory,
+            &stats,
+            &format!("{subject}b"),
+            br#"{"friendlyName":"h-2"}"#
+        ));
+        assert!(!ingest(&inventory, &stats, subject, b"{"));
+        assert_lines(
+            &m,
+            &[
+                r#"wasmgate_hosts{ready="true"} 2"#,
+                r#"wasmgate_hosts{ready="false"} 0"#,
+                r#"wasmgate_hosts{ready="unknown"} 0"#,
+                "wasmgate_heartbeats_total 3",
+                "wasmgate_heartbeats_malformed_total 1",
+                "wasmgate_inventory_resource_version 2",
+            ],
         );
     }
 }
