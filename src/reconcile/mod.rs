@@ -8,7 +8,7 @@
 //! metrics.
 //!
 //! - [`core`]: the synchronous state machine (objects, index, host tracker), benchmarked alone;
-//! - [`run`]: the async driver (watchers, inventory polling, Events).
+//! - `run`: the async driver (watchers, inventory polling, Events).
 
 pub mod core;
 pub mod index;
