@@ -102,10 +102,10 @@ pub struct ServeArgs {
     pub live: crate::inventory::LiveArgs,
     /// Certificate modes, rotation and reloading.
     #[command(flatten)]
-    pub tls: crate::server::tls::TlsArgs,
+    pub tls: crate::platform::serving::TlsArgs,
     /// Leader election among the replicas.
     #[command(flatten)]
-    pub leader: crate::reconcile::leader::LeaderArgs,
+    pub leader: crate::platform::leader::LeaderArgs,
     /// The reconciler (re-resolution, workloadresolutions, Events).
     #[command(flatten)]
     pub reconcile: crate::reconcile::ReconcileArgs,

@@ -2,7 +2,10 @@
 //!
 //! The layout follows the design: [`wit`] (world model), [`resolve`] (the pure engine),
 //! [`components`] (where worlds come from), [`inventory`] (hosts), [`admission`] (the webhook),
-//! [`server`] (TLS, routes, health) and [`crd`] (types).
+//! [`server`] (routes, health, metrics), [`apiserver`] (the `hosts` API), [`reconcile`],
+//! [`check`] and [`crd`] (types). The edges (`admission`, `apiserver`, `reconcile`, `check`,
+//! `server`) share [`platform`] (Kubernetes client, leader election, TLS and certificates)
+//! and never import each other.
 
 #![forbid(unsafe_code)]
 
@@ -15,6 +18,7 @@ pub mod cli;
 pub mod components;
 pub mod engine;
 pub mod inventory;
+pub mod platform;
 pub mod reconcile;
 pub mod server;
 pub mod sim;

@@ -17,10 +17,14 @@ use wasmgate::cli::{Cli, Command, LogFormat, ServeArgs};
 use wasmgate::components::{LocalFileSource, WorldResolver, WorldSource};
 use wasmgate::engine::Engine;
 use wasmgate::inventory::{load_hosts, start_live, watch_file, InventorySource, SharedInventory};
+use wasmgate::platform::leader::{default_identity, LeaderHandle};
+use wasmgate::platform::metrics::Metrics;
+use wasmgate::platform::serving::{self, TlsInputs};
+use wasmgate::platform::tls::issue;
 use wasmgate::policy::Policy;
-use wasmgate::reconcile::leader::LeaderHandle;
-use wasmgate::server::metrics::Metrics;
-use wasmgate::server::{self, certs, AppState};
+use wasmgate::reconcile::ReconcileMetrics;
+use wasmgate::server::metrics::{register_inventory, AdmissionMetrics};
+use wasmgate::server::{self, AppState};
 
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
@@ -67,19 +71,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // certificate in the chosen --cert-mode, reloaded while serving.
     // One Kubernetes client (or why there is none) for every part that talks to the API:
     // leader election, self-managed certificates, the hosts API's authentication, the reconciler.
-    let kube = wasmgate::apiserver::kube_client(args.api.kubeconfig.as_deref()).await;
-    let leader = wasmgate::reconcile::leader::start(
+    let kube = wasmgate::platform::kube::client(args.api.kubeconfig.as_deref()).await;
+    let leader = wasmgate::platform::leader::start(
         &args.leader,
         &kube,
         args.api.kubeconfig.is_some(),
         args.dev,
         &args.service_namespace,
     )?;
-    let mut sans = certs::default_sans(&args.service_name, &args.service_namespace);
+    let mut sans = issue::default_sans(&args.service_name, &args.service_namespace);
     sans.extend(args.cert_sans);
-    let tls = server::tls::start(
+    let tls = serving::start(
         &args.tls,
-        server::tls::TlsInputs {
+        TlsInputs {
             tls_cert: args.tls_cert,
             tls_key: args.tls_key,
             cert_dir: args.cert_dir,
@@ -95,11 +99,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // it unless a static inventory file is given (or --dev without --nats-url).
     let nats = args.live.nats_url.clone();
     let live = start_live(args.live.config(), nats.clone(), Duration::from_secs(1));
-    // One registry for the process; the inventory series are read from `live` at scrape time.
-    let metrics = Arc::new(Metrics::with_inventory(
+    // One registry for the process; each part registers its own series in it. The inventory
+    // series are read from `live` at scrape time.
+    let mut metrics = Metrics::new();
+    let admission_metrics = AdmissionMetrics::register(metrics.registry());
+    let reconcile_metrics = ReconcileMetrics::register(metrics.registry());
+    register_inventory(
+        metrics.registry(),
         live.inventory.clone(),
         live.stats.clone(),
-    ));
+    );
+    let metrics = Arc::new(metrics);
     let inventory_path = args
         .inventory
         .or_else(|| (args.dev && nats.is_none()).then(|| PathBuf::from("examples/inventory.yaml")));
@@ -156,9 +166,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         match kube.clone() {
             Ok(client) => {
                 // Without leader election this is the only replica: it writes.
-                let leading = leader.clone().unwrap_or_else(|| {
-                    LeaderHandle::always(wasmgate::reconcile::leader::default_identity())
-                });
+                let leading = leader
+                    .clone()
+                    .unwrap_or_else(|| LeaderHandle::always(default_identity()));
                 wasmgate::reconcile::spawn(
                     wasmgate::reconcile::ReconcilerParts {
                         client,
@@ -166,7 +176,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                         store: resolutions.clone(),
                         leader: leading.is_leader.clone(),
                         identity: leading.identity.clone(),
-                        metrics: Some(metrics.clone()),
+                        metrics: Some(reconcile_metrics),
                         inventory_ready: ready.clone(),
                     },
                     &args.reconcile,
@@ -179,7 +189,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let hosts_api = wasmgate::apiserver::setup(
         &args.api,
-        kube,
+        kube.map_err(|e| e.to_string()),
         live.inventory.clone(),
         resolutions,
         listen.ip().is_loopback(),
@@ -189,6 +199,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         admission,
         ready: ready.clone(),
         metrics,
+        admission_metrics,
     })
     .merge(hosts_api);
     tracing::info!(%listen, dev = args.dev, "wasmgate serving /validate and /mutate");
@@ -238,7 +249,10 @@ fn main() -> ExitCode {
             .enable_all()
             .build()
             .map_err(anyhow::Error::from)
-            .and_then(|rt| rt.block_on(wasmgate::sim::run(args)))
+            .and_then(|rt| {
+                rt.block_on(wasmgate::sim::run(args))
+                    .map_err(anyhow::Error::from)
+            })
             .map(|summary| {
                 eprintln!(
                     "published {} heartbeats in {:.1}s",

@@ -12,7 +12,40 @@ use clap::Args;
 
 use crate::inventory::heartbeat::{HostHeartbeat, WitInterface};
 use crate::inventory::nats::HEARTBEAT_SUBJECT_PREFIX;
-use crate::inventory::parse_duration;
+use crate::platform::duration::parse_duration;
+
+/// Why `wasmgate sim-hosts` could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// A `--plugins` value is neither a preset nor a valid interface.
+    #[error(
+        "--plugins {spec:?}: {why} (expected a preset (wash, postgres, postgres-0.1, \
+         postgres-0.2, otel, webgpu, multiplexed, none) or [export:]ns:pkg[@version]/iface1,iface2[#name])"
+    )]
+    Plugins {
+        /// The value.
+        spec: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
+    /// A `--labels` value is not `K=V`.
+    #[error("--labels {0:?}: expected K=V")]
+    Label(String),
+    /// NATS is not reachable.
+    #[error("cannot connect to NATS at {url}: {source}")]
+    Connect {
+        /// `--nats-url`.
+        url: String,
+        /// Why.
+        source: async_nats::ConnectError,
+    },
+    /// Publishing a heartbeat failed.
+    #[error("publishing a heartbeat: {0}")]
+    Publish(#[from] async_nats::PublishError),
+    /// Flushing the published heartbeats failed.
+    #[error("flushing heartbeats to NATS: {0}")]
+    Flush(#[from] async_nats::client::FlushError),
+}
 
 /// Options of `wasmgate sim-hosts`.
 #[derive(Clone, Debug, Args)]
@@ -91,7 +124,7 @@ fn wit(ns: &str, pkg: &str, version: &str, ifaces: &[&str]) -> WitInterface {
 }
 
 /// The interfaces of a `--plugins` value (spec/wasmcloud-v2.md 6.2).
-pub fn plugin_set(spec: &str) -> Result<PluginSet, String> {
+pub fn plugin_set(spec: &str) -> Result<PluginSet, SimError> {
     let postgres = |v: &str| wit("wasmcloud", "postgres", v, &["types", "query", "prepared"]);
     Ok(match spec {
         "none" => (vec![], vec![]),
@@ -170,12 +203,10 @@ pub fn plugin_set(spec: &str) -> Result<PluginSet, String> {
 }
 
 /// `[export:]ns:pkg[@version]/iface1,iface2[#name]`.
-fn parse_custom(spec: &str) -> Result<WitInterface, String> {
-    let bad = |why: &str| {
-        format!(
-            "--plugins {spec:?}: {why} (expected a preset (wash, postgres, postgres-0.1, \
-             postgres-0.2, otel, webgpu, multiplexed, none) or [export:]ns:pkg[@version]/iface1,iface2[#name])"
-        )
+fn parse_custom(spec: &str) -> Result<WitInterface, SimError> {
+    let bad = |why: &'static str| SimError::Plugins {
+        spec: spec.to_owned(),
+        why,
     };
     let body = spec.strip_prefix("export:").unwrap_or(spec);
     let (body, name) = match body.split_once('#') {
@@ -256,13 +287,13 @@ pub struct SimHosts {
 
 impl SimHosts {
     /// Builds the hosts `args` describe.
-    pub fn new(args: &SimHostsArgs) -> Result<Self, String> {
+    pub fn new(args: &SimHostsArgs) -> Result<Self, SimError> {
         let mut labels = BTreeMap::new();
         labels.insert("hostgroup".to_string(), args.hostgroup.clone());
         for kv in &args.labels {
             let (k, v) = kv
                 .split_once('=')
-                .ok_or_else(|| format!("--labels {kv:?}: expected K=V"))?;
+                .ok_or_else(|| SimError::Label(kv.clone()))?;
             labels.insert(k.trim().to_string(), v.trim().to_string());
         }
         let (mut imports, mut exports) = (Vec::new(), Vec::new());
@@ -325,14 +356,17 @@ impl SimHosts {
 }
 
 /// Runs `wasmgate sim-hosts`.
-pub async fn run(args: SimHostsArgs) -> anyhow::Result<SimSummary> {
-    let mut sim = SimHosts::new(&args).map_err(anyhow::Error::msg)?;
+pub async fn run(args: SimHostsArgs) -> Result<SimSummary, SimError> {
+    let mut sim = SimHosts::new(&args)?;
     let client = async_nats::ConnectOptions::new()
         .name("wasmgate-sim-hosts")
         .max_reconnects(None)
         .connect(args.nats_url.as_str())
         .await
-        .map_err(|e| anyhow::anyhow!("cannot connect to NATS at {}: {e}", args.nats_url))?;
+        .map_err(|source| SimError::Connect {
+            url: args.nats_url.clone(),
+            source,
+        })?;
     let rounds = if args.once { Some(1) } else { args.rounds };
     let start = Instant::now();
     let deadline = args.stop_after.map(|d| tokio::time::Instant::now() + d);

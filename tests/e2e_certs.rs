@@ -556,7 +556,7 @@ fn mounted_certificates_reload_without_restart() {
     let dir = work.path().join("tls");
     std::fs::create_dir_all(&dir).unwrap();
     let sans = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
-    let gen = || wasmgate::server::certs::generate(&sans).unwrap();
+    let gen = || wasmgate::platform::tls::issue::generate(&sans).unwrap();
     let (one, two, three) = (gen(), gen(), gen());
     publish(&dir, "..v1", &one.ca_pem, &one.cert_pem, &one.key_pem);
     let extra: Vec<String> = [

@@ -87,7 +87,7 @@ impl Registry {
         let mut tls_ca = None;
         if tls {
             let certs =
-                wasmgate::server::certs::generate(&["127.0.0.1".into(), "localhost".into()])
+                wasmgate::platform::tls::issue::generate(&["127.0.0.1".into(), "localhost".into()])
                     .expect("certs");
             std::fs::write(dir.path().join("tls.crt"), &certs.cert_pem).unwrap();
             std::fs::write(dir.path().join("tls.key"), &certs.key_pem).unwrap();

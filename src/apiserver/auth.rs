@@ -845,7 +845,7 @@ mod tests {
 
     #[tokio::test]
     async fn front_proxy_headers_are_trusted_only_with_its_certificate() {
-        crate::server::install_crypto_provider();
+        crate::platform::tls::install_crypto_provider();
         let f = fixture(r#"["front-proxy-client"]"#);
         let h = headers(&[
             ("X-Remote-User", "alice"),
@@ -880,7 +880,7 @@ mod tests {
 
     #[tokio::test]
     async fn empty_allowed_names_allow_any_cn_and_client_ca_certs_authenticate() {
-        crate::server::install_crypto_provider();
+        crate::platform::tls::install_crypto_provider();
         let f = fixture("");
         let h = headers(&[("X-Remote-User", "bob")]);
         let any = tls(client(&f.front, "whatever", None));

@@ -377,22 +377,6 @@ pub struct ApiArgs {
     pub auth_cache_seconds: u64,
 }
 
-/// A Kubernetes client from `kubeconfig`, or inferred (in-cluster, `$KUBECONFIG`,
-/// `~/.kube/config`); the error says which and why.
-pub async fn kube_client(kubeconfig: Option<&std::path::Path>) -> Result<kube::Client, String> {
-    let config = match kubeconfig {
-        Some(path) => {
-            let kc = kube::config::Kubeconfig::read_from(path)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
-                .await
-                .map_err(|e| format!("{}: {e}", path.display()))?
-        }
-        None => kube::Config::infer().await.map_err(|e| e.to_string())?,
-    };
-    kube::Client::try_from(config).map_err(|e| e.to_string())
-}
-
 /// Sets up authentication (loading the ConfigMap once, then re-reading it in the background) and
 /// returns the hosts API routes. `loopback`: whether wasmgate listens on loopback only (required
 /// for `--api-auth none`). Without a reachable Kubernetes API in delegated mode, the hosts API

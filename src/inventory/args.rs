@@ -1,10 +1,13 @@
-//! `wasmgate serve` options of the live inventory, and the duration syntax of the CLI.
+//! `wasmgate serve` options of the live inventory.
 
 use std::time::Duration;
 
 use clap::Args;
 
 use super::LiveConfig;
+// Re-exported where it used to live (`crate::inventory::parse_duration`); the parser itself is
+// the platform's, shared by every flag.
+pub use crate::platform::duration::parse_duration;
 
 /// Live inventory options of `wasmgate serve`.
 #[derive(Clone, Debug, Args)]
@@ -43,63 +46,6 @@ impl LiveArgs {
             retention: self.host_retention,
             settle: self.heartbeat_settle.unwrap_or(self.heartbeat_timeout),
             history: self.watch_history,
-        }
-    }
-}
-
-/// Parses a duration: a sequence of `<number><unit>` with units `ms`, `s`, `m`, `h` (`1m30s`,
-/// `500ms`, `15s`), or a bare number of seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Err("empty duration".into());
-    }
-    if let Ok(secs) = text.parse::<u64>() {
-        return Ok(Duration::from_secs(secs));
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(|| format!("{text:?}: missing unit (ms, s, m or h)"))?;
-        let (number, tail) = rest.split_at(digits);
-        let value: f64 = number
-            .parse()
-            .map_err(|_| format!("{text:?}: {number:?} is not a number"))?;
-        let unit_len = tail
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(tail.len());
-        let (unit, next) = tail.split_at(unit_len);
-        let scale = match unit {
-            "ms" => 0.001,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            other => return Err(format!("{text:?}: unknown unit {other:?} (ms, s, m or h)")),
-        };
-        total +=
-            Duration::try_from_secs_f64(value * scale).map_err(|e| format!("{text:?}: {e}"))?;
-        rest = next;
-    }
-    Ok(total)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("60"), Ok(Duration::from_secs(60)));
-        assert_eq!(parse_duration("15s"), Ok(Duration::from_secs(15)));
-        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
-        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
-        for bad in ["", "s", "5x", "-1s", "1s2"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }
 }

@@ -8,17 +8,16 @@
 //! metrics.
 //!
 //! - [`core`]: the synchronous state machine (objects, index, host tracker), benchmarked alone;
-//! - [`run`]: the async driver (watchers, inventory polling, Events).
+//! - `run`: the async driver (watchers, inventory polling, Events).
 
-pub mod certs;
 pub mod core;
 pub mod index;
-pub mod leader;
+pub mod metrics;
 mod run;
 pub mod store;
 
 pub use self::core::{ObjectKey, Outcome, ReconcileCore, TargetKind};
-
+pub use metrics::ReconcileMetrics;
 pub use run::{spawn, ReconcileArgs, ReconcilerHandle, ReconcilerParts};
 pub use store::ResolutionStore;
 

@@ -18,11 +18,12 @@ use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinHandle;
 
 use super::core::{ObjectKey, ObjectMeta, Outcome, ReconcileCore, TargetKind};
+use super::metrics::ReconcileMetrics;
 use super::store::ResolutionStore;
 use crate::crd::{WASMCLOUD_GROUP, WASMCLOUD_VERSION};
 use crate::engine::{AdmittedObject, Engine, Prepared};
-use crate::inventory::parse_duration;
-use crate::server::metrics::{Metrics, ObjectKind};
+use crate::platform::duration::parse_duration;
+use crate::platform::metrics::ObjectKind;
 
 /// Annotations that carry component worlds (a change means preparing again).
 const WIT_ANNOTATION_PREFIX: &str = "wit.wasmgate.dev/";
@@ -108,7 +109,7 @@ pub struct ReconcilerParts {
     /// This replica's identity (the Events' reporting instance).
     pub identity: String,
     /// Where the reconcile series go.
-    pub metrics: Option<Arc<Metrics>>,
+    pub metrics: Option<ReconcileMetrics>,
     /// Set once the inventory is worth judging by (after the live inventory's warm-up): until
     /// then nothing is resolved, so a restart does not report every object as without hosts.
     pub inventory_ready: Arc<AtomicBool>,
@@ -182,7 +183,7 @@ async fn drive(
     tx: mpsc::Sender<Msg>,
     args: ReconcileArgs,
     events: Option<mpsc::Sender<Outcome>>,
-    metrics: Option<Arc<Metrics>>,
+    metrics: Option<ReconcileMetrics>,
 ) {
     let lookups = Arc::new(Semaphore::new(args.reconcile_lookups.max(1)));
     // The digest each key was last sent to preparation with: stale results are dropped.
@@ -238,7 +239,7 @@ async fn drive(
                 let snapshot = core.admission().inventory.snapshot();
                 outcomes = core.inventory_changed(snapshot, SystemTime::now());
                 if let Some(m) = &metrics {
-                    m.reconcile().observe_pass(started.elapsed());
+                    m.observe_pass(started.elapsed());
                 }
             }
         }
@@ -247,8 +248,7 @@ async fn drive(
         }
         if let Some(m) = &metrics {
             for (kind, n) in core.unresolved_counts() {
-                m.reconcile()
-                    .set_unresolved(ObjectKind::from_kind(kind.kind()), n);
+                m.set_unresolved(ObjectKind::from_kind(kind.kind()), n);
             }
         }
         for o in outcomes {
@@ -367,7 +367,7 @@ async fn write_events(
     recorder: Recorder,
     mut rx: mpsc::Receiver<Outcome>,
     leader: watch::Receiver<bool>,
-    metrics: Option<Arc<Metrics>>,
+    metrics: Option<ReconcileMetrics>,
 ) {
     while let Some(o) = rx.recv().await {
         if !*leader.borrow() {
@@ -384,7 +384,7 @@ async fn write_events(
         match recorder.publish(&event_for(&o), &reference).await {
             Ok(()) => {
                 if let Some(m) = &metrics {
-                    m.reconcile().event_emitted();
+                    m.event_emitted();
                 }
             }
             Err(e) => tracing::warn!(

@@ -15,9 +15,11 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::metrics::{self, AdmissionVerdict, Metrics, ObjectKind};
+use super::metrics::{AdmissionMetrics, AdmissionVerdict};
 use crate::admission::{self, parse_review, review_response, Review};
 use crate::engine::{Engine, Mode, Verdict};
+use crate::platform::duration::{parse_duration, DurationError};
+use crate::platform::metrics::{self, Metrics, ObjectKind};
 
 /// Largest AdmissionReview body accepted (kube-apiserver's own request limit is 3 MiB).
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
@@ -29,8 +31,10 @@ pub struct AppState {
     pub admission: Arc<Engine>,
     /// Set once the server is ready to serve.
     pub ready: Arc<AtomicBool>,
-    /// The metrics registry (admission requests are recorded into it; `/metrics` serves it).
+    /// The process's metrics registry (`/metrics` serves it).
     pub metrics: Arc<Metrics>,
+    /// The admission series (registered in `metrics`), recorded per request.
+    pub admission_metrics: AdmissionMetrics,
 }
 
 /// A Kubernetes `Status` failure response.
@@ -59,16 +63,12 @@ const TIMEOUT_RANGE: (Duration, Duration) = (Duration::from_secs(1), Duration::f
 /// Parses kube-apiserver's `?timeout=10s` (Go duration; seconds are all it sends), clamped to
 /// what it can send, so a caller can neither overflow the deadline nor stretch it.
 fn parse_timeout(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    let parsed = if let Some(ms) = s.strip_suffix("ms") {
-        ms.parse().ok().map(Duration::from_millis)
-    } else {
-        s.strip_suffix('s')
-            .and_then(|n| n.parse::<f64>().ok())
-            .filter(|n| n.is_finite() && *n > 0.0)
-            .map(|n| Duration::from_secs_f64(n.min(TIMEOUT_RANGE.1.as_secs_f64())))
+    let parsed = match parse_duration(s) {
+        Ok(d) => d,
+        Err(DurationError::TooLarge { .. }) => TIMEOUT_RANGE.1,
+        Err(_) => return None,
     };
-    parsed.map(|d| d.clamp(TIMEOUT_RANGE.0, TIMEOUT_RANGE.1))
+    (!parsed.is_zero()).then(|| parsed.clamp(TIMEOUT_RANGE.0, TIMEOUT_RANGE.1))
 }
 
 /// Answers one webhook call and records it (`admission_requests_total`,
@@ -84,8 +84,7 @@ async fn webhook(state: AppState, mode: Mode, query: WebhookQuery, body: Body) -
         ),
     };
     state
-        .metrics
-        .admission()
+        .admission_metrics
         .record(mode, kind, verdict, started.elapsed());
     response
 }
@@ -259,7 +258,10 @@ mod tests {
     #[test]
     fn timeouts_are_clamped_to_what_the_apiserver_sends() {
         // Once a panic (Duration::from_secs_f64 overflow), now the upper bound.
-        assert_eq!(parse_timeout("1e300s"), Some(Duration::from_secs(30)));
+        let huge = format!("{}s", "9".repeat(400));
+        assert_eq!(parse_timeout(&huge), Some(Duration::from_secs(30)));
+        // Not Go's syntax (nor anything kube-apiserver sends): the default timeout.
+        assert_eq!(parse_timeout("1e300s"), None);
         assert_eq!(parse_timeout("3600s"), Some(Duration::from_secs(30)));
         assert_eq!(parse_timeout("1ms"), Some(Duration::from_secs(1)));
         assert_eq!(parse_timeout("NaNs"), None);

@@ -24,17 +24,43 @@ use tokio::sync::{watch, Mutex};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::inventory::parse_duration;
+use super::duration::parse_duration;
+use super::kube::{ClientResult, KubeClientError};
 
 /// Why leader election could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum LeaderError {
     /// The flags contradict each other.
     #[error("leader election: {0}")]
-    Config(String),
+    Config(#[from] LeaderConfigError),
     /// No Kubernetes client could be made.
     #[error("leader election needs the Kubernetes API: {0}")]
-    Client(String),
+    Client(#[source] KubeClientError),
+}
+
+/// Which leader election settings contradict each other.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LeaderConfigError {
+    /// `--leader-identity` (or its default) is empty.
+    #[error("the identity is empty")]
+    EmptyIdentity,
+    /// The lease is shorter than a second (Lease durations are whole seconds).
+    #[error("--leader-lease-duration must be at least 1s")]
+    LeaseTooShort,
+    /// A zero renew or retry period.
+    #[error("--leader-renew-period and --leader-retry-period must be positive")]
+    ZeroPeriod,
+    /// The leader would renew no sooner than it must step down.
+    #[error(
+        "--leader-renew-period ({renew_period:?}) must be shorter than --leader-lease-duration \
+         minus --leader-retry-period ({renew_deadline:?})"
+    )]
+    RenewAfterDeadline {
+        /// `--leader-renew-period`.
+        renew_period: Duration,
+        /// The renew deadline it must undercut.
+        renew_deadline: Duration,
+    },
 }
 
 /// Options of leader election (part of `wasmgate serve`).
@@ -137,27 +163,21 @@ impl LeaderConfig {
         self.lease_duration.saturating_sub(self.retry_period)
     }
 
-    fn validate(&self) -> Result<(), LeaderError> {
+    fn validate(&self) -> Result<(), LeaderConfigError> {
         if self.identity.is_empty() {
-            return Err(LeaderError::Config("the identity is empty".into()));
+            return Err(LeaderConfigError::EmptyIdentity);
         }
         if self.lease_duration < Duration::from_secs(1) {
-            return Err(LeaderError::Config(
-                "--leader-lease-duration must be at least 1s".into(),
-            ));
+            return Err(LeaderConfigError::LeaseTooShort);
         }
         if self.retry_period.is_zero() || self.renew_period.is_zero() {
-            return Err(LeaderError::Config(
-                "--leader-renew-period and --leader-retry-period must be positive".into(),
-            ));
+            return Err(LeaderConfigError::ZeroPeriod);
         }
         if self.renew_period >= self.renew_deadline() {
-            return Err(LeaderError::Config(format!(
-                "--leader-renew-period ({:?}) must be shorter than --leader-lease-duration minus \
-                 --leader-retry-period ({:?})",
-                self.renew_period,
-                self.renew_deadline()
-            )));
+            return Err(LeaderConfigError::RenewAfterDeadline {
+                renew_period: self.renew_period,
+                renew_deadline: self.renew_deadline(),
+            });
         }
         Ok(())
     }
@@ -328,7 +348,7 @@ impl LeaderElector {
 /// none); `Ok(None)` when it is not enabled.
 pub fn start(
     args: &LeaderArgs,
-    client: &Result<kube::Client, String>,
+    client: &ClientResult,
     kubeconfig_given: bool,
     dev: bool,
     namespace: &str,
@@ -676,7 +696,13 @@ mod tests {
             renew_period: Duration::from_secs(5),
             retry_period: Duration::from_secs(2),
         };
-        assert!(config.validate().is_err());
+        assert_eq!(
+            config.validate(),
+            Err(LeaderConfigError::RenewAfterDeadline {
+                renew_period: Duration::from_secs(5),
+                renew_deadline: Duration::from_secs(4),
+            })
+        );
         config.renew_period = Duration::from_secs(2);
         assert!(config.validate().is_ok());
     }

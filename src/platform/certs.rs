@@ -34,9 +34,8 @@ use kube::api::{
 use serde_json::{json, Value};
 
 use super::leader::LeaderHandle;
-use crate::server::certs::{self, CertError};
-use crate::server::tls::{fingerprint, server_config_from_pem};
-use crate::server::ServerError;
+use super::tls::issue::{self as certs, CertError};
+use super::tls::{fingerprint, server_config_from_pem, TlsError};
 
 /// Data keys of the Secret.
 pub mod keys {
@@ -69,10 +68,36 @@ pub enum CertManagerError {
     Cert(#[from] CertError),
     /// The Secret's certificate cannot be served.
     #[error(transparent)]
-    Tls(#[from] ServerError),
+    Tls(#[from] TlsError),
     /// The Secret's content is not what wasmgate writes.
     #[error("Secret {0}")]
-    Invalid(String),
+    Invalid(#[from] InvalidSecret),
+}
+
+/// How a Secret differs from what wasmgate writes.
+#[derive(Debug, thiserror::Error)]
+pub enum InvalidSecret {
+    /// A data key is missing or empty.
+    #[error("has no {0}")]
+    MissingKey(&'static str),
+    /// An annotation is missing or not what wasmgate writes there.
+    #[error("annotation {ANN}{0} missing or not a time")]
+    Annotation(&'static str),
+    /// `wasmgate.dev/ca-name` is missing.
+    #[error("annotation {ANN}ca-name missing")]
+    CaName,
+    /// The serving certificate or key is missing.
+    #[error("{0} has no tls.crt/tls.key")]
+    NoServingPair(String),
+    /// `ca.crt` holds no certificate.
+    #[error("ca.crt holds no certificate")]
+    EmptyBundle,
+    /// A CA rotation is to be finished but no successor is recorded.
+    #[error("has no successor CA")]
+    NoSuccessor,
+    /// During a CA rotation, `ca.crt` must hold exactly the current and the successor CA.
+    #[error("ca.crt does not hold the current and the successor CA")]
+    RotationBundle,
 }
 
 /// Settings of self-managed certificates.
@@ -227,19 +252,19 @@ fn format_time(secs: i64) -> String {
 
 impl Stored {
     /// Reads the annotations and checks that the data keys are there.
-    pub fn from_secret(secret: &Secret) -> Result<Stored, String> {
+    pub fn from_secret(secret: &Secret) -> Result<Stored, InvalidSecret> {
         let a = secret.metadata.annotations.clone().unwrap_or_default();
         let get = |k: &str| a.get(&ann(k)).cloned();
-        let time = |k: &str| {
+        let time = |k: &'static str| {
             get(k)
                 .as_deref()
                 .and_then(parse_time)
-                .ok_or_else(|| format!("annotation {ANN}{k} missing or not a time"))
+                .ok_or(InvalidSecret::Annotation(k))
         };
         let data = secret.data.clone().unwrap_or_default();
         for k in [keys::CA_CRT, keys::CA_KEY, keys::TLS_CRT, keys::TLS_KEY] {
             if data.get(k).is_none_or(|v| v.0.is_empty()) {
-                return Err(format!("has no {k}"));
+                return Err(InvalidSecret::MissingKey(k));
             }
         }
         let next = match get("next-ca-name") {
@@ -251,7 +276,7 @@ impl Stored {
             _ => None,
         };
         Ok(Stored {
-            ca_name: get("ca-name").ok_or("annotation wasmgate.dev/ca-name missing")?,
+            ca_name: get("ca-name").ok_or(InvalidSecret::CaName)?,
             ca_issued_at: time("ca-issued-at")?,
             ca_not_after: time("ca-not-after")?,
             cert_issued_at: time("cert-issued-at")?,
@@ -401,11 +426,11 @@ fn render(
     };
     let mut c = Content::from_secret(secret);
     let mut s = stored.clone();
-    let field = |c: &Content, k: &str| {
+    let field = |c: &Content, k: &'static str| {
         c.data
             .get(k)
             .cloned()
-            .ok_or_else(|| CertManagerError::Invalid(format!("has no {k}")))
+            .ok_or(CertManagerError::Invalid(InvalidSecret::MissingKey(k)))
     };
     match plan {
         Plan::Keep | Plan::Create => {}
@@ -423,7 +448,7 @@ fn render(
             let current = pem_blocks(&field(&c, keys::CA_CRT)?)
                 .into_iter()
                 .next()
-                .ok_or_else(|| CertManagerError::Invalid("ca.crt holds no certificate".into()))?;
+                .ok_or(InvalidSecret::EmptyBundle)?;
             c.data
                 .insert(keys::CA_CRT.into(), format!("{current}{}", ca.cert_pem));
             c.data.insert(keys::NEXT_CA_KEY.into(), ca.key_pem);
@@ -435,20 +460,15 @@ fn render(
             s.previous_ca_not_after = None;
         }
         Plan::PromoteCa => {
-            let next = s
-                .next
-                .take()
-                .ok_or_else(|| CertManagerError::Invalid("has no successor CA".into()))?;
+            let next = s.next.take().ok_or(InvalidSecret::NoSuccessor)?;
             let blocks = pem_blocks(&field(&c, keys::CA_CRT)?);
             let [old, new] = blocks.as_slice() else {
-                return Err(CertManagerError::Invalid(
-                    "ca.crt does not hold the current and the successor CA".into(),
-                ));
+                return Err(InvalidSecret::RotationBundle.into());
             };
             let key = c
                 .data
                 .remove(keys::NEXT_CA_KEY)
-                .ok_or_else(|| CertManagerError::Invalid("has no next-ca.key".into()))?;
+                .ok_or(InvalidSecret::MissingKey(keys::NEXT_CA_KEY))?;
             let (pair, not_after) = serve_pair(&next.name, &key, next.not_after, now, policy)?;
             c.data.insert(keys::CA_CRT.into(), format!("{new}{old}"));
             c.data.insert(keys::CA_KEY.into(), key);
@@ -466,7 +486,7 @@ fn render(
             let current = pem_blocks(&field(&c, keys::CA_CRT)?)
                 .into_iter()
                 .next()
-                .ok_or_else(|| CertManagerError::Invalid("ca.crt holds no certificate".into()))?;
+                .ok_or(InvalidSecret::EmptyBundle)?;
             c.data.insert(keys::CA_CRT.into(), current);
             s.previous_ca_not_after = None;
         }
@@ -659,10 +679,7 @@ impl SelfManaged {
         let data = secret.data.as_ref();
         let get = |k: &str| data.and_then(|d| d.get(k)).map(|v| v.0.as_slice());
         let (Some(cert), Some(key)) = (get(keys::TLS_CRT), get(keys::TLS_KEY)) else {
-            return Err(CertManagerError::Invalid(format!(
-                "{} has no tls.crt/tls.key",
-                self.config.secret_name
-            )));
+            return Err(InvalidSecret::NoServingPair(self.config.secret_name.clone()).into());
         };
         let fp = fingerprint(cert, key);
         if self.served == Some(fp) || self.rejected == Some(fp) {
