@@ -197,7 +197,7 @@ impl Attributes {
     pub fn of(method: &Method, path: &str, query: Option<&str>) -> Self {
         let prefix = format!("/apis/{GROUP}/{VERSION}/");
         // The same parser the handlers use, so both read the same value.
-        let params = super::parse_query(query);
+        let params = super::params::parse_query(query);
         let query_has = |key: &str| -> Option<String> { params.get(key).cloned() };
         let non_resource = || Self {
             verb: method.as_str().to_ascii_lowercase(),
@@ -297,9 +297,7 @@ impl Attributes {
     }
 }
 
-fn percent_decode(s: &str) -> String {
-    super::percent_decode(s, false)
-}
+use super::params::path_unescape as percent_decode;
 
 #[derive(Clone)]
 struct Cached<T> {
@@ -725,7 +723,7 @@ pub async fn middleware(
     mut req: Request,
     next: Next,
 ) -> Response {
-    if let Some(key) = super::repeated_query_key(req.uri().query()) {
+    if let Some(key) = super::params::repeated_query_key(req.uri().query()) {
         return ApiError::new(
             axum::http::StatusCode::BAD_REQUEST,
             "BadRequest",

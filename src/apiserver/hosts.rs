@@ -23,14 +23,15 @@ use crate::crd::Host;
 use crate::inventory::InventoryError;
 
 use super::auth::UserInfo;
-use super::negotiate::{self, Output};
+use super::negotiate::Output;
+use super::params::{flag, include, output, parse_query, parse_rv, Params};
 use super::selectors::{FieldRequirement, FieldSelector, LabelSelector, Selectors};
 use super::status::{ApiError, ApiResult};
 use super::table::{self, IncludeObject};
-use super::watch::{self, WatchEncoder, WatchOptions};
+use super::watch::{self, gone, WatchEncoder, WatchOptions};
 use super::{
-    api_version, host_json, json_bytes, json_response, normalized, parse_query, ApiState,
-    WatchError, WatchEvent, WatchEventType, KIND, LIST_KIND,
+    api_version, host_json, json_bytes, json_response, normalized, ApiState, WatchEvent,
+    WatchEventType, KIND, LIST_KIND,
 };
 
 /// How long the snapshot behind a `continue` token is kept (a snapshot of 10,000 hosts holds
@@ -38,12 +39,8 @@ use super::{
 pub const LIST_SNAPSHOT_TTL: Duration = Duration::from_secs(30);
 /// At most this many paginated list snapshots are kept at once (oldest evicted first).
 pub const LIST_SNAPSHOTS: usize = 4;
-/// Bookmark interval of watches that allow bookmarks.
-pub const BOOKMARK_INTERVAL: Duration = Duration::from_secs(30);
-/// Watch duration when the client sets no `timeoutSeconds` (kube-apiserver: 30-60 min).
-pub const DEFAULT_WATCH_TIMEOUT: Duration = Duration::from_secs(1800);
-
-pub(crate) type Params = HashMap<String, String>;
+// Where the watch stream's parameters always were; they belong to `watch` now.
+pub use super::watch::{BOOKMARK_INTERVAL, DEFAULT_WATCH_TIMEOUT};
 
 // ---------------------------------------------------------------------------------------------
 // List snapshots for pagination
@@ -137,17 +134,6 @@ fn decode_token(s: &str) -> Option<ContinueToken> {
 // Request parsing
 // ---------------------------------------------------------------------------------------------
 
-pub(crate) fn flag(params: &Params, name: &str) -> ApiResult<Option<bool>> {
-    match params.get(name).map(String::as_str) {
-        None => Ok(None),
-        Some("true" | "1" | "True") => Ok(Some(true)),
-        Some("false" | "0" | "False" | "") => Ok(Some(false)),
-        Some(v) => Err(ApiError::bad_request(format!(
-            "invalid value for {name}: {v:?} (true or false)"
-        ))),
-    }
-}
-
 fn selectors(params: &Params, name: Option<&str>) -> ApiResult<Selectors> {
     let labels = LabelSelector::parse(params.get("labelSelector").map_or("", |s| s))
         .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?;
@@ -161,16 +147,6 @@ fn selectors(params: &Params, name: Option<&str>) -> ApiResult<Selectors> {
         });
     }
     Ok(Selectors { labels, fields })
-}
-
-pub(crate) fn output(headers: &HeaderMap) -> ApiResult<Output> {
-    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
-    negotiate::output(accept).ok_or_else(|| ApiError::not_acceptable(accept.unwrap_or("")))
-}
-
-pub(crate) fn include(params: &Params) -> ApiResult<IncludeObject> {
-    IncludeObject::parse(params.get("includeObject").map(String::as_str))
-        .map_err(ApiError::bad_request)
 }
 
 fn dry_run(params: &Params) -> ApiResult<bool> {
@@ -189,17 +165,6 @@ fn rv_of(host: &Host) -> u64 {
         .as_deref()
         .and_then(|r| r.parse().ok())
         .unwrap_or(0)
-}
-
-pub(crate) fn parse_rv(params: &Params) -> ApiResult<Option<u64>> {
-    match params.get("resourceVersion").map(String::as_str) {
-        None | Some("") => Ok(None),
-        Some(v) => v.parse().map(Some).map_err(|_| {
-            ApiError::bad_request(format!(
-                "resourceVersion: Invalid value: {v:?}: not a resource version of this server"
-            ))
-        }),
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -655,20 +620,6 @@ fn seed_present(enc: &mut Encoder, hosts: &[Host]) {
         .filter(|h| enc.sel.matches(h))
         .filter_map(|h| h.metadata.name.clone())
         .collect();
-}
-
-pub(crate) fn gone(e: WatchError) -> ApiError {
-    match e {
-        WatchError::Gone { oldest } => ApiError::expired(format!(
-            "too old resource version (the oldest available is {oldest})"
-        )),
-        // kube-apiserver: 504 Timeout "Too large resource version: X, current: Y".
-        too_large @ WatchError::TooLarge { .. } => ApiError::new(
-            StatusCode::GATEWAY_TIMEOUT,
-            "Timeout",
-            too_large.to_string(),
-        ),
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

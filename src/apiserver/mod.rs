@@ -19,6 +19,7 @@ pub mod discovery;
 pub mod hosts;
 pub mod negotiate;
 pub mod openapi;
+pub mod params;
 pub mod resolutions;
 pub mod selectors;
 pub mod status;
@@ -26,7 +27,6 @@ pub mod table;
 pub mod watch;
 mod x509;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -156,66 +156,6 @@ pub fn host_json(host: &Host) -> Value {
         o.insert("kind".into(), Value::String(KIND.into()));
     }
     v
-}
-
-/// Percent-decoding (`url.PathUnescape`; with `plus_is_space`, `url.QueryUnescape`). Invalid
-/// escapes are kept as they are.
-pub(crate) fn percent_decode(s: &str, plus_is_space: bool) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                    Some(b) => {
-                        out.push(b);
-                        i += 3;
-                    }
-                    None => {
-                        out.push(b'%');
-                        i += 1;
-                    }
-                }
-            }
-            b'+' if plus_is_space => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// The first query parameter that appears more than once (decoded), if any. The hosts API
-/// refuses such requests before authorization, so that authorization and the handlers can
-/// never read different values of one parameter.
-pub(crate) fn repeated_query_key(query: Option<&str>) -> Option<String> {
-    let mut seen = std::collections::HashSet::new();
-    query
-        .unwrap_or("")
-        .split('&')
-        .filter(|kv| !kv.is_empty())
-        .map(|kv| percent_decode(kv.split_once('=').map_or(kv, |(k, _)| k), true))
-        .find(|k| !seen.insert(k.clone()))
-}
-
-/// Query parameters. A repeated key never reaches a handler (see [`repeated_query_key`]).
-pub(crate) fn parse_query(query: Option<&str>) -> HashMap<String, String> {
-    query
-        .unwrap_or("")
-        .split('&')
-        .filter(|kv| !kv.is_empty())
-        .map(|kv| {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            (percent_decode(k, true), percent_decode(v, true))
-        })
-        .collect()
 }
 
 async fn apis(headers: HeaderMap) -> Response {
@@ -443,34 +383,4 @@ pub async fn setup(
     Ok(router(
         ApiState::new(inventory, auth).with_resolutions(resolutions),
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn repeated_query_keys_are_found() {
-        assert_eq!(
-            repeated_query_key(Some("fieldSelector=metadata.name%3Dh1&fieldSelector=")),
-            Some("fieldSelector".into())
-        );
-        assert_eq!(
-            repeated_query_key(Some("watch=0&wat%63h=1")),
-            Some("watch".into())
-        );
-        assert_eq!(repeated_query_key(Some("watch=1&limit=5")), None);
-        assert_eq!(repeated_query_key(None), None);
-    }
-
-    #[test]
-    fn query_parsing() {
-        let q = parse_query(Some("labelSelector=hostgroup%3Dedge&watch=1&x=a+b&flag"));
-        assert_eq!(q["labelSelector"], "hostgroup=edge");
-        assert_eq!(q["watch"], "1");
-        assert_eq!(q["x"], "a b");
-        assert_eq!(q["flag"], "");
-        assert_eq!(percent_decode("a%2", false), "a%2");
-        assert_eq!(percent_decode("a+b%2Fc", false), "a+b/c");
-    }
 }

@@ -18,13 +18,13 @@ use crate::inventory::WatchEventType;
 use crate::reconcile::resolution::{WorkloadResolution, KIND, LIST_KIND, RESOURCE};
 use crate::reconcile::store::{rv_of, ResolutionEvent, ResolutionStore};
 
-use super::hosts::{flag, gone, include, output, Params};
 use super::negotiate::Output;
+use super::params::{flag, include, output, parse_query, Params};
 use super::selectors::{FieldRequirement, FieldSelector, LabelSelector};
 use super::status::{ApiError, ApiResult};
 use super::table::{since, IncludeObject};
-use super::watch::{self, WatchEncoder, WatchOptions};
-use super::{json_response, parse_query, ApiState};
+use super::watch::{self, gone, WatchEncoder, WatchOptions};
+use super::{json_response, ApiState};
 
 /// Fields a field selector may name.
 pub const FIELD_LABELS: [&str; 5] = [

@@ -209,9 +209,7 @@ impl HostHeartbeat {
     pub fn decode_from_subject(subject: &str, payload: &[u8]) -> Result<Self, HeartbeatError> {
         let mut hb = Self::decode(payload)?;
         if hb.id.is_empty() {
-            let from_subject = subject
-                .strip_prefix(HEARTBEAT_SUBJECT_PREFIX)
-                .unwrap_or("");
+            let from_subject = subject.strip_prefix(HEARTBEAT_SUBJECT_PREFIX).unwrap_or("");
             hb.id = from_subject.to_string();
         }
         hb.validate()?;
