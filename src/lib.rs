@@ -17,4 +17,5 @@ pub mod reconcile;
 pub mod resolve;
 pub mod server;
 pub mod sim;
+pub mod store;
 pub mod wit;

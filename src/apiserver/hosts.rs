@@ -5,10 +5,9 @@
 //! by another replica) continues from the current state after the last name returned. Watches
 //! follow kube-apiserver's protocol (see [`watch`]).
 
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -46,16 +45,6 @@ pub use super::watch::{BOOKMARK_INTERVAL, DEFAULT_WATCH_TIMEOUT};
 // List snapshots for pagination
 // ---------------------------------------------------------------------------------------------
 
-struct Snapshot {
-    at: Instant,
-    rv: u64,
-    items: Arc<Vec<Host>>,
-    /// The selectors the items were filtered by ([`selector_scope`]): a token is honoured only
-    /// for a request with the same selectors, so a forged or reused token cannot return items
-    /// the request's own (authorized) selectors would not.
-    scope: u64,
-}
-
 /// A digest of a list request's selectors, binding its continue tokens to them.
 fn selector_scope(params: &Params) -> u64 {
     use std::hash::{Hash, Hasher};
@@ -70,11 +59,14 @@ fn selector_scope(params: &Params) -> u64 {
     h.finish()
 }
 
-/// Snapshots behind `continue` tokens.
-#[derive(Default)]
-pub struct ListCache {
-    next: AtomicU64,
-    map: Mutex<HashMap<u64, Snapshot>>,
+/// Snapshots behind `continue` tokens (a token is honoured only for a request with the same
+/// selectors, by [`selector_scope`], so that a forged or reused token cannot return items the
+/// request's own, authorized, selectors would not).
+pub type ListCache = crate::store::ListSnapshots<Host>;
+
+/// The list snapshots of the `hosts` resource.
+pub fn list_cache() -> ListCache {
+    ListCache::new(LIST_SNAPSHOT_TTL, LIST_SNAPSHOTS)
 }
 
 #[derive(Serialize, Deserialize)]
@@ -85,37 +77,6 @@ struct ContinueToken {
     /// The name of the last item already returned.
     #[serde(default)]
     after: String,
-}
-
-impl ListCache {
-    fn put(&self, rv: u64, items: Arc<Vec<Host>>, scope: u64) -> u64 {
-        let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
-        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        map.retain(|_, s| s.at.elapsed() < LIST_SNAPSHOT_TTL);
-        while map.len() >= LIST_SNAPSHOTS {
-            let Some(oldest) = map.iter().min_by_key(|(_, s)| s.at).map(|(k, _)| *k) else {
-                break;
-            };
-            map.remove(&oldest);
-        }
-        map.insert(
-            id,
-            Snapshot {
-                at: Instant::now(),
-                rv,
-                items,
-                scope,
-            },
-        );
-        id
-    }
-
-    fn get(&self, id: u64) -> Option<(u64, Arc<Vec<Host>>, u64)> {
-        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(&id)
-            .filter(|s| s.at.elapsed() < LIST_SNAPSHOT_TTL)
-            .map(|s| (s.rv, s.items.clone(), s.scope))
-    }
 }
 
 fn encode_token(t: &ContinueToken) -> String {
@@ -478,7 +439,7 @@ impl Encoder {
 
     /// The event to send for a store event, if any.
     fn event(&mut self, ev: &WatchEvent) -> Option<Bytes> {
-        let host = normalized(ev.host.clone());
+        let host = normalized(Host::clone(&ev.object));
         let name = host.metadata.name.clone().unwrap_or_default();
         let tracked = !(self.sel.labels.is_empty() && self.sel.fields.0.is_empty());
         let matches = self.sel.matches(&host);
@@ -525,7 +486,7 @@ impl WatchEncoder for Encoder {
     type Event = WatchEvent;
 
     fn resource_version(ev: &WatchEvent) -> u64 {
-        rv_of(&ev.host)
+        rv_of(&ev.object)
     }
 
     fn event(&mut self, ev: &WatchEvent) -> Option<Bytes> {
@@ -596,7 +557,7 @@ fn watch(
         }
         let mut last = since;
         for ev in &replay {
-            let r = rv_of(&ev.host);
+            let r = rv_of(&ev.object);
             if r <= last {
                 continue;
             }

@@ -111,7 +111,7 @@ impl ApiState {
             inventory,
             auth,
             resolutions: crate::reconcile::ResolutionStore::new(),
-            lists: Arc::new(hosts::ListCache::default()),
+            lists: Arc::new(hosts::list_cache()),
             docs: Arc::new(Docs::new()),
         }
     }
