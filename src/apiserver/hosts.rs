@@ -13,7 +13,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -238,14 +238,13 @@ pub async fn list(
     State(s): State<ApiState>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Response {
+) -> ApiResult<Response> {
     let params = parse_query(query.as_deref());
-    let result = match flag(&params, "watch") {
-        Ok(Some(true)) => watch(&s, &headers, &params, None),
-        Ok(_) => list_hosts(&s, &headers, &params),
-        Err(e) => Err(e),
-    };
-    result.unwrap_or_else(IntoResponse::into_response)
+    if flag(&params, "watch")? == Some(true) {
+        watch(&s, &headers, &params, None)
+    } else {
+        list_hosts(&s, &headers, &params)
+    }
 }
 
 fn list_hosts(s: &ApiState, headers: &HeaderMap, params: &Params) -> ApiResult<Response> {
@@ -355,21 +354,18 @@ pub async fn get(
     Path(name): Path<String>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Response {
+) -> ApiResult<Response> {
     let params = parse_query(query.as_deref());
-    let result = (|| {
-        if flag(&params, "watch")? == Some(true) {
-            return watch(&s, &headers, &params, Some(&name));
-        }
-        let out = output(&headers)?;
-        let include = include(&params)?;
-        let host = s
-            .inventory
-            .get(&name)
-            .ok_or_else(|| ApiError::not_found(&name))?;
-        Ok(render_one(&normalized(host), out, include, StatusCode::OK))
-    })();
-    result.unwrap_or_else(IntoResponse::into_response)
+    if flag(&params, "watch")? == Some(true) {
+        return watch(&s, &headers, &params, Some(&name));
+    }
+    let out = output(&headers)?;
+    let include = include(&params)?;
+    let host = s
+        .inventory
+        .get(&name)
+        .ok_or_else(|| ApiError::not_found(&name))?;
+    Ok(render_one(&normalized(host), out, include, StatusCode::OK))
 }
 
 /// `GET /apis/wasmgate.dev/v1alpha1/watch/hosts` (the legacy watch path).
@@ -377,9 +373,9 @@ pub async fn watch_collection(
     State(s): State<ApiState>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Response {
+) -> ApiResult<Response> {
     let params = parse_query(query.as_deref());
-    watch(&s, &headers, &params, None).unwrap_or_else(IntoResponse::into_response)
+    watch(&s, &headers, &params, None)
 }
 
 /// `GET /apis/wasmgate.dev/v1alpha1/watch/hosts/{name}`.
@@ -388,9 +384,9 @@ pub async fn watch_item(
     Path(name): Path<String>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Response {
+) -> ApiResult<Response> {
     let params = parse_query(query.as_deref());
-    watch(&s, &headers, &params, Some(&name)).unwrap_or_else(IntoResponse::into_response)
+    watch(&s, &headers, &params, Some(&name))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -798,38 +794,35 @@ pub async fn create(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: BodyResult,
-) -> Response {
+) -> ApiResult<Response> {
     let params = parse_query(query.as_deref());
-    let result = (|| {
-        let out = output(&headers)?;
-        let dry = dry_run(&params)?;
-        let (bytes, mut host) = written_host(&headers, body)?;
-        if host.metadata.name.as_deref().is_none_or(str::is_empty) {
-            if let Some(prefix) = serde_json::from_slice::<Value>(&bytes).ok().and_then(|v| {
-                v.pointer("/metadata/generateName")
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            }) {
-                host.metadata.name = Some(format!("{prefix}{}", random_suffix()));
-            }
+    let out = output(&headers)?;
+    let dry = dry_run(&params)?;
+    let (bytes, mut host) = written_host(&headers, body)?;
+    if host.metadata.name.as_deref().is_none_or(str::is_empty) {
+        if let Some(prefix) = serde_json::from_slice::<Value>(&bytes).ok().and_then(|v| {
+            v.pointer("/metadata/generateName")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        }) {
+            host.metadata.name = Some(format!("{prefix}{}", random_suffix()));
         }
-        host.metadata.resource_version = None;
-        host.metadata.uid = None;
-        host.metadata.creation_timestamp = None;
-        let name = host.metadata.name.clone().unwrap_or_default();
-        if !name.is_empty() && s.inventory.get(&name).is_some() {
-            return Err(ApiError::already_exists(&name));
-        }
-        let stored = store(&s, host, dry)?;
-        log_write(&user, "create", &name, dry);
-        Ok(render_one(
-            &stored,
-            out,
-            IncludeObject::Object,
-            StatusCode::CREATED,
-        ))
-    })();
-    result.unwrap_or_else(IntoResponse::into_response)
+    }
+    host.metadata.resource_version = None;
+    host.metadata.uid = None;
+    host.metadata.creation_timestamp = None;
+    let name = host.metadata.name.clone().unwrap_or_default();
+    if !name.is_empty() && s.inventory.get(&name).is_some() {
+        return Err(ApiError::already_exists(&name));
+    }
+    let stored = store(&s, host, dry)?;
+    log_write(&user, "create", &name, dry);
+    Ok(render_one(
+        &stored,
+        out,
+        IncludeObject::Object,
+        StatusCode::CREATED,
+    ))
 }
 
 fn check_name(url_name: &str, host: &Host) -> ApiResult<()> {
@@ -863,29 +856,26 @@ pub async fn update(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: BodyResult,
-) -> Response {
+) -> ApiResult<Response> {
     let params = parse_query(query.as_deref());
-    let result = (|| -> ApiResult<Response> {
-        let out = output(&headers)?;
-        let dry = dry_run(&params)?;
-        let (_, mut host) = written_host(&headers, body)?;
-        check_name(&name, &host)?;
-        host.metadata.name = Some(name.clone());
-        let existing = s
-            .inventory
-            .get(&name)
-            .ok_or_else(|| ApiError::not_found(&name))?;
-        check_precondition(&name, &host, &existing)?;
-        let stored = store(&s, host, dry)?;
-        log_write(&user, "update", &name, dry);
-        Ok(render_one(
-            &stored,
-            out,
-            IncludeObject::Object,
-            StatusCode::OK,
-        ))
-    })();
-    result.unwrap_or_else(IntoResponse::into_response)
+    let out = output(&headers)?;
+    let dry = dry_run(&params)?;
+    let (_, mut host) = written_host(&headers, body)?;
+    check_name(&name, &host)?;
+    host.metadata.name = Some(name.clone());
+    let existing = s
+        .inventory
+        .get(&name)
+        .ok_or_else(|| ApiError::not_found(&name))?;
+    check_precondition(&name, &host, &existing)?;
+    let stored = store(&s, host, dry)?;
+    log_write(&user, "update", &name, dry);
+    Ok(render_one(
+        &stored,
+        out,
+        IncludeObject::Object,
+        StatusCode::OK,
+    ))
 }
 
 /// The most operations a JSON patch may have (kube-apiserver's limit).
@@ -947,60 +937,56 @@ pub async fn patch(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: BodyResult,
-) -> Response {
+) -> ApiResult<Response> {
     let params = parse_query(query.as_deref());
-    let result = (|| {
-        let out = output(&headers)?;
-        let dry = dry_run(&params)?;
-        let bytes = body_bytes(body)?;
-        let ct = content_type(&headers);
-        let apply = ct == "application/apply-patch+yaml";
-        let existing = s.inventory.get(&name);
-        let mut doc = match (&existing, apply) {
-            (Some(h), _) => host_json(h),
-            (None, true) => {
-                json!({"apiVersion": api_version(), "kind": KIND, "metadata": {"name": name}})
-            }
-            (None, false) => return Err(ApiError::not_found(&name)),
-        };
-        match ct.as_str() {
-            "application/merge-patch+json"
-            | "application/strategic-merge-patch+json"
-            | "application/apply-patch+yaml" => {
-                let mut p = parse_document(&bytes, &ct)?;
-                if !p.is_object() {
-                    return Err(ApiError::bad_request("a merge patch must be a JSON object"));
-                }
-                strip_directives(&mut p);
-                json_patch::merge(&mut doc, &p);
-            }
-            "application/json-patch+json" => {
-                let p: json_patch::Patch = serde_json::from_slice(&bytes).map_err(|e| {
-                    ApiError::bad_request(format!("the JSON patch is not valid: {e}"))
-                })?;
-                apply_json_patch(&mut doc, &p)
-                    .map_err(|e| ApiError::invalid(&name, vec![("patch".into(), e)]))?;
-            }
-            other => return Err(ApiError::unsupported_media_type(other)),
+    let out = output(&headers)?;
+    let dry = dry_run(&params)?;
+    let bytes = body_bytes(body)?;
+    let ct = content_type(&headers);
+    let apply = ct == "application/apply-patch+yaml";
+    let existing = s.inventory.get(&name);
+    let mut doc = match (&existing, apply) {
+        (Some(h), _) => host_json(h),
+        (None, true) => {
+            json!({"apiVersion": api_version(), "kind": KIND, "metadata": {"name": name}})
         }
-        let host = server_fields(decode_host(doc)?);
-        check_name(&name, &host)?;
-        if let Some(existing) = &existing {
-            check_precondition(&name, &host, existing)?;
+        (None, false) => return Err(ApiError::not_found(&name)),
+    };
+    match ct.as_str() {
+        "application/merge-patch+json"
+        | "application/strategic-merge-patch+json"
+        | "application/apply-patch+yaml" => {
+            let mut p = parse_document(&bytes, &ct)?;
+            if !p.is_object() {
+                return Err(ApiError::bad_request("a merge patch must be a JSON object"));
+            }
+            strip_directives(&mut p);
+            json_patch::merge(&mut doc, &p);
         }
-        let mut host = host;
-        host.metadata.name = Some(name.clone());
-        let created = existing.is_none();
-        let stored = store(&s, host, dry)?;
-        log_write(&user, if created { "create" } else { "patch" }, &name, dry);
-        let code = if created {
-            StatusCode::CREATED
-        } else {
-            StatusCode::OK
-        };
-        Ok(render_one(&stored, out, IncludeObject::Object, code))
-    })();
-    result.unwrap_or_else(IntoResponse::into_response)
+        "application/json-patch+json" => {
+            let p: json_patch::Patch = serde_json::from_slice(&bytes)
+                .map_err(|e| ApiError::bad_request(format!("the JSON patch is not valid: {e}")))?;
+            apply_json_patch(&mut doc, &p)
+                .map_err(|e| ApiError::invalid(&name, vec![("patch".into(), e)]))?;
+        }
+        other => return Err(ApiError::unsupported_media_type(other)),
+    }
+    let host = server_fields(decode_host(doc)?);
+    check_name(&name, &host)?;
+    if let Some(existing) = &existing {
+        check_precondition(&name, &host, existing)?;
+    }
+    let mut host = host;
+    host.metadata.name = Some(name.clone());
+    let created = existing.is_none();
+    let stored = store(&s, host, dry)?;
+    log_write(&user, if created { "create" } else { "patch" }, &name, dry);
+    let code = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(render_one(&stored, out, IncludeObject::Object, code))
 }
 
 /// `DELETE /apis/wasmgate.dev/v1alpha1/hosts/{name}`. A host that keeps heartbeating comes back.
@@ -1011,66 +997,63 @@ pub async fn delete(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: BodyResult,
-) -> Response {
+) -> ApiResult<Response> {
     let params = parse_query(query.as_deref());
-    let result = (|| {
-        let out = output(&headers)?;
-        let dry = dry_run(&params)?;
-        // DeleteOptions may carry preconditions.
-        let bytes = body_bytes(body)?;
-        let pre: Value = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
-        };
-        let dry = dry
-            || pre
-                .get("dryRun")
-                .and_then(Value::as_array)
-                .is_some_and(|a| a.iter().any(|v| v == "All"));
-        let existing = s
-            .inventory
-            .get(&name)
-            .ok_or_else(|| ApiError::not_found(&name))?;
-        if let Some(uid) = pre.pointer("/preconditions/uid").and_then(Value::as_str) {
-            if existing.metadata.uid.as_deref() != Some(uid) {
-                return Err(ApiError::conflict(
-                    &name,
-                    &format!(
-                        "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                        existing.metadata.uid.as_deref().unwrap_or("")
-                    ),
-                ));
-            }
+    let out = output(&headers)?;
+    let dry = dry_run(&params)?;
+    // DeleteOptions may carry preconditions.
+    let bytes = body_bytes(body)?;
+    let pre: Value = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+    };
+    let dry = dry
+        || pre
+            .get("dryRun")
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.iter().any(|v| v == "All"));
+    let existing = s
+        .inventory
+        .get(&name)
+        .ok_or_else(|| ApiError::not_found(&name))?;
+    if let Some(uid) = pre.pointer("/preconditions/uid").and_then(Value::as_str) {
+        if existing.metadata.uid.as_deref() != Some(uid) {
+            return Err(ApiError::conflict(
+                &name,
+                &format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                    existing.metadata.uid.as_deref().unwrap_or("")
+                ),
+            ));
         }
-        if let Some(rv) = pre
-            .pointer("/preconditions/resourceVersion")
-            .and_then(Value::as_str)
-        {
-            if existing.metadata.resource_version.as_deref() != Some(rv) {
-                return Err(ApiError::conflict(
-                    &name,
-                    &format!("Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
-                        existing.metadata.resource_version.as_deref().unwrap_or("")),
-                ));
-            }
+    }
+    if let Some(rv) = pre
+        .pointer("/preconditions/resourceVersion")
+        .and_then(Value::as_str)
+    {
+        if existing.metadata.resource_version.as_deref() != Some(rv) {
+            return Err(ApiError::conflict(
+                &name,
+                &format!("Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                    existing.metadata.resource_version.as_deref().unwrap_or("")),
+            ));
         }
-        let deleted = if dry {
-            existing
-        } else {
-            s.inventory
-                .delete(&name)
-                .ok_or_else(|| ApiError::not_found(&name))?
-        };
-        log_write(&user, "delete", &name, dry);
-        Ok(render_one(
-            &normalized(deleted),
-            out,
-            IncludeObject::Object,
-            StatusCode::OK,
-        ))
-    })();
-    result.unwrap_or_else(IntoResponse::into_response)
+    }
+    let deleted = if dry {
+        existing
+    } else {
+        s.inventory
+            .delete(&name)
+            .ok_or_else(|| ApiError::not_found(&name))?
+    };
+    log_write(&user, "delete", &name, dry);
+    Ok(render_one(
+        &normalized(deleted),
+        out,
+        IncludeObject::Object,
+        StatusCode::OK,
+    ))
 }
 
 #[cfg(test)]

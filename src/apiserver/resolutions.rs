@@ -317,7 +317,7 @@ pub async fn list_all(
     State(s): State<ApiState>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Response {
+) -> ApiResult<Response> {
     let params = parse_query(query.as_deref());
     collection(&s, None, &headers, &params)
 }
@@ -328,19 +328,21 @@ pub async fn list_namespaced(
     Path(ns): Path<String>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Response {
+) -> ApiResult<Response> {
     let params = parse_query(query.as_deref());
     collection(&s, Some(&ns), &headers, &params)
 }
 
-fn collection(s: &ApiState, ns: Option<&str>, headers: &HeaderMap, params: &Params) -> Response {
-    let result = (|| {
-        if flag(params, "watch")? == Some(true) {
-            return watch(&s.resolutions, ns, None, headers, params);
-        }
-        list(&s.resolutions, ns, headers, params)
-    })();
-    result.unwrap_or_else(IntoResponse::into_response)
+fn collection(
+    s: &ApiState,
+    ns: Option<&str>,
+    headers: &HeaderMap,
+    params: &Params,
+) -> ApiResult<Response> {
+    if flag(params, "watch")? == Some(true) {
+        return watch(&s.resolutions, ns, None, headers, params);
+    }
+    list(&s.resolutions, ns, headers, params)
 }
 
 /// `GET /apis/wasmgate.dev/v1alpha1/namespaces/{ns}/workloadresolutions/{name}`.
@@ -349,15 +351,12 @@ pub async fn get(
     Path((ns, name)): Path<(String, String)>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Response {
+) -> ApiResult<Response> {
     let params = parse_query(query.as_deref());
-    let result = (|| {
-        if flag(&params, "watch")? == Some(true) {
-            return watch(&s.resolutions, Some(&ns), Some(&name), &headers, &params);
-        }
-        get_one(&s.resolutions, &ns, &name, &headers, &params)
-    })();
-    result.unwrap_or_else(IntoResponse::into_response)
+    if flag(&params, "watch")? == Some(true) {
+        return watch(&s.resolutions, Some(&ns), Some(&name), &headers, &params);
+    }
+    get_one(&s.resolutions, &ns, &name, &headers, &params)
 }
 
 /// `GET /apis/wasmgate.dev/v1alpha1/watch/workloadresolutions`.
@@ -365,9 +364,9 @@ pub async fn watch_all(
     State(s): State<ApiState>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Response {
+) -> ApiResult<Response> {
     let params = parse_query(query.as_deref());
-    watch(&s.resolutions, None, None, &headers, &params).unwrap_or_else(IntoResponse::into_response)
+    watch(&s.resolutions, None, None, &headers, &params)
 }
 
 /// `GET /apis/wasmgate.dev/v1alpha1/watch/namespaces/{ns}/workloadresolutions`.
@@ -376,10 +375,9 @@ pub async fn watch_namespaced(
     Path(ns): Path<String>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Response {
+) -> ApiResult<Response> {
     let params = parse_query(query.as_deref());
     watch(&s.resolutions, Some(&ns), None, &headers, &params)
-        .unwrap_or_else(IntoResponse::into_response)
 }
 
 /// `GET /apis/wasmgate.dev/v1alpha1/watch/namespaces/{ns}/workloadresolutions/{name}`.
@@ -388,10 +386,9 @@ pub async fn watch_item(
     Path((ns, name)): Path<(String, String)>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Response {
+) -> ApiResult<Response> {
     let params = parse_query(query.as_deref());
     watch(&s.resolutions, Some(&ns), Some(&name), &headers, &params)
-        .unwrap_or_else(IntoResponse::into_response)
 }
 
 /// Any write: the resource is read-only.
