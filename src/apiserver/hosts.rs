@@ -25,7 +25,7 @@ use super::auth::UserInfo;
 use super::negotiate::Output;
 use super::params::{flag, include, output, parse_query, parse_rv, Params};
 use super::selectors::{FieldRequirement, FieldSelector, LabelSelector, Selectors};
-use super::status::{ApiError, ApiResult};
+use super::status::{encode, encode_bytes, ApiError, ApiResult, EncodeError};
 use super::table::{self, IncludeObject};
 use super::watch::{self, gone, WatchEncoder, WatchOptions};
 use super::{
@@ -79,9 +79,9 @@ struct ContinueToken {
     after: String,
 }
 
-fn encode_token(t: &ContinueToken) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(serde_json::to_vec(t).unwrap_or_default())
+fn encode_token(t: &ContinueToken) -> Result<String, EncodeError> {
+    let bytes = encode_bytes(|| "a continue token".into(), t)?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
 fn decode_token(s: &str) -> Option<ContinueToken> {
@@ -158,8 +158,8 @@ fn render_list(
     remaining: Option<u64>,
     out: Output,
     include: IncludeObject,
-) -> Response {
-    match out {
+) -> ApiResult<Response> {
+    Ok(match out {
         Output::Json => {
             let list = HostListOut {
                 api_version: api_version(),
@@ -173,19 +173,23 @@ fn render_list(
             };
             json_bytes(
                 StatusCode::OK,
-                serde_json::to_vec(&list).unwrap_or_default(),
+                encode_bytes(|| "the host list".into(), &list)?,
             )
         }
         Output::Metadata => {
+            let metadata = ListMetaOut {
+                resource_version: rv.to_string(),
+                continue_: cont,
+                remaining_item_count: remaining,
+            };
             let list = json!({
                 "kind": "PartialObjectMetadataList",
                 "apiVersion": "meta.k8s.io/v1",
-                "metadata": ListMetaOut {
-                    resource_version: rv.to_string(),
-                    continue_: cont,
-                    remaining_item_count: remaining,
-                },
-                "items": items.iter().map(table::partial_metadata).collect::<Vec<_>>(),
+                "metadata": encode(|| "list metadata".into(), &metadata)?,
+                "items": items
+                    .iter()
+                    .map(table::partial_metadata)
+                    .collect::<Result<Vec<_>, _>>()?,
             });
             json_response(StatusCode::OK, &list)
         }
@@ -198,19 +202,24 @@ fn render_list(
                 include,
                 true,
                 SystemTime::now(),
-            );
+            )?;
             if v1beta1 {
                 t["apiVersion"] = json!("meta.k8s.io/v1beta1");
             }
             json_response(StatusCode::OK, &t)
         }
-    }
+    })
 }
 
-fn render_one(host: &Host, out: Output, include: IncludeObject, code: StatusCode) -> Response {
-    match out {
-        Output::Json => json_response(code, &host_json(host)),
-        Output::Metadata => json_response(code, &table::partial_metadata(host)),
+fn render_one(
+    host: &Host,
+    out: Output,
+    include: IncludeObject,
+    code: StatusCode,
+) -> ApiResult<Response> {
+    Ok(match out {
+        Output::Json => json_response(code, &host_json(host)?),
+        Output::Metadata => json_response(code, &table::partial_metadata(host)?),
         Output::Table { v1beta1 } => {
             let mut t = table::table(
                 std::slice::from_ref(host),
@@ -220,13 +229,13 @@ fn render_one(host: &Host, out: Output, include: IncludeObject, code: StatusCode
                 include,
                 true,
                 SystemTime::now(),
-            );
+            )?;
             if v1beta1 {
                 t["apiVersion"] = json!("meta.k8s.io/v1beta1");
             }
             json_response(code, &t)
         }
-    }
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -333,19 +342,12 @@ fn list_hosts(s: &ApiState, headers: &HeaderMap, params: &Params) -> ApiResult<R
             rv,
             start: end,
             after,
-        });
+        })?;
         (Some(token), Some((items.len() - end) as u64))
     } else {
         (None, None)
     };
-    Ok(render_list(
-        &items[start..end],
-        rv,
-        cont,
-        remaining,
-        out,
-        include,
-    ))
+    render_list(&items[start..end], rv, cont, remaining, out, include)
 }
 
 /// `GET /apis/wasmgate.dev/v1alpha1/hosts/{name}`.
@@ -365,7 +367,7 @@ pub async fn get(
         .inventory
         .get(&name)
         .ok_or_else(|| ApiError::not_found(&name))?;
-    Ok(render_one(&normalized(host), out, include, StatusCode::OK))
+    render_one(&normalized(host), out, include, StatusCode::OK)
 }
 
 /// `GET /apis/wasmgate.dev/v1alpha1/watch/hosts` (the legacy watch path).
@@ -405,10 +407,10 @@ struct Encoder {
 }
 
 impl Encoder {
-    fn object(&mut self, host: &Host) -> Value {
-        match self.out {
-            Output::Json => host_json(host),
-            Output::Metadata => table::partial_metadata(host),
+    fn object(&mut self, host: &Host) -> Result<Value, EncodeError> {
+        Ok(match self.out {
+            Output::Json => host_json(host)?,
+            Output::Metadata => table::partial_metadata(host)?,
             Output::Table { v1beta1 } => {
                 let mut t = table::table(
                     std::slice::from_ref(host),
@@ -418,19 +420,23 @@ impl Encoder {
                     self.include,
                     !self.headers_sent,
                     SystemTime::now(),
-                );
+                )?;
                 self.headers_sent = true;
                 if v1beta1 {
                     t["apiVersion"] = json!("meta.k8s.io/v1beta1");
                 }
                 t
             }
-        }
+        })
     }
 
+    /// The line for `host`; an object that cannot be encoded becomes an ERROR line with a 500
+    /// Status (logged), which ends the client's watch as kube-apiserver's errors do.
     fn line(&mut self, kind: &str, host: &Host) -> Bytes {
-        let object = self.object(host);
-        watch::line(kind, &object)
+        match self.object(host) {
+            Ok(object) => watch::line(kind, &object),
+            Err(e) => watch::error_line(&ApiError::from(e)),
+        }
     }
 
     /// The event to send for a store event, if any.
@@ -817,12 +823,7 @@ pub async fn create(
     }
     let stored = store(&s, host, dry)?;
     log_write(&user, "create", &name, dry);
-    Ok(render_one(
-        &stored,
-        out,
-        IncludeObject::Object,
-        StatusCode::CREATED,
-    ))
+    render_one(&stored, out, IncludeObject::Object, StatusCode::CREATED)
 }
 
 fn check_name(url_name: &str, host: &Host) -> ApiResult<()> {
@@ -870,12 +871,7 @@ pub async fn update(
     check_precondition(&name, &host, &existing)?;
     let stored = store(&s, host, dry)?;
     log_write(&user, "update", &name, dry);
-    Ok(render_one(
-        &stored,
-        out,
-        IncludeObject::Object,
-        StatusCode::OK,
-    ))
+    render_one(&stored, out, IncludeObject::Object, StatusCode::OK)
 }
 
 /// The most operations a JSON patch may have (kube-apiserver's limit).
@@ -946,7 +942,7 @@ pub async fn patch(
     let apply = ct == "application/apply-patch+yaml";
     let existing = s.inventory.get(&name);
     let mut doc = match (&existing, apply) {
-        (Some(h), _) => host_json(h),
+        (Some(h), _) => host_json(h)?,
         (None, true) => {
             json!({"apiVersion": api_version(), "kind": KIND, "metadata": {"name": name}})
         }
@@ -986,7 +982,7 @@ pub async fn patch(
     } else {
         StatusCode::OK
     };
-    Ok(render_one(&stored, out, IncludeObject::Object, code))
+    render_one(&stored, out, IncludeObject::Object, code)
 }
 
 /// `DELETE /apis/wasmgate.dev/v1alpha1/hosts/{name}`. A host that keeps heartbeating comes back.
@@ -1006,7 +1002,10 @@ pub async fn delete(
     let pre: Value = if bytes.is_empty() {
         Value::Null
     } else {
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        // kube-apiserver refuses a body that is not DeleteOptions too.
+        serde_json::from_slice(&bytes).map_err(|e| {
+            ApiError::bad_request(format!("the DeleteOptions body is not valid JSON: {e}"))
+        })?
     };
     let dry = dry
         || pre
@@ -1048,12 +1047,12 @@ pub async fn delete(
             .ok_or_else(|| ApiError::not_found(&name))?
     };
     log_write(&user, "delete", &name, dry);
-    Ok(render_one(
+    render_one(
         &normalized(deleted),
         out,
         IncludeObject::Object,
         StatusCode::OK,
-    ))
+    )
 }
 
 #[cfg(test)]
@@ -1196,7 +1195,8 @@ mod tests {
             rv: 1,
             start: 1,
             after: "a".into(),
-        });
+        })
+        .unwrap();
         let (code, body) = call(
             &app,
             Method::GET,
@@ -1522,7 +1522,7 @@ mod tests {
             start: 500,
             after: "h".into(),
         };
-        let s = encode_token(&t);
+        let s = encode_token(&t).unwrap();
         let back = decode_token(&s).unwrap();
         assert_eq!((back.id, back.rv, back.start), (7, 42, 500));
         assert!(decode_token("not a token").is_none());

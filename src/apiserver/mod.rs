@@ -75,12 +75,12 @@ struct Docs {
 
 impl Docs {
     fn new() -> Self {
-        let v2 = serde_json::to_vec(&openapi::v2_document()).unwrap_or_default();
-        let v3 = serde_json::to_vec(&openapi::v3_document()).unwrap_or_default();
+        let v2 = status::json_body(&openapi::v2_document());
+        let v3 = status::json_body(&openapi::v3_document());
         let v2_etag = discovery::etag(&v2);
         let v3_etag = discovery::etag(&v3);
         let hash = v3_etag.trim_matches('"').to_string();
-        let v3_root = serde_json::to_vec(&openapi::v3_discovery(&hash)).unwrap_or_default();
+        let v3_root = status::json_body(&openapi::v3_discovery(&hash));
         Self {
             v2: v2.into(),
             v2_etag,
@@ -125,7 +125,7 @@ impl ApiState {
 
 /// A JSON response.
 pub(crate) fn json_response(code: StatusCode, body: &Value) -> Response {
-    json_bytes(code, serde_json::to_vec(body).unwrap_or_default())
+    json_bytes(code, status::json_body(body))
 }
 
 pub(crate) fn json_bytes(code: StatusCode, body: Vec<u8>) -> Response {
@@ -149,13 +149,18 @@ pub fn normalized(mut host: Host) -> Host {
 }
 
 /// A host as JSON, with `apiVersion` and `kind`.
-pub fn host_json(host: &Host) -> Value {
-    let mut v = serde_json::to_value(host).unwrap_or(Value::Null);
+pub fn host_json(host: &Host) -> Result<Value, status::EncodeError> {
+    let mut v = status::encode(|| host_what(host), host)?;
     if let Some(o) = v.as_object_mut() {
         o.insert("apiVersion".into(), Value::String(api_version()));
         o.insert("kind".into(), Value::String(KIND.into()));
     }
-    v
+    Ok(v)
+}
+
+/// How errors name a host: `Host "name"`.
+pub(crate) fn host_what(host: &Host) -> String {
+    format!("{KIND} {:?}", host.metadata.name.as_deref().unwrap_or(""))
 }
 
 async fn apis(headers: HeaderMap) -> Response {

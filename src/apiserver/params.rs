@@ -66,7 +66,7 @@ pub fn parse_rv(params: &Params) -> ApiResult<Option<u64>> {
 /// `includeObject` of Table output.
 pub fn include(params: &Params) -> ApiResult<IncludeObject> {
     IncludeObject::parse(params.get("includeObject").map(String::as_str))
-        .map_err(ApiError::bad_request)
+        .map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
 /// The output form the `Accept` header asks for (406 when none is served).

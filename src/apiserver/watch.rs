@@ -100,7 +100,7 @@ impl WatchOptions {
 
 /// One line of a watch stream: `{"type": kind, "object": object}` and a newline.
 pub fn line(kind: &str, object: &Value) -> Bytes {
-    let mut v = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
+    let mut v = super::status::json_body(&json!({"type": kind, "object": object}));
     v.push(b'\n');
     v.into()
 }
