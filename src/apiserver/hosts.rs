@@ -25,7 +25,7 @@ use super::auth::UserInfo;
 use super::negotiate::Output;
 use super::params::{flag, include, output, parse_query, parse_rv, Params};
 use super::selectors::{FieldRequirement, FieldSelector, LabelSelector, Selectors};
-use super::status::{encode, encode_bytes, ApiError, ApiResult, EncodeError};
+use super::status::{encode, encode_bytes, json_body, ApiError, ApiResult, EncodeError};
 use super::table::{self, IncludeObject};
 use super::watch::{self, gone, WatchEncoder, WatchOptions};
 use super::{
@@ -98,8 +98,7 @@ fn decode_token(s: &str) -> Option<ContinueToken> {
 fn selectors(params: &Params, name: Option<&str>) -> ApiResult<Selectors> {
     let labels = LabelSelector::parse(params.get("labelSelector").map_or("", |s| s))
         .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?;
-    let mut fields = FieldSelector::parse(params.get("fieldSelector").map_or("", |s| s))
-        .map_err(ApiError::bad_request)?;
+    let mut fields = FieldSelector::parse(params.get("fieldSelector").map_or("", |s| s))?;
     if let Some(n) = name {
         fields.0.push(FieldRequirement {
             field: "metadata.name".into(),
@@ -874,21 +873,32 @@ pub async fn update(
     render_one(&stored, out, IncludeObject::Object, StatusCode::OK)
 }
 
+/// Why a JSON patch is refused (422 Invalid, cause `patch`).
+#[derive(Debug, thiserror::Error)]
+pub enum JsonPatchError {
+    /// More than [`MAX_PATCH_OPERATIONS`] operations.
+    #[error("the patch has {0} operations; at most {MAX_PATCH_OPERATIONS} are allowed")]
+    TooManyOperations(usize),
+    /// The patched object would grow past the request body limit (bytes).
+    #[error("the patched object would exceed {0} bytes")]
+    TooLarge(usize),
+    /// An operation failed (a missing path, a failed `test`).
+    #[error(transparent)]
+    Apply(#[from] json_patch::PatchError),
+}
+
 /// The most operations a JSON patch may have (kube-apiserver's limit).
 const MAX_PATCH_OPERATIONS: usize = 10_000;
 
 /// Applies a JSON patch while bounding what it can build: at most [`MAX_PATCH_OPERATIONS`]
 /// operations, and a document that never grows past the request body limit (`copy` can double
 /// a document with each operation).
-fn apply_json_patch(doc: &mut Value, patch: &json_patch::Patch) -> Result<(), String> {
+fn apply_json_patch(doc: &mut Value, patch: &json_patch::Patch) -> Result<(), JsonPatchError> {
     use json_patch::PatchOperation as Op;
     if patch.0.len() > MAX_PATCH_OPERATIONS {
-        return Err(format!(
-            "the patch has {} operations; at most {MAX_PATCH_OPERATIONS} are allowed",
-            patch.0.len()
-        ));
+        return Err(JsonPatchError::TooManyOperations(patch.0.len()));
     }
-    let size = |v: &Value| serde_json::to_vec(v).map_or(usize::MAX, |b| b.len());
+    let size = |v: &Value| json_body(v).len();
     let mut budget = super::MAX_BODY_BYTES.saturating_sub(size(doc));
     for op in &patch.0 {
         let added = match op {
@@ -897,15 +907,12 @@ fn apply_json_patch(doc: &mut Value, patch: &json_patch::Patch) -> Result<(), St
             Op::Copy(c) => doc.pointer(c.from.as_str()).map_or(0, size),
             _ => 0,
         };
-        budget = budget.checked_sub(added).ok_or_else(|| {
-            format!(
-                "the patched object would exceed {} bytes",
-                super::MAX_BODY_BYTES
-            )
-        })?;
+        budget = budget
+            .checked_sub(added)
+            .ok_or(JsonPatchError::TooLarge(super::MAX_BODY_BYTES))?;
         // One at a time, so that each `copy` is measured on the document as patched so far
         // (`doc` is the caller's scratch copy: a failure leaves nothing stored).
-        json_patch::patch(doc, std::slice::from_ref(op)).map_err(|e| e.to_string())?;
+        json_patch::patch(doc, std::slice::from_ref(op))?;
     }
     Ok(())
 }
@@ -963,7 +970,7 @@ pub async fn patch(
             let p: json_patch::Patch = serde_json::from_slice(&bytes)
                 .map_err(|e| ApiError::bad_request(format!("the JSON patch is not valid: {e}")))?;
             apply_json_patch(&mut doc, &p)
-                .map_err(|e| ApiError::invalid(&name, vec![("patch".into(), e)]))?;
+                .map_err(|e| ApiError::invalid(&name, vec![("patch".into(), e.to_string())]))?;
         }
         other => return Err(ApiError::unsupported_media_type(other)),
     }
@@ -1070,7 +1077,8 @@ mod patch_limits {
         }
         let patch: json_patch::Patch = serde_json::from_value(Value::Array(ops)).unwrap();
         let err = apply_json_patch(&mut doc, &patch).unwrap_err();
-        assert!(err.contains("would exceed"), "{err}");
+        assert!(matches!(err, JsonPatchError::TooLarge(_)), "{err}");
+        assert!(err.to_string().contains("would exceed"), "{err}");
     }
 
     #[test]
@@ -1081,6 +1089,7 @@ mod patch_limits {
         let mut doc = json!({"a": 1});
         assert!(apply_json_patch(&mut doc, &many)
             .unwrap_err()
+            .to_string()
             .contains("operations"));
         let small: json_patch::Patch =
             serde_json::from_value(json!([{"op": "copy", "from": "/a", "path": "/b"}])).unwrap();

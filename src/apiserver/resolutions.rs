@@ -57,8 +57,7 @@ impl Filter {
         let labels = LabelSelector::parse(params.get("labelSelector").map_or("", |s| s))
             .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?;
         let mut fields =
-            FieldSelector::parse_for(params.get("fieldSelector").map_or("", |s| s), &FIELD_LABELS)
-                .map_err(ApiError::bad_request)?;
+            FieldSelector::parse_for(params.get("fieldSelector").map_or("", |s| s), &FIELD_LABELS)?;
         if let Some(n) = name {
             fields.0.push(FieldRequirement {
                 field: "metadata.name".into(),
