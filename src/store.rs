@@ -80,6 +80,9 @@ impl<T: Versioned> Event<T> {
     }
 }
 
+/// A started watch: the replayed events, then the receiver of live ones.
+pub type WatchStart<T> = (Vec<Event<T>>, broadcast::Receiver<Event<T>>);
+
 /// Why a watch cannot start.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum WatchError {
@@ -249,10 +252,7 @@ impl<K: Ord, T: Versioned, M, X> State<K, T, M, X> {
     /// lost and none is both replayed and received. A receiver that falls the broadcast
     /// capacity behind gets `RecvError::Lagged`: end the watch; the client resumes from its
     /// last resourceVersion (or relists on 410).
-    pub fn watch(
-        &self,
-        since: Option<u64>,
-    ) -> Result<(Vec<Event<T>>, broadcast::Receiver<Event<T>>), WatchError> {
+    pub fn watch(&self, since: Option<u64>) -> Result<WatchStart<T>, WatchError> {
         let rx = self.tx.subscribe();
         let Some(since) = since else {
             return Ok((Vec::new(), rx));
@@ -342,10 +342,7 @@ impl<K: Ord, T: Versioned, M, X> Store<K, T, M, X> {
     }
 
     /// [`State::watch`] under the lock.
-    pub fn watch(
-        &self,
-        since: Option<u64>,
-    ) -> Result<(Vec<Event<T>>, broadcast::Receiver<Event<T>>), WatchError> {
+    pub fn watch(&self, since: Option<u64>) -> Result<WatchStart<T>, WatchError> {
         self.lock().watch(since)
     }
 }
