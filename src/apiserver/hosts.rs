@@ -60,7 +60,7 @@ fn selector_scope(params: &Params) -> u64 {
 }
 
 /// Snapshots behind `continue` tokens (a token is honoured only for a request with the same
-/// selectors, by [`selector_scope`], so that a forged or reused token cannot return items the
+/// selectors (a digest of them), so that a forged or reused token cannot return items the
 /// request's own, authorized, selectors would not).
 pub type ListCache = crate::store::ListSnapshots<Host>;
 
@@ -876,7 +876,7 @@ pub async fn update(
 /// Why a JSON patch is refused (422 Invalid, cause `patch`).
 #[derive(Debug, thiserror::Error)]
 pub enum JsonPatchError {
-    /// More than [`MAX_PATCH_OPERATIONS`] operations.
+    /// More than `MAX_PATCH_OPERATIONS` (10,000) operations.
     #[error("the patch has {0} operations; at most {MAX_PATCH_OPERATIONS} are allowed")]
     TooManyOperations(usize),
     /// The patched object would grow past the request body limit (bytes).

@@ -6,7 +6,8 @@
 //! One counter, `resource_version`, increases by one with every change of any host; the changed
 //! host's `metadata.resourceVersion` is that value. Every change is one [`WatchEvent`], kept in a
 //! bounded history (`LiveConfig::history` events) for watches that resume from a version, and
-//! sent to live watchers through a broadcast channel.
+//! sent to live watchers through a broadcast channel: all of it is the generic
+//! [`crate::store::Store`], which this inventory fills with its naming, health and ageing rules.
 //!
 //! **Every heartbeat is a change** (`Modified`): it moves `status.lastSeen` (and usually CPU and
 //! free memory), as the upstream operator's status patch per heartbeat does. A heartbeat that

@@ -1,6 +1,7 @@
-//! The in-memory store of `WorkloadResolution` objects: versioned and watchable, like the host
-//! inventory (one monotonically increasing resourceVersion, a bounded history for resuming
-//! watches, a broadcast channel for live ones).
+//! The in-memory store of `WorkloadResolution` objects: the generic [`crate::store::Store`]
+//! (one monotonically increasing resourceVersion, a bounded history for resuming watches, a
+//! broadcast channel for live ones), keyed by namespace and name, with the reconciler's rules
+//! for what counts as a change.
 
 use std::sync::{Arc, MutexGuard};
 use std::time::SystemTime;
