@@ -22,3 +22,4 @@ pub mod platform;
 pub mod reconcile;
 pub mod server;
 pub mod sim;
+pub mod store;

@@ -326,7 +326,7 @@ async fn silent_host_goes_unknown_then_false_then_away() {
     );
     let ev = rx.recv().await.unwrap();
     assert_eq!(ev.kind, wasmgate::inventory::WatchEventType::Deleted);
-    assert_eq!(ev.host.metadata.name.as_deref(), Some("silent-0"));
+    assert_eq!(ev.object.metadata.name.as_deref(), Some("silent-0"));
 
     // A heartbeat brings it back.
     publish_until(&args, "the host again", || {

@@ -99,25 +99,80 @@ pub struct AuthConfig {
     source: BTreeMap<String, String>,
 }
 
-fn verifier_for(pem: &str) -> Result<Arc<dyn ClientCertVerifier>, String> {
+/// Why a CA bundle of the authentication ConfigMap cannot verify client certificates.
+#[derive(Debug, thiserror::Error)]
+pub enum CaBundleError {
+    /// The PEM does not parse.
+    #[error("bad PEM: {0}")]
+    Pem(#[from] rustls::pki_types::pem::Error),
+    /// No certificate in the bundle is usable as a trust anchor.
+    #[error("no usable CA certificate")]
+    Empty,
+    /// rustls refuses to build a verifier from the anchors.
+    #[error(transparent)]
+    Verifier(#[from] rustls::server::VerifierBuilderError),
+}
+
+/// Why the authentication configuration could not be (re)loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthConfigError {
+    /// One of the ConfigMap's CA bundles is unusable.
+    #[error("{key}: {source}")]
+    CaBundle {
+        /// The ConfigMap key (`client-ca-file` or `requestheader-client-ca-file`).
+        key: &'static str,
+        /// Why.
+        #[source]
+        source: CaBundleError,
+    },
+    /// Reading the ConfigMap took longer than the Kubernetes call timeout.
+    #[error("reading {}/{}: timed out", AUTH_CONFIGMAP.0, AUTH_CONFIGMAP.1)]
+    Timeout,
+    /// Reading the ConfigMap failed.
+    #[error("reading {ns}/{name}: {source}", ns = AUTH_CONFIGMAP.0, name = AUTH_CONFIGMAP.1)]
+    Read {
+        /// kube's error.
+        #[source]
+        source: kube::Error,
+    },
+}
+
+/// Why a SubjectAccessReview gave no answer (a 500 for the request being authorized).
+#[derive(Debug, thiserror::Error)]
+pub enum AuthorizationError {
+    /// kube-apiserver did not answer within the Kubernetes call timeout.
+    #[error("SubjectAccessReview timed out")]
+    Timeout,
+    /// The review could not be created.
+    #[error("SubjectAccessReview failed: {0}")]
+    Failed(#[source] kube::Error),
+}
+
+impl From<AuthorizationError> for ApiError {
+    fn from(e: AuthorizationError) -> Self {
+        tracing::warn!(error = %e, "a request could not be authorized");
+        ApiError::internal(e.to_string())
+    }
+}
+
+fn verifier_for(pem: &str) -> Result<Arc<dyn ClientCertVerifier>, CaBundleError> {
     let mut roots = RootCertStore::empty();
     let mut n = 0;
     for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
-        let cert = cert.map_err(|e| format!("bad PEM: {e}"))?;
+        let cert = cert?;
         // Expired or odd certificates in a bundle are skipped, as kube-apiserver filters them.
         if roots.add(cert).is_ok() {
             n += 1;
         }
     }
     if n == 0 {
-        return Err("no usable CA certificate".into());
+        return Err(CaBundleError::Empty);
     }
-    WebPkiClientVerifier::builder_with_provider(
+    Ok(WebPkiClientVerifier::builder_with_provider(
         Arc::new(roots),
         Arc::new(rustls::crypto::ring::default_provider()),
     )
-    .build()
-    .map_err(|e| e.to_string())
+    .build()?)
 }
 
 fn json_list(data: &BTreeMap<String, String>, key: &str, default: &[&str]) -> Vec<String> {
@@ -130,11 +185,13 @@ fn json_list(data: &BTreeMap<String, String>, key: &str, default: &[&str]) -> Ve
 
 impl AuthConfig {
     /// Builds the configuration from the ConfigMap's data.
-    pub fn from_configmap_data(data: &BTreeMap<String, String>) -> Result<Self, String> {
+    pub fn from_configmap_data(data: &BTreeMap<String, String>) -> Result<Self, AuthConfigError> {
         let requestheader = match data.get("requestheader-client-ca-file") {
             Some(pem) if !pem.trim().is_empty() => Some(RequestHeaderConfig {
-                verifier: verifier_for(pem)
-                    .map_err(|e| format!("requestheader-client-ca-file: {e}"))?,
+                verifier: verifier_for(pem).map_err(|source| AuthConfigError::CaBundle {
+                    key: "requestheader-client-ca-file",
+                    source,
+                })?,
                 allowed_names: json_list(data, "requestheader-allowed-names", &[]),
                 username_headers: json_list(
                     data,
@@ -151,12 +208,16 @@ impl AuthConfig {
             }),
             _ => None,
         };
-        let client_ca = match data.get("client-ca-file") {
-            Some(pem) if !pem.trim().is_empty() => {
-                Some(verifier_for(pem).map_err(|e| format!("client-ca-file: {e}"))?)
-            }
-            _ => None,
-        };
+        let client_ca =
+            match data.get("client-ca-file") {
+                Some(pem) if !pem.trim().is_empty() => Some(verifier_for(pem).map_err(
+                    |source| AuthConfigError::CaBundle {
+                        key: "client-ca-file",
+                        source,
+                    },
+                )?),
+                _ => None,
+            };
         Ok(Self {
             requestheader,
             client_ca,
@@ -197,7 +258,7 @@ impl Attributes {
     pub fn of(method: &Method, path: &str, query: Option<&str>) -> Self {
         let prefix = format!("/apis/{GROUP}/{VERSION}/");
         // The same parser the handlers use, so both read the same value.
-        let params = super::parse_query(query);
+        let params = super::params::parse_query(query);
         let query_has = |key: &str| -> Option<String> { params.get(key).cloned() };
         let non_resource = || Self {
             verb: method.as_str().to_ascii_lowercase(),
@@ -297,9 +358,7 @@ impl Attributes {
     }
 }
 
-fn percent_decode(s: &str) -> String {
-    super::percent_decode(s, false)
-}
+use super::params::path_unescape as percent_decode;
 
 #[derive(Clone)]
 struct Cached<T> {
@@ -353,7 +412,8 @@ pub struct Authenticator {
 }
 
 /// Why a request is not authenticated (logged; the client sees only "Unauthorized").
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
 pub struct Unauthenticated(pub String);
 
 impl Authenticator {
@@ -383,20 +443,15 @@ impl Authenticator {
 
     /// Reads the ConfigMap and swaps the configuration in when it changed. Returns whether it
     /// changed.
-    pub async fn reload(&self) -> Result<bool, String> {
+    pub async fn reload(&self) -> Result<bool, AuthConfigError> {
         let AuthMode::Delegated(client) = &self.mode else {
             return Ok(false);
         };
         let api: Api<ConfigMap> = Api::namespaced(client.clone(), AUTH_CONFIGMAP.0);
         let cm = tokio::time::timeout(KUBE_CALL_TIMEOUT, api.get(AUTH_CONFIGMAP.1))
             .await
-            .map_err(|_| {
-                format!(
-                    "reading {}/{}: timed out",
-                    AUTH_CONFIGMAP.0, AUTH_CONFIGMAP.1
-                )
-            })?
-            .map_err(|e| format!("reading {}/{}: {e}", AUTH_CONFIGMAP.0, AUTH_CONFIGMAP.1))?;
+            .map_err(|_| AuthConfigError::Timeout)?
+            .map_err(|source| AuthConfigError::Read { source })?;
         let data = cm.data.unwrap_or_default();
         if self
             .config
@@ -587,9 +642,7 @@ impl Authenticator {
         let (allowed, reason) = match self.decisions.get(&key) {
             Some(d) => d,
             None => {
-                let d = subject_access_review(client, user, attrs)
-                    .await
-                    .map_err(ApiError::internal)?;
+                let d = subject_access_review(client, user, attrs).await?;
                 self.decisions.put(key, d.clone());
                 d
             }
@@ -672,7 +725,7 @@ async fn subject_access_review(
     client: &Client,
     user: &UserInfo,
     attrs: &Attributes,
-) -> Result<(bool, String), String> {
+) -> Result<(bool, String), AuthorizationError> {
     let (resource_attributes, non_resource_attributes) = match &attrs.resource_name {
         Some(name) => (
             Some(ResourceAttributes {
@@ -711,8 +764,8 @@ async fn subject_access_review(
         api.create(&PostParams::default(), &review),
     )
     .await
-    .map_err(|_| "SubjectAccessReview timed out".to_string())?
-    .map_err(|e| format!("SubjectAccessReview failed: {e}"))?;
+    .map_err(|_| AuthorizationError::Timeout)?
+    .map_err(AuthorizationError::Failed)?;
     let status = result.status.unwrap_or_default();
     let allowed = status.allowed && status.denied != Some(true);
     Ok((allowed, status.reason.unwrap_or_default()))
@@ -725,7 +778,7 @@ pub async fn middleware(
     mut req: Request,
     next: Next,
 ) -> Response {
-    if let Some(key) = super::repeated_query_key(req.uri().query()) {
+    if let Some(key) = super::params::repeated_query_key(req.uri().query()) {
         return ApiError::new(
             axum::http::StatusCode::BAD_REQUEST,
             "BadRequest",

@@ -129,7 +129,7 @@ pub fn apis(headers: &HeaderMap) -> Response {
     let Some(version) = accepts_discovery_v2(accept) else {
         return json_response(StatusCode::OK, &api_group_list());
     };
-    let body = serde_json::to_vec(&api_group_discovery_list(version)).unwrap_or_default();
+    let body = super::status::json_body(&api_group_discovery_list(version));
     let tag = etag(&body);
     let content_type = format!(
         "application/json;g=apidiscovery.k8s.io;v={};as=APIGroupDiscoveryList",

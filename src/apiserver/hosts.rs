@@ -5,16 +5,15 @@
 //! by another replica) continues from the current state after the last name returned. Watches
 //! follow kube-apiserver's protocol (see [`watch`]).
 
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -23,14 +22,15 @@ use crate::crd::Host;
 use crate::inventory::InventoryError;
 
 use super::auth::UserInfo;
-use super::negotiate::{self, Output};
+use super::negotiate::Output;
+use super::params::{flag, include, output, parse_query, parse_rv, Params};
 use super::selectors::{FieldRequirement, FieldSelector, LabelSelector, Selectors};
-use super::status::{ApiError, ApiResult};
+use super::status::{encode, encode_bytes, json_body, ApiError, ApiResult, EncodeError};
 use super::table::{self, IncludeObject};
-use super::watch::{self, WatchEncoder, WatchOptions};
+use super::watch::{self, gone, WatchEncoder, WatchOptions};
 use super::{
-    api_version, host_json, json_bytes, json_response, normalized, parse_query, ApiState,
-    WatchError, WatchEvent, WatchEventType, KIND, LIST_KIND,
+    api_version, host_json, json_bytes, json_response, normalized, ApiState, WatchEvent,
+    WatchEventType, KIND, LIST_KIND,
 };
 
 /// How long the snapshot behind a `continue` token is kept (a snapshot of 10,000 hosts holds
@@ -38,26 +38,12 @@ use super::{
 pub const LIST_SNAPSHOT_TTL: Duration = Duration::from_secs(30);
 /// At most this many paginated list snapshots are kept at once (oldest evicted first).
 pub const LIST_SNAPSHOTS: usize = 4;
-/// Bookmark interval of watches that allow bookmarks.
-pub const BOOKMARK_INTERVAL: Duration = Duration::from_secs(30);
-/// Watch duration when the client sets no `timeoutSeconds` (kube-apiserver: 30-60 min).
-pub const DEFAULT_WATCH_TIMEOUT: Duration = Duration::from_secs(1800);
-
-pub(crate) type Params = HashMap<String, String>;
+// Where the watch stream's parameters always were; they belong to `watch` now.
+pub use super::watch::{BOOKMARK_INTERVAL, DEFAULT_WATCH_TIMEOUT};
 
 // ---------------------------------------------------------------------------------------------
 // List snapshots for pagination
 // ---------------------------------------------------------------------------------------------
-
-struct Snapshot {
-    at: Instant,
-    rv: u64,
-    items: Arc<Vec<Host>>,
-    /// The selectors the items were filtered by ([`selector_scope`]): a token is honoured only
-    /// for a request with the same selectors, so a forged or reused token cannot return items
-    /// the request's own (authorized) selectors would not.
-    scope: u64,
-}
 
 /// A digest of a list request's selectors, binding its continue tokens to them.
 fn selector_scope(params: &Params) -> u64 {
@@ -73,11 +59,14 @@ fn selector_scope(params: &Params) -> u64 {
     h.finish()
 }
 
-/// Snapshots behind `continue` tokens.
-#[derive(Default)]
-pub struct ListCache {
-    next: AtomicU64,
-    map: Mutex<HashMap<u64, Snapshot>>,
+/// Snapshots behind `continue` tokens (a token is honoured only for a request with the same
+/// selectors (a digest of them), so that a forged or reused token cannot return items the
+/// request's own, authorized, selectors would not).
+pub type ListCache = crate::store::ListSnapshots<Host>;
+
+/// The list snapshots of the `hosts` resource.
+pub fn list_cache() -> ListCache {
+    ListCache::new(LIST_SNAPSHOT_TTL, LIST_SNAPSHOTS)
 }
 
 #[derive(Serialize, Deserialize)]
@@ -90,40 +79,9 @@ struct ContinueToken {
     after: String,
 }
 
-impl ListCache {
-    fn put(&self, rv: u64, items: Arc<Vec<Host>>, scope: u64) -> u64 {
-        let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
-        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        map.retain(|_, s| s.at.elapsed() < LIST_SNAPSHOT_TTL);
-        while map.len() >= LIST_SNAPSHOTS {
-            let Some(oldest) = map.iter().min_by_key(|(_, s)| s.at).map(|(k, _)| *k) else {
-                break;
-            };
-            map.remove(&oldest);
-        }
-        map.insert(
-            id,
-            Snapshot {
-                at: Instant::now(),
-                rv,
-                items,
-                scope,
-            },
-        );
-        id
-    }
-
-    fn get(&self, id: u64) -> Option<(u64, Arc<Vec<Host>>, u64)> {
-        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(&id)
-            .filter(|s| s.at.elapsed() < LIST_SNAPSHOT_TTL)
-            .map(|s| (s.rv, s.items.clone(), s.scope))
-    }
-}
-
-fn encode_token(t: &ContinueToken) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(serde_json::to_vec(t).unwrap_or_default())
+fn encode_token(t: &ContinueToken) -> Result<String, EncodeError> {
+    let bytes = encode_bytes(|| "a continue token".into(), t)?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
 fn decode_token(s: &str) -> Option<ContinueToken> {
@@ -137,22 +95,10 @@ fn decode_token(s: &str) -> Option<ContinueToken> {
 // Request parsing
 // ---------------------------------------------------------------------------------------------
 
-pub(crate) fn flag(params: &Params, name: &str) -> ApiResult<Option<bool>> {
-    match params.get(name).map(String::as_str) {
-        None => Ok(None),
-        Some("true" | "1" | "True") => Ok(Some(true)),
-        Some("false" | "0" | "False" | "") => Ok(Some(false)),
-        Some(v) => Err(ApiError::bad_request(format!(
-            "invalid value for {name}: {v:?} (true or false)"
-        ))),
-    }
-}
-
 fn selectors(params: &Params, name: Option<&str>) -> ApiResult<Selectors> {
     let labels = LabelSelector::parse(params.get("labelSelector").map_or("", |s| s))
         .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?;
-    let mut fields = FieldSelector::parse(params.get("fieldSelector").map_or("", |s| s))
-        .map_err(ApiError::bad_request)?;
+    let mut fields = FieldSelector::parse(params.get("fieldSelector").map_or("", |s| s))?;
     if let Some(n) = name {
         fields.0.push(FieldRequirement {
             field: "metadata.name".into(),
@@ -161,16 +107,6 @@ fn selectors(params: &Params, name: Option<&str>) -> ApiResult<Selectors> {
         });
     }
     Ok(Selectors { labels, fields })
-}
-
-pub(crate) fn output(headers: &HeaderMap) -> ApiResult<Output> {
-    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
-    negotiate::output(accept).ok_or_else(|| ApiError::not_acceptable(accept.unwrap_or("")))
-}
-
-pub(crate) fn include(params: &Params) -> ApiResult<IncludeObject> {
-    IncludeObject::parse(params.get("includeObject").map(String::as_str))
-        .map_err(ApiError::bad_request)
 }
 
 fn dry_run(params: &Params) -> ApiResult<bool> {
@@ -189,17 +125,6 @@ fn rv_of(host: &Host) -> u64 {
         .as_deref()
         .and_then(|r| r.parse().ok())
         .unwrap_or(0)
-}
-
-pub(crate) fn parse_rv(params: &Params) -> ApiResult<Option<u64>> {
-    match params.get("resourceVersion").map(String::as_str) {
-        None | Some("") => Ok(None),
-        Some(v) => v.parse().map(Some).map_err(|_| {
-            ApiError::bad_request(format!(
-                "resourceVersion: Invalid value: {v:?}: not a resource version of this server"
-            ))
-        }),
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -232,8 +157,8 @@ fn render_list(
     remaining: Option<u64>,
     out: Output,
     include: IncludeObject,
-) -> Response {
-    match out {
+) -> ApiResult<Response> {
+    Ok(match out {
         Output::Json => {
             let list = HostListOut {
                 api_version: api_version(),
@@ -247,19 +172,23 @@ fn render_list(
             };
             json_bytes(
                 StatusCode::OK,
-                serde_json::to_vec(&list).unwrap_or_default(),
+                encode_bytes(|| "the host list".into(), &list)?,
             )
         }
         Output::Metadata => {
+            let metadata = ListMetaOut {
+                resource_version: rv.to_string(),
+                continue_: cont,
+                remaining_item_count: remaining,
+            };
             let list = json!({
                 "kind": "PartialObjectMetadataList",
                 "apiVersion": "meta.k8s.io/v1",
-                "metadata": ListMetaOut {
-                    resource_version: rv.to_string(),
-                    continue_: cont,
-                    remaining_item_count: remaining,
-                },
-                "items": items.iter().map(table::partial_metadata).collect::<Vec<_>>(),
+                "metadata": encode(|| "list metadata".into(), &metadata)?,
+                "items": items
+                    .iter()
+                    .map(table::partial_metadata)
+                    .collect::<Result<Vec<_>, _>>()?,
             });
             json_response(StatusCode::OK, &list)
         }
@@ -272,19 +201,24 @@ fn render_list(
                 include,
                 true,
                 SystemTime::now(),
-            );
+            )?;
             if v1beta1 {
                 t["apiVersion"] = json!("meta.k8s.io/v1beta1");
             }
             json_response(StatusCode::OK, &t)
         }
-    }
+    })
 }
 
-fn render_one(host: &Host, out: Output, include: IncludeObject, code: StatusCode) -> Response {
-    match out {
-        Output::Json => json_response(code, &host_json(host)),
-        Output::Metadata => json_response(code, &table::partial_metadata(host)),
+fn render_one(
+    host: &Host,
+    out: Output,
+    include: IncludeObject,
+    code: StatusCode,
+) -> ApiResult<Response> {
+    Ok(match out {
+        Output::Json => json_response(code, &host_json(host)?),
+        Output::Metadata => json_response(code, &table::partial_metadata(host)?),
         Output::Table { v1beta1 } => {
             let mut t = table::table(
                 std::slice::from_ref(host),
@@ -294,13 +228,13 @@ fn render_one(host: &Host, out: Output, include: IncludeObject, code: StatusCode
                 include,
                 true,
                 SystemTime::now(),
-            );
+            )?;
             if v1beta1 {
                 t["apiVersion"] = json!("meta.k8s.io/v1beta1");
             }
             json_response(code, &t)
         }
-    }
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -312,14 +246,13 @@ pub async fn list(
     State(s): State<ApiState>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Response {
+) -> ApiResult<Response> {
     let params = parse_query(query.as_deref());
-    let result = match flag(&params, "watch") {
-        Ok(Some(true)) => watch(&s, &headers, &params, None),
-        Ok(_) => list_hosts(&s, &headers, &params),
-        Err(e) => Err(e),
-    };
-    result.unwrap_or_else(IntoResponse::into_response)
+    if flag(&params, "watch")? == Some(true) {
+        watch(&s, &headers, &params, None)
+    } else {
+        list_hosts(&s, &headers, &params)
+    }
 }
 
 fn list_hosts(s: &ApiState, headers: &HeaderMap, params: &Params) -> ApiResult<Response> {
@@ -408,19 +341,12 @@ fn list_hosts(s: &ApiState, headers: &HeaderMap, params: &Params) -> ApiResult<R
             rv,
             start: end,
             after,
-        });
+        })?;
         (Some(token), Some((items.len() - end) as u64))
     } else {
         (None, None)
     };
-    Ok(render_list(
-        &items[start..end],
-        rv,
-        cont,
-        remaining,
-        out,
-        include,
-    ))
+    render_list(&items[start..end], rv, cont, remaining, out, include)
 }
 
 /// `GET /apis/wasmgate.dev/v1alpha1/hosts/{name}`.
@@ -429,21 +355,18 @@ pub async fn get(
     Path(name): Path<String>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Response {
+) -> ApiResult<Response> {
     let params = parse_query(query.as_deref());
-    let result = (|| {
-        if flag(&params, "watch")? == Some(true) {
-            return watch(&s, &headers, &params, Some(&name));
-        }
-        let out = output(&headers)?;
-        let include = include(&params)?;
-        let host = s
-            .inventory
-            .get(&name)
-            .ok_or_else(|| ApiError::not_found(&name))?;
-        Ok(render_one(&normalized(host), out, include, StatusCode::OK))
-    })();
-    result.unwrap_or_else(IntoResponse::into_response)
+    if flag(&params, "watch")? == Some(true) {
+        return watch(&s, &headers, &params, Some(&name));
+    }
+    let out = output(&headers)?;
+    let include = include(&params)?;
+    let host = s
+        .inventory
+        .get(&name)
+        .ok_or_else(|| ApiError::not_found(&name))?;
+    render_one(&normalized(host), out, include, StatusCode::OK)
 }
 
 /// `GET /apis/wasmgate.dev/v1alpha1/watch/hosts` (the legacy watch path).
@@ -451,9 +374,9 @@ pub async fn watch_collection(
     State(s): State<ApiState>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Response {
+) -> ApiResult<Response> {
     let params = parse_query(query.as_deref());
-    watch(&s, &headers, &params, None).unwrap_or_else(IntoResponse::into_response)
+    watch(&s, &headers, &params, None)
 }
 
 /// `GET /apis/wasmgate.dev/v1alpha1/watch/hosts/{name}`.
@@ -462,9 +385,9 @@ pub async fn watch_item(
     Path(name): Path<String>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Response {
+) -> ApiResult<Response> {
     let params = parse_query(query.as_deref());
-    watch(&s, &headers, &params, Some(&name)).unwrap_or_else(IntoResponse::into_response)
+    watch(&s, &headers, &params, Some(&name))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -483,10 +406,10 @@ struct Encoder {
 }
 
 impl Encoder {
-    fn object(&mut self, host: &Host) -> Value {
-        match self.out {
-            Output::Json => host_json(host),
-            Output::Metadata => table::partial_metadata(host),
+    fn object(&mut self, host: &Host) -> Result<Value, EncodeError> {
+        Ok(match self.out {
+            Output::Json => host_json(host)?,
+            Output::Metadata => table::partial_metadata(host)?,
             Output::Table { v1beta1 } => {
                 let mut t = table::table(
                     std::slice::from_ref(host),
@@ -496,24 +419,28 @@ impl Encoder {
                     self.include,
                     !self.headers_sent,
                     SystemTime::now(),
-                );
+                )?;
                 self.headers_sent = true;
                 if v1beta1 {
                     t["apiVersion"] = json!("meta.k8s.io/v1beta1");
                 }
                 t
             }
-        }
+        })
     }
 
+    /// The line for `host`; an object that cannot be encoded becomes an ERROR line with a 500
+    /// Status (logged), which ends the client's watch as kube-apiserver's errors do.
     fn line(&mut self, kind: &str, host: &Host) -> Bytes {
-        let object = self.object(host);
-        watch::line(kind, &object)
+        match self.object(host) {
+            Ok(object) => watch::line(kind, &object),
+            Err(e) => watch::error_line(&ApiError::from(e)),
+        }
     }
 
     /// The event to send for a store event, if any.
     fn event(&mut self, ev: &WatchEvent) -> Option<Bytes> {
-        let host = normalized(ev.host.clone());
+        let host = normalized(Host::clone(&ev.object));
         let name = host.metadata.name.clone().unwrap_or_default();
         let tracked = !(self.sel.labels.is_empty() && self.sel.fields.0.is_empty());
         let matches = self.sel.matches(&host);
@@ -560,7 +487,7 @@ impl WatchEncoder for Encoder {
     type Event = WatchEvent;
 
     fn resource_version(ev: &WatchEvent) -> u64 {
-        rv_of(&ev.host)
+        rv_of(&ev.object)
     }
 
     fn event(&mut self, ev: &WatchEvent) -> Option<Bytes> {
@@ -631,7 +558,7 @@ fn watch(
         }
         let mut last = since;
         for ev in &replay {
-            let r = rv_of(&ev.host);
+            let r = rv_of(&ev.object);
             if r <= last {
                 continue;
             }
@@ -655,20 +582,6 @@ fn seed_present(enc: &mut Encoder, hosts: &[Host]) {
         .filter(|h| enc.sel.matches(h))
         .filter_map(|h| h.metadata.name.clone())
         .collect();
-}
-
-pub(crate) fn gone(e: WatchError) -> ApiError {
-    match e {
-        WatchError::Gone { oldest } => ApiError::expired(format!(
-            "too old resource version (the oldest available is {oldest})"
-        )),
-        // kube-apiserver: 504 Timeout "Too large resource version: X, current: Y".
-        too_large @ WatchError::TooLarge { .. } => ApiError::new(
-            StatusCode::GATEWAY_TIMEOUT,
-            "Timeout",
-            too_large.to_string(),
-        ),
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -886,38 +799,30 @@ pub async fn create(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: BodyResult,
-) -> Response {
+) -> ApiResult<Response> {
     let params = parse_query(query.as_deref());
-    let result = (|| {
-        let out = output(&headers)?;
-        let dry = dry_run(&params)?;
-        let (bytes, mut host) = written_host(&headers, body)?;
-        if host.metadata.name.as_deref().is_none_or(str::is_empty) {
-            if let Some(prefix) = serde_json::from_slice::<Value>(&bytes).ok().and_then(|v| {
-                v.pointer("/metadata/generateName")
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            }) {
-                host.metadata.name = Some(format!("{prefix}{}", random_suffix()));
-            }
+    let out = output(&headers)?;
+    let dry = dry_run(&params)?;
+    let (bytes, mut host) = written_host(&headers, body)?;
+    if host.metadata.name.as_deref().is_none_or(str::is_empty) {
+        if let Some(prefix) = serde_json::from_slice::<Value>(&bytes).ok().and_then(|v| {
+            v.pointer("/metadata/generateName")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        }) {
+            host.metadata.name = Some(format!("{prefix}{}", random_suffix()));
         }
-        host.metadata.resource_version = None;
-        host.metadata.uid = None;
-        host.metadata.creation_timestamp = None;
-        let name = host.metadata.name.clone().unwrap_or_default();
-        if !name.is_empty() && s.inventory.get(&name).is_some() {
-            return Err(ApiError::already_exists(&name));
-        }
-        let stored = store(&s, host, dry)?;
-        log_write(&user, "create", &name, dry);
-        Ok(render_one(
-            &stored,
-            out,
-            IncludeObject::Object,
-            StatusCode::CREATED,
-        ))
-    })();
-    result.unwrap_or_else(IntoResponse::into_response)
+    }
+    host.metadata.resource_version = None;
+    host.metadata.uid = None;
+    host.metadata.creation_timestamp = None;
+    let name = host.metadata.name.clone().unwrap_or_default();
+    if !name.is_empty() && s.inventory.get(&name).is_some() {
+        return Err(ApiError::already_exists(&name));
+    }
+    let stored = store(&s, host, dry)?;
+    log_write(&user, "create", &name, dry);
+    render_one(&stored, out, IncludeObject::Object, StatusCode::CREATED)
 }
 
 fn check_name(url_name: &str, host: &Host) -> ApiResult<()> {
@@ -951,29 +856,35 @@ pub async fn update(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: BodyResult,
-) -> Response {
+) -> ApiResult<Response> {
     let params = parse_query(query.as_deref());
-    let result = (|| -> ApiResult<Response> {
-        let out = output(&headers)?;
-        let dry = dry_run(&params)?;
-        let (_, mut host) = written_host(&headers, body)?;
-        check_name(&name, &host)?;
-        host.metadata.name = Some(name.clone());
-        let existing = s
-            .inventory
-            .get(&name)
-            .ok_or_else(|| ApiError::not_found(&name))?;
-        check_precondition(&name, &host, &existing)?;
-        let stored = store(&s, host, dry)?;
-        log_write(&user, "update", &name, dry);
-        Ok(render_one(
-            &stored,
-            out,
-            IncludeObject::Object,
-            StatusCode::OK,
-        ))
-    })();
-    result.unwrap_or_else(IntoResponse::into_response)
+    let out = output(&headers)?;
+    let dry = dry_run(&params)?;
+    let (_, mut host) = written_host(&headers, body)?;
+    check_name(&name, &host)?;
+    host.metadata.name = Some(name.clone());
+    let existing = s
+        .inventory
+        .get(&name)
+        .ok_or_else(|| ApiError::not_found(&name))?;
+    check_precondition(&name, &host, &existing)?;
+    let stored = store(&s, host, dry)?;
+    log_write(&user, "update", &name, dry);
+    render_one(&stored, out, IncludeObject::Object, StatusCode::OK)
+}
+
+/// Why a JSON patch is refused (422 Invalid, cause `patch`).
+#[derive(Debug, thiserror::Error)]
+pub enum JsonPatchError {
+    /// More than `MAX_PATCH_OPERATIONS` (10,000) operations.
+    #[error("the patch has {0} operations; at most {MAX_PATCH_OPERATIONS} are allowed")]
+    TooManyOperations(usize),
+    /// The patched object would grow past the request body limit (bytes).
+    #[error("the patched object would exceed {0} bytes")]
+    TooLarge(usize),
+    /// An operation failed (a missing path, a failed `test`).
+    #[error(transparent)]
+    Apply(#[from] json_patch::PatchError),
 }
 
 /// The most operations a JSON patch may have (kube-apiserver's limit).
@@ -982,15 +893,12 @@ const MAX_PATCH_OPERATIONS: usize = 10_000;
 /// Applies a JSON patch while bounding what it can build: at most [`MAX_PATCH_OPERATIONS`]
 /// operations, and a document that never grows past the request body limit (`copy` can double
 /// a document with each operation).
-fn apply_json_patch(doc: &mut Value, patch: &json_patch::Patch) -> Result<(), String> {
+fn apply_json_patch(doc: &mut Value, patch: &json_patch::Patch) -> Result<(), JsonPatchError> {
     use json_patch::PatchOperation as Op;
     if patch.0.len() > MAX_PATCH_OPERATIONS {
-        return Err(format!(
-            "the patch has {} operations; at most {MAX_PATCH_OPERATIONS} are allowed",
-            patch.0.len()
-        ));
+        return Err(JsonPatchError::TooManyOperations(patch.0.len()));
     }
-    let size = |v: &Value| serde_json::to_vec(v).map_or(usize::MAX, |b| b.len());
+    let size = |v: &Value| json_body(v).len();
     let mut budget = super::MAX_BODY_BYTES.saturating_sub(size(doc));
     for op in &patch.0 {
         let added = match op {
@@ -999,15 +907,12 @@ fn apply_json_patch(doc: &mut Value, patch: &json_patch::Patch) -> Result<(), St
             Op::Copy(c) => doc.pointer(c.from.as_str()).map_or(0, size),
             _ => 0,
         };
-        budget = budget.checked_sub(added).ok_or_else(|| {
-            format!(
-                "the patched object would exceed {} bytes",
-                super::MAX_BODY_BYTES
-            )
-        })?;
+        budget = budget
+            .checked_sub(added)
+            .ok_or(JsonPatchError::TooLarge(super::MAX_BODY_BYTES))?;
         // One at a time, so that each `copy` is measured on the document as patched so far
         // (`doc` is the caller's scratch copy: a failure leaves nothing stored).
-        json_patch::patch(doc, std::slice::from_ref(op)).map_err(|e| e.to_string())?;
+        json_patch::patch(doc, std::slice::from_ref(op))?;
     }
     Ok(())
 }
@@ -1035,60 +940,56 @@ pub async fn patch(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: BodyResult,
-) -> Response {
+) -> ApiResult<Response> {
     let params = parse_query(query.as_deref());
-    let result = (|| {
-        let out = output(&headers)?;
-        let dry = dry_run(&params)?;
-        let bytes = body_bytes(body)?;
-        let ct = content_type(&headers);
-        let apply = ct == "application/apply-patch+yaml";
-        let existing = s.inventory.get(&name);
-        let mut doc = match (&existing, apply) {
-            (Some(h), _) => host_json(h),
-            (None, true) => {
-                json!({"apiVersion": api_version(), "kind": KIND, "metadata": {"name": name}})
-            }
-            (None, false) => return Err(ApiError::not_found(&name)),
-        };
-        match ct.as_str() {
-            "application/merge-patch+json"
-            | "application/strategic-merge-patch+json"
-            | "application/apply-patch+yaml" => {
-                let mut p = parse_document(&bytes, &ct)?;
-                if !p.is_object() {
-                    return Err(ApiError::bad_request("a merge patch must be a JSON object"));
-                }
-                strip_directives(&mut p);
-                json_patch::merge(&mut doc, &p);
-            }
-            "application/json-patch+json" => {
-                let p: json_patch::Patch = serde_json::from_slice(&bytes).map_err(|e| {
-                    ApiError::bad_request(format!("the JSON patch is not valid: {e}"))
-                })?;
-                apply_json_patch(&mut doc, &p)
-                    .map_err(|e| ApiError::invalid(&name, vec![("patch".into(), e)]))?;
-            }
-            other => return Err(ApiError::unsupported_media_type(other)),
+    let out = output(&headers)?;
+    let dry = dry_run(&params)?;
+    let bytes = body_bytes(body)?;
+    let ct = content_type(&headers);
+    let apply = ct == "application/apply-patch+yaml";
+    let existing = s.inventory.get(&name);
+    let mut doc = match (&existing, apply) {
+        (Some(h), _) => host_json(h)?,
+        (None, true) => {
+            json!({"apiVersion": api_version(), "kind": KIND, "metadata": {"name": name}})
         }
-        let host = server_fields(decode_host(doc)?);
-        check_name(&name, &host)?;
-        if let Some(existing) = &existing {
-            check_precondition(&name, &host, existing)?;
+        (None, false) => return Err(ApiError::not_found(&name)),
+    };
+    match ct.as_str() {
+        "application/merge-patch+json"
+        | "application/strategic-merge-patch+json"
+        | "application/apply-patch+yaml" => {
+            let mut p = parse_document(&bytes, &ct)?;
+            if !p.is_object() {
+                return Err(ApiError::bad_request("a merge patch must be a JSON object"));
+            }
+            strip_directives(&mut p);
+            json_patch::merge(&mut doc, &p);
         }
-        let mut host = host;
-        host.metadata.name = Some(name.clone());
-        let created = existing.is_none();
-        let stored = store(&s, host, dry)?;
-        log_write(&user, if created { "create" } else { "patch" }, &name, dry);
-        let code = if created {
-            StatusCode::CREATED
-        } else {
-            StatusCode::OK
-        };
-        Ok(render_one(&stored, out, IncludeObject::Object, code))
-    })();
-    result.unwrap_or_else(IntoResponse::into_response)
+        "application/json-patch+json" => {
+            let p: json_patch::Patch = serde_json::from_slice(&bytes)
+                .map_err(|e| ApiError::bad_request(format!("the JSON patch is not valid: {e}")))?;
+            apply_json_patch(&mut doc, &p)
+                .map_err(|e| ApiError::invalid(&name, vec![("patch".into(), e.to_string())]))?;
+        }
+        other => return Err(ApiError::unsupported_media_type(other)),
+    }
+    let host = server_fields(decode_host(doc)?);
+    check_name(&name, &host)?;
+    if let Some(existing) = &existing {
+        check_precondition(&name, &host, existing)?;
+    }
+    let mut host = host;
+    host.metadata.name = Some(name.clone());
+    let created = existing.is_none();
+    let stored = store(&s, host, dry)?;
+    log_write(&user, if created { "create" } else { "patch" }, &name, dry);
+    let code = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    render_one(&stored, out, IncludeObject::Object, code)
 }
 
 /// `DELETE /apis/wasmgate.dev/v1alpha1/hosts/{name}`. A host that keeps heartbeating comes back.
@@ -1099,66 +1000,66 @@ pub async fn delete(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: BodyResult,
-) -> Response {
+) -> ApiResult<Response> {
     let params = parse_query(query.as_deref());
-    let result = (|| {
-        let out = output(&headers)?;
-        let dry = dry_run(&params)?;
-        // DeleteOptions may carry preconditions.
-        let bytes = body_bytes(body)?;
-        let pre: Value = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
-        };
-        let dry = dry
-            || pre
-                .get("dryRun")
-                .and_then(Value::as_array)
-                .is_some_and(|a| a.iter().any(|v| v == "All"));
-        let existing = s
-            .inventory
-            .get(&name)
-            .ok_or_else(|| ApiError::not_found(&name))?;
-        if let Some(uid) = pre.pointer("/preconditions/uid").and_then(Value::as_str) {
-            if existing.metadata.uid.as_deref() != Some(uid) {
-                return Err(ApiError::conflict(
-                    &name,
-                    &format!(
-                        "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                        existing.metadata.uid.as_deref().unwrap_or("")
-                    ),
-                ));
-            }
+    let out = output(&headers)?;
+    let dry = dry_run(&params)?;
+    // DeleteOptions may carry preconditions.
+    let bytes = body_bytes(body)?;
+    let pre: Value = if bytes.is_empty() {
+        Value::Null
+    } else {
+        // kube-apiserver refuses a body that is not DeleteOptions too.
+        serde_json::from_slice(&bytes).map_err(|e| {
+            ApiError::bad_request(format!("the DeleteOptions body is not valid JSON: {e}"))
+        })?
+    };
+    let dry = dry
+        || pre
+            .get("dryRun")
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.iter().any(|v| v == "All"));
+    let existing = s
+        .inventory
+        .get(&name)
+        .ok_or_else(|| ApiError::not_found(&name))?;
+    if let Some(uid) = pre.pointer("/preconditions/uid").and_then(Value::as_str) {
+        if existing.metadata.uid.as_deref() != Some(uid) {
+            return Err(ApiError::conflict(
+                &name,
+                &format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                    existing.metadata.uid.as_deref().unwrap_or("")
+                ),
+            ));
         }
-        if let Some(rv) = pre
-            .pointer("/preconditions/resourceVersion")
-            .and_then(Value::as_str)
-        {
-            if existing.metadata.resource_version.as_deref() != Some(rv) {
-                return Err(ApiError::conflict(
-                    &name,
-                    &format!("Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
-                        existing.metadata.resource_version.as_deref().unwrap_or("")),
-                ));
-            }
+    }
+    if let Some(rv) = pre
+        .pointer("/preconditions/resourceVersion")
+        .and_then(Value::as_str)
+    {
+        if existing.metadata.resource_version.as_deref() != Some(rv) {
+            return Err(ApiError::conflict(
+                &name,
+                &format!("Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                    existing.metadata.resource_version.as_deref().unwrap_or("")),
+            ));
         }
-        let deleted = if dry {
-            existing
-        } else {
-            s.inventory
-                .delete(&name)
-                .ok_or_else(|| ApiError::not_found(&name))?
-        };
-        log_write(&user, "delete", &name, dry);
-        Ok(render_one(
-            &normalized(deleted),
-            out,
-            IncludeObject::Object,
-            StatusCode::OK,
-        ))
-    })();
-    result.unwrap_or_else(IntoResponse::into_response)
+    }
+    let deleted = if dry {
+        existing
+    } else {
+        s.inventory
+            .delete(&name)
+            .ok_or_else(|| ApiError::not_found(&name))?
+    };
+    log_write(&user, "delete", &name, dry);
+    render_one(
+        &normalized(deleted),
+        out,
+        IncludeObject::Object,
+        StatusCode::OK,
+    )
 }
 
 #[cfg(test)]
@@ -1176,7 +1077,8 @@ mod patch_limits {
         }
         let patch: json_patch::Patch = serde_json::from_value(Value::Array(ops)).unwrap();
         let err = apply_json_patch(&mut doc, &patch).unwrap_err();
-        assert!(err.contains("would exceed"), "{err}");
+        assert!(matches!(err, JsonPatchError::TooLarge(_)), "{err}");
+        assert!(err.to_string().contains("would exceed"), "{err}");
     }
 
     #[test]
@@ -1187,6 +1089,7 @@ mod patch_limits {
         let mut doc = json!({"a": 1});
         assert!(apply_json_patch(&mut doc, &many)
             .unwrap_err()
+            .to_string()
             .contains("operations"));
         let small: json_patch::Patch =
             serde_json::from_value(json!([{"op": "copy", "from": "/a", "path": "/b"}])).unwrap();
@@ -1301,7 +1204,8 @@ mod tests {
             rv: 1,
             start: 1,
             after: "a".into(),
-        });
+        })
+        .unwrap();
         let (code, body) = call(
             &app,
             Method::GET,
@@ -1627,7 +1531,7 @@ mod tests {
             start: 500,
             after: "h".into(),
         };
-        let s = encode_token(&t);
+        let s = encode_token(&t).unwrap();
         let back = decode_token(&s).unwrap();
         assert_eq!((back.id, back.rv, back.start), (7, 42, 500));
         assert!(decode_token("not a token").is_none());

@@ -19,6 +19,7 @@ pub mod discovery;
 pub mod hosts;
 pub mod negotiate;
 pub mod openapi;
+pub mod params;
 pub mod resolutions;
 pub mod selectors;
 pub mod status;
@@ -26,7 +27,6 @@ pub mod table;
 pub mod watch;
 mod x509;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -75,12 +75,12 @@ struct Docs {
 
 impl Docs {
     fn new() -> Self {
-        let v2 = serde_json::to_vec(&openapi::v2_document()).unwrap_or_default();
-        let v3 = serde_json::to_vec(&openapi::v3_document()).unwrap_or_default();
+        let v2 = status::json_body(&openapi::v2_document());
+        let v3 = status::json_body(&openapi::v3_document());
         let v2_etag = discovery::etag(&v2);
         let v3_etag = discovery::etag(&v3);
         let hash = v3_etag.trim_matches('"').to_string();
-        let v3_root = serde_json::to_vec(&openapi::v3_discovery(&hash)).unwrap_or_default();
+        let v3_root = status::json_body(&openapi::v3_discovery(&hash));
         Self {
             v2: v2.into(),
             v2_etag,
@@ -111,7 +111,7 @@ impl ApiState {
             inventory,
             auth,
             resolutions: crate::reconcile::ResolutionStore::new(),
-            lists: Arc::new(hosts::ListCache::default()),
+            lists: Arc::new(hosts::list_cache()),
             docs: Arc::new(Docs::new()),
         }
     }
@@ -125,7 +125,7 @@ impl ApiState {
 
 /// A JSON response.
 pub(crate) fn json_response(code: StatusCode, body: &Value) -> Response {
-    json_bytes(code, serde_json::to_vec(body).unwrap_or_default())
+    json_bytes(code, status::json_body(body))
 }
 
 pub(crate) fn json_bytes(code: StatusCode, body: Vec<u8>) -> Response {
@@ -149,73 +149,18 @@ pub fn normalized(mut host: Host) -> Host {
 }
 
 /// A host as JSON, with `apiVersion` and `kind`.
-pub fn host_json(host: &Host) -> Value {
-    let mut v = serde_json::to_value(host).unwrap_or(Value::Null);
+pub fn host_json(host: &Host) -> Result<Value, status::EncodeError> {
+    let mut v = status::encode(|| host_what(host), host)?;
     if let Some(o) = v.as_object_mut() {
         o.insert("apiVersion".into(), Value::String(api_version()));
         o.insert("kind".into(), Value::String(KIND.into()));
     }
-    v
+    Ok(v)
 }
 
-/// Percent-decoding (`url.PathUnescape`; with `plus_is_space`, `url.QueryUnescape`). Invalid
-/// escapes are kept as they are.
-pub(crate) fn percent_decode(s: &str, plus_is_space: bool) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                    Some(b) => {
-                        out.push(b);
-                        i += 3;
-                    }
-                    None => {
-                        out.push(b'%');
-                        i += 1;
-                    }
-                }
-            }
-            b'+' if plus_is_space => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// The first query parameter that appears more than once (decoded), if any. The hosts API
-/// refuses such requests before authorization, so that authorization and the handlers can
-/// never read different values of one parameter.
-pub(crate) fn repeated_query_key(query: Option<&str>) -> Option<String> {
-    let mut seen = std::collections::HashSet::new();
-    query
-        .unwrap_or("")
-        .split('&')
-        .filter(|kv| !kv.is_empty())
-        .map(|kv| percent_decode(kv.split_once('=').map_or(kv, |(k, _)| k), true))
-        .find(|k| !seen.insert(k.clone()))
-}
-
-/// Query parameters. A repeated key never reaches a handler (see [`repeated_query_key`]).
-pub(crate) fn parse_query(query: Option<&str>) -> HashMap<String, String> {
-    query
-        .unwrap_or("")
-        .split('&')
-        .filter(|kv| !kv.is_empty())
-        .map(|kv| {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            (percent_decode(k, true), percent_decode(v, true))
-        })
-        .collect()
+/// How errors name a host: `Host "name"`.
+pub(crate) fn host_what(host: &Host) -> String {
+    format!("{KIND} {:?}", host.metadata.name.as_deref().unwrap_or(""))
 }
 
 async fn apis(headers: HeaderMap) -> Response {
@@ -427,34 +372,4 @@ pub async fn setup(
     Ok(router(
         ApiState::new(inventory, auth).with_resolutions(resolutions),
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn repeated_query_keys_are_found() {
-        assert_eq!(
-            repeated_query_key(Some("fieldSelector=metadata.name%3Dh1&fieldSelector=")),
-            Some("fieldSelector".into())
-        );
-        assert_eq!(
-            repeated_query_key(Some("watch=0&wat%63h=1")),
-            Some("watch".into())
-        );
-        assert_eq!(repeated_query_key(Some("watch=1&limit=5")), None);
-        assert_eq!(repeated_query_key(None), None);
-    }
-
-    #[test]
-    fn query_parsing() {
-        let q = parse_query(Some("labelSelector=hostgroup%3Dedge&watch=1&x=a+b&flag"));
-        assert_eq!(q["labelSelector"], "hostgroup=edge");
-        assert_eq!(q["watch"], "1");
-        assert_eq!(q["x"], "a b");
-        assert_eq!(q["flag"], "");
-        assert_eq!(percent_decode("a%2", false), "a%2");
-        assert_eq!(percent_decode("a+b%2Fc", false), "a+b/c");
-    }
 }

@@ -18,13 +18,13 @@ use crate::crd::resolution::{WorkloadResolution, KIND, LIST_KIND, RESOURCE};
 use crate::inventory::WatchEventType;
 use crate::reconcile::store::{rv_of, ResolutionEvent, ResolutionStore};
 
-use super::hosts::{flag, gone, include, output, Params};
 use super::negotiate::Output;
+use super::params::{flag, include, output, parse_query, Params};
 use super::selectors::{FieldRequirement, FieldSelector, LabelSelector};
-use super::status::{ApiError, ApiResult};
+use super::status::{encode, json_body, ApiError, ApiResult, EncodeError};
 use super::table::{since, IncludeObject};
-use super::watch::{self, WatchEncoder, WatchOptions};
-use super::{json_response, parse_query, ApiState};
+use super::watch::{self, gone, WatchEncoder, WatchOptions};
+use super::{json_response, ApiState};
 
 /// Fields a field selector may name.
 pub const FIELD_LABELS: [&str; 5] = [
@@ -57,8 +57,7 @@ impl Filter {
         let labels = LabelSelector::parse(params.get("labelSelector").map_or("", |s| s))
             .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?;
         let mut fields =
-            FieldSelector::parse_for(params.get("fieldSelector").map_or("", |s| s), &FIELD_LABELS)
-                .map_err(ApiError::bad_request)?;
+            FieldSelector::parse_for(params.get("fieldSelector").map_or("", |s| s), &FIELD_LABELS)?;
         if let Some(n) = name {
             fields.0.push(FieldRequirement {
                 field: "metadata.name".into(),
@@ -136,16 +135,22 @@ fn cells(r: &WorkloadResolution, now: SystemTime) -> Vec<Value> {
     ]
 }
 
-fn to_json(r: &WorkloadResolution) -> Value {
-    serde_json::to_value(r).unwrap_or(Value::Null)
+/// How errors name an object: `WorkloadResolution "ns/name"`.
+fn what(r: &WorkloadResolution) -> String {
+    let (ns, name) = key(r);
+    format!("{KIND} \"{ns}/{name}\"")
 }
 
-fn partial_metadata(r: &WorkloadResolution) -> Value {
-    json!({
+fn to_json(r: &WorkloadResolution) -> Result<Value, EncodeError> {
+    encode(|| what(r), r)
+}
+
+fn partial_metadata(r: &WorkloadResolution) -> Result<Value, EncodeError> {
+    Ok(json!({
         "kind": "PartialObjectMetadata",
         "apiVersion": "meta.k8s.io/v1",
-        "metadata": serde_json::to_value(&r.metadata).unwrap_or_else(|_| json!({})),
-    })
+        "metadata": encode(|| format!("the metadata of {}", what(r)), &r.metadata)?,
+    }))
 }
 
 fn table(
@@ -155,31 +160,31 @@ fn table(
     include: IncludeObject,
     headers: bool,
     v1beta1: bool,
-) -> Value {
+) -> Result<Value, EncodeError> {
     let now = SystemTime::now();
     let mut metadata = json!({ "resourceVersion": rv.to_string() });
     if let Some(c) = continue_token {
         metadata["continue"] = json!(c);
     }
-    let rows: Vec<Value> = items
+    let rows = items
         .iter()
         .map(|r| {
             let mut row = json!({ "cells": cells(r, now) });
             match include {
                 IncludeObject::None => {}
-                IncludeObject::Object => row["object"] = to_json(r),
-                IncludeObject::Metadata => row["object"] = partial_metadata(r),
+                IncludeObject::Object => row["object"] = to_json(r)?,
+                IncludeObject::Metadata => row["object"] = partial_metadata(r)?,
             }
-            row
+            Ok(row)
         })
-        .collect();
-    json!({
+        .collect::<Result<Vec<Value>, EncodeError>>()?;
+    Ok(json!({
         "kind": "Table",
         "apiVersion": if v1beta1 { "meta.k8s.io/v1beta1" } else { "meta.k8s.io/v1" },
         "metadata": metadata,
         "columnDefinitions": if headers { column_definitions() } else { json!([]) },
         "rows": rows,
-    })
+    }))
 }
 
 fn render(
@@ -188,9 +193,9 @@ fn render(
     continue_token: Option<&str>,
     out: Output,
     include: IncludeObject,
-) -> Value {
-    match out {
-        Output::Table { v1beta1 } => table(items, rv, continue_token, include, true, v1beta1),
+) -> Result<Value, EncodeError> {
+    Ok(match out {
+        Output::Table { v1beta1 } => table(items, rv, continue_token, include, true, v1beta1)?,
         Output::Json | Output::Metadata => {
             let mut metadata = json!({ "resourceVersion": rv.to_string() });
             if let Some(c) = continue_token {
@@ -200,18 +205,24 @@ fn render(
                 (
                     crate::reconcile::api_version(),
                     LIST_KIND,
-                    items.iter().map(|r| to_json(r)).collect::<Vec<_>>(),
+                    items
+                        .iter()
+                        .map(|r| to_json(r))
+                        .collect::<Result<Vec<_>, _>>()?,
                 )
             } else {
                 (
                     "meta.k8s.io/v1".to_string(),
                     "PartialObjectMetadataList",
-                    items.iter().map(|r| partial_metadata(r)).collect(),
+                    items
+                        .iter()
+                        .map(|r| partial_metadata(r))
+                        .collect::<Result<Vec<_>, _>>()?,
                 )
             };
             json!({"kind": kind, "apiVersion": api_version, "metadata": metadata, "items": items})
         }
-    }
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -220,8 +231,7 @@ fn render(
 
 /// A continue token: the (namespace, name) of the last item returned.
 fn encode_token(ns: &str, name: &str) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(serde_json::to_vec(&json!([ns, name])).unwrap_or_default())
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json_body(&json!([ns, name])))
 }
 
 fn decode_token(s: &str) -> ApiResult<(String, String)> {
@@ -277,7 +287,7 @@ fn list(
     }
     Ok(json_response(
         StatusCode::OK,
-        &render(&items, rv, token.as_deref(), out, include),
+        &render(&items, rv, token.as_deref(), out, include)?,
     ))
 }
 
@@ -298,8 +308,8 @@ fn get_one(
         )
     })?;
     let body = match out {
-        Output::Json => to_json(&r),
-        Output::Metadata => partial_metadata(&r),
+        Output::Json => to_json(&r)?,
+        Output::Metadata => partial_metadata(&r)?,
         Output::Table { v1beta1 } => table(
             std::slice::from_ref(&r),
             rv_of(&r),
@@ -307,7 +317,7 @@ fn get_one(
             include,
             true,
             v1beta1,
-        ),
+        )?,
     };
     Ok(json_response(StatusCode::OK, &body))
 }
@@ -317,7 +327,7 @@ pub async fn list_all(
     State(s): State<ApiState>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Response {
+) -> ApiResult<Response> {
     let params = parse_query(query.as_deref());
     collection(&s, None, &headers, &params)
 }
@@ -328,19 +338,21 @@ pub async fn list_namespaced(
     Path(ns): Path<String>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Response {
+) -> ApiResult<Response> {
     let params = parse_query(query.as_deref());
     collection(&s, Some(&ns), &headers, &params)
 }
 
-fn collection(s: &ApiState, ns: Option<&str>, headers: &HeaderMap, params: &Params) -> Response {
-    let result = (|| {
-        if flag(params, "watch")? == Some(true) {
-            return watch(&s.resolutions, ns, None, headers, params);
-        }
-        list(&s.resolutions, ns, headers, params)
-    })();
-    result.unwrap_or_else(IntoResponse::into_response)
+fn collection(
+    s: &ApiState,
+    ns: Option<&str>,
+    headers: &HeaderMap,
+    params: &Params,
+) -> ApiResult<Response> {
+    if flag(params, "watch")? == Some(true) {
+        return watch(&s.resolutions, ns, None, headers, params);
+    }
+    list(&s.resolutions, ns, headers, params)
 }
 
 /// `GET /apis/wasmgate.dev/v1alpha1/namespaces/{ns}/workloadresolutions/{name}`.
@@ -349,15 +361,12 @@ pub async fn get(
     Path((ns, name)): Path<(String, String)>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Response {
+) -> ApiResult<Response> {
     let params = parse_query(query.as_deref());
-    let result = (|| {
-        if flag(&params, "watch")? == Some(true) {
-            return watch(&s.resolutions, Some(&ns), Some(&name), &headers, &params);
-        }
-        get_one(&s.resolutions, &ns, &name, &headers, &params)
-    })();
-    result.unwrap_or_else(IntoResponse::into_response)
+    if flag(&params, "watch")? == Some(true) {
+        return watch(&s.resolutions, Some(&ns), Some(&name), &headers, &params);
+    }
+    get_one(&s.resolutions, &ns, &name, &headers, &params)
 }
 
 /// `GET /apis/wasmgate.dev/v1alpha1/watch/workloadresolutions`.
@@ -365,9 +374,9 @@ pub async fn watch_all(
     State(s): State<ApiState>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Response {
+) -> ApiResult<Response> {
     let params = parse_query(query.as_deref());
-    watch(&s.resolutions, None, None, &headers, &params).unwrap_or_else(IntoResponse::into_response)
+    watch(&s.resolutions, None, None, &headers, &params)
 }
 
 /// `GET /apis/wasmgate.dev/v1alpha1/watch/namespaces/{ns}/workloadresolutions`.
@@ -376,10 +385,9 @@ pub async fn watch_namespaced(
     Path(ns): Path<String>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Response {
+) -> ApiResult<Response> {
     let params = parse_query(query.as_deref());
     watch(&s.resolutions, Some(&ns), None, &headers, &params)
-        .unwrap_or_else(IntoResponse::into_response)
 }
 
 /// `GET /apis/wasmgate.dev/v1alpha1/watch/namespaces/{ns}/workloadresolutions/{name}`.
@@ -388,10 +396,9 @@ pub async fn watch_item(
     Path((ns, name)): Path<(String, String)>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-) -> Response {
+) -> ApiResult<Response> {
     let params = parse_query(query.as_deref());
     watch(&s.resolutions, Some(&ns), Some(&name), &headers, &params)
-        .unwrap_or_else(IntoResponse::into_response)
 }
 
 /// Any write: the resource is read-only.
@@ -421,10 +428,10 @@ fn key(r: &WorkloadResolution) -> (String, String) {
 }
 
 impl Encoder {
-    fn line(&mut self, kind: &str, r: &Arc<WorkloadResolution>) -> Bytes {
-        let object = match self.out {
-            Output::Json => to_json(r),
-            Output::Metadata => partial_metadata(r),
+    fn object(&mut self, r: &Arc<WorkloadResolution>) -> Result<Value, EncodeError> {
+        Ok(match self.out {
+            Output::Json => to_json(r)?,
+            Output::Metadata => partial_metadata(r)?,
             Output::Table { v1beta1 } => {
                 let t = table(
                     std::slice::from_ref(r),
@@ -433,12 +440,20 @@ impl Encoder {
                     self.include,
                     !self.headers_sent,
                     v1beta1,
-                );
+                )?;
                 self.headers_sent = true;
                 t
             }
-        };
-        watch::line(kind, &object)
+        })
+    }
+
+    /// The line for `r`; an object that cannot be encoded becomes an ERROR line with a 500
+    /// Status (logged), which ends the client's watch as kube-apiserver's errors do.
+    fn line(&mut self, kind: &str, r: &Arc<WorkloadResolution>) -> Bytes {
+        match self.object(r) {
+            Ok(object) => watch::line(kind, &object),
+            Err(e) => watch::error_line(&ApiError::from(e)),
+        }
     }
 
     fn in_scope(&self, r: &WorkloadResolution) -> bool {

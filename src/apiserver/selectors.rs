@@ -9,6 +9,50 @@ use std::collections::BTreeMap;
 
 use crate::crd::Host;
 
+/// Why a label or field selector does not parse (each a 400 BadRequest; the texts follow
+/// kube-apiserver's where it has one).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SelectorError {
+    /// A `)` without its `(`.
+    #[error("unbalanced ')'")]
+    UnbalancedClose,
+    /// A `(` without its `)`.
+    #[error("unbalanced '('")]
+    UnbalancedOpen,
+    /// `in`/`notin` not followed by `( ... )`.
+    #[error("expected a parenthesized set of values, found {0:?}")]
+    ExpectedSet(String),
+    /// A label value that is not a valid label value.
+    #[error("invalid label value: {0:?}")]
+    InvalidValue(String),
+    /// A label key that is not a valid qualified name.
+    #[error("invalid label key {0:?}")]
+    InvalidKey(String),
+    /// Two commas in a row, or a trailing comma.
+    #[error("empty requirement in {0:?}")]
+    EmptyRequirement(String),
+    /// `k>N`/`k<N` with N not an integer.
+    #[error("not an integer: {0:?}")]
+    NotAnInteger(String),
+    /// A field requirement without `=`, `==` or `!=`.
+    #[error("invalid selector: '{0}'; can't understand '{0}'")]
+    Unparsable(String),
+    /// A field the resource does not support.
+    #[error("field label not supported: {field} (supported: {supported})")]
+    UnsupportedField {
+        /// The field named.
+        field: String,
+        /// The fields the resource supports, comma-separated.
+        supported: String,
+    },
+}
+
+impl From<SelectorError> for super::status::ApiError {
+    fn from(e: SelectorError) -> Self {
+        Self::bad_request(e.to_string())
+    }
+}
+
 /// One label requirement.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LabelRequirement {
@@ -62,7 +106,7 @@ fn valid_value(v: &str) -> bool {
 }
 
 /// Splits on commas that are not inside parentheses.
-fn split_top(s: &str) -> Result<Vec<&str>, String> {
+fn split_top(s: &str) -> Result<Vec<&str>, SelectorError> {
     let mut parts = Vec::new();
     let mut depth = 0i32;
     let mut start = 0;
@@ -72,7 +116,7 @@ fn split_top(s: &str) -> Result<Vec<&str>, String> {
             ')' => {
                 depth -= 1;
                 if depth < 0 {
-                    return Err("unbalanced ')'".into());
+                    return Err(SelectorError::UnbalancedClose);
                 }
             }
             ',' if depth == 0 => {
@@ -83,22 +127,22 @@ fn split_top(s: &str) -> Result<Vec<&str>, String> {
         }
     }
     if depth != 0 {
-        return Err("unbalanced '('".into());
+        return Err(SelectorError::UnbalancedOpen);
     }
     parts.push(&s[start..]);
     Ok(parts)
 }
 
-fn parse_set(rest: &str) -> Result<Vec<String>, String> {
+fn parse_set(rest: &str) -> Result<Vec<String>, SelectorError> {
     let rest = rest.trim();
     let inner = rest
         .strip_prefix('(')
         .and_then(|r| r.strip_suffix(')'))
-        .ok_or_else(|| format!("expected a parenthesized set of values, found {rest:?}"))?;
+        .ok_or_else(|| SelectorError::ExpectedSet(rest.to_string()))?;
     let values: Vec<String> = inner.split(',').map(|v| v.trim().to_string()).collect();
     for v in &values {
         if !valid_value(v) {
-            return Err(format!("invalid label value: {v:?}"));
+            return Err(SelectorError::InvalidValue(v.clone()));
         }
     }
     Ok(values)
@@ -125,7 +169,7 @@ fn split_set_op(req: &str) -> Option<(&str, bool, &str)> {
 
 impl LabelSelector {
     /// Parses a `labelSelector` query value.
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, SelectorError> {
         let s = s.trim();
         if s.is_empty() {
             return Ok(Self::default());
@@ -134,7 +178,7 @@ impl LabelSelector {
         for raw in split_top(s)? {
             let req = raw.trim();
             if req.is_empty() {
-                return Err(format!("empty requirement in {s:?}"));
+                return Err(SelectorError::EmptyRequirement(s.to_string()));
             }
             let parsed = if let Some((key, negated, rest)) = split_set_op(req) {
                 let values = parse_set(rest)?;
@@ -153,13 +197,13 @@ impl LabelSelector {
                 let n = v
                     .trim()
                     .parse()
-                    .map_err(|_| format!("not an integer: {v:?}"))?;
+                    .map_err(|_| SelectorError::NotAnInteger(v.to_string()))?;
                 LabelRequirement::Gt(k.trim().into(), n)
             } else if let Some((k, v)) = req.split_once('<') {
                 let n = v
                     .trim()
                     .parse()
-                    .map_err(|_| format!("not an integer: {v:?}"))?;
+                    .map_err(|_| SelectorError::NotAnInteger(v.to_string()))?;
                 LabelRequirement::Lt(k.trim().into(), n)
             } else if let Some(k) = req.strip_prefix('!') {
                 LabelRequirement::DoesNotExist(k.trim().into())
@@ -174,10 +218,10 @@ impl LabelSelector {
                 | LabelRequirement::Lt(k, _) => (k, &[]),
             };
             if !valid_key(key) {
-                return Err(format!("invalid label key {key:?}"));
+                return Err(SelectorError::InvalidKey(key.to_string()));
             }
             if let Some(v) = values.iter().find(|v| !valid_value(v)) {
-                return Err(format!("invalid label value: {v:?}"));
+                return Err(SelectorError::InvalidValue(v.clone()));
             }
             reqs.push(parsed);
         }
@@ -250,12 +294,12 @@ pub fn field_value(host: &Host, field: &str) -> String {
 
 impl FieldSelector {
     /// Parses a `fieldSelector` query value for hosts; an unknown field label is an error (400).
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, SelectorError> {
         Self::parse_for(s, &FIELD_LABELS)
     }
 
     /// Parses a `fieldSelector` query value for a resource whose field labels are `labels`.
-    pub fn parse_for(s: &str, labels: &[&str]) -> Result<Self, String> {
+    pub fn parse_for(s: &str, labels: &[&str]) -> Result<Self, SelectorError> {
         let s = s.trim();
         if s.is_empty() {
             return Ok(Self::default());
@@ -270,16 +314,14 @@ impl FieldSelector {
             } else if let Some((f, v)) = raw.split_once('=') {
                 (f, v, false)
             } else {
-                return Err(format!(
-                    "invalid selector: '{raw}'; can't understand '{raw}'"
-                ));
+                return Err(SelectorError::Unparsable(raw.to_string()));
             };
             let field = field.trim();
             if !labels.contains(&field) {
-                return Err(format!(
-                    "field label not supported: {field} (supported: {})",
-                    labels.join(", ")
-                ));
+                return Err(SelectorError::UnsupportedField {
+                    field: field.to_string(),
+                    supported: labels.join(", "),
+                });
             }
             reqs.push(FieldRequirement {
                 field: field.into(),
@@ -408,9 +450,11 @@ mod tests {
             .matches(&h));
         let err = FieldSelector::parse("spec.nodeName=x").unwrap_err();
         assert!(
-            err.contains("field label not supported: spec.nodeName"),
+            err.to_string()
+                .contains("field label not supported: spec.nodeName"),
             "{err}"
         );
+        assert!(matches!(err, SelectorError::UnsupportedField { .. }));
         assert!(FieldSelector::parse("garbage").is_err());
     }
 }

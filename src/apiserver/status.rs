@@ -3,6 +3,7 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::{GROUP, RESOURCE};
@@ -211,7 +212,7 @@ impl std::fmt::Display for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::to_vec(&self.to_status()).unwrap_or_default();
+        let body = json_body(&self.to_status());
         let mut resp = (self.code, body).into_response();
         resp.headers_mut().insert(
             header::CONTENT_TYPE,
@@ -223,6 +224,54 @@ impl IntoResponse for ApiError {
 
 /// A handler result.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// An object that could not be turned into JSON for a response.
+#[derive(Debug, thiserror::Error)]
+#[error("encoding {what} as JSON: {source}")]
+pub struct EncodeError {
+    /// What was being encoded (e.g. `Host "h1"`).
+    pub what: String,
+    /// serde_json's reason.
+    #[source]
+    pub source: serde_json::Error,
+}
+
+/// `value` as JSON, or an [`EncodeError`] naming `what`.
+pub fn encode<T: Serialize + ?Sized>(
+    what: impl FnOnce() -> String,
+    value: &T,
+) -> Result<Value, EncodeError> {
+    serde_json::to_value(value).map_err(|source| EncodeError {
+        what: what(),
+        source,
+    })
+}
+
+/// `value` as JSON bytes (without an intermediate `Value`), or an [`EncodeError`] naming `what`.
+pub fn encode_bytes<T: Serialize + ?Sized>(
+    what: impl FnOnce() -> String,
+    value: &T,
+) -> Result<Vec<u8>, EncodeError> {
+    serde_json::to_vec(value).map_err(|source| EncodeError {
+        what: what(),
+        source,
+    })
+}
+
+/// The bytes of a JSON value. Infallible by construction: a `Value`'s keys are strings and its
+/// numbers finite, so writing it into a `String` cannot fail (its `Display` is the serializer).
+pub fn json_body(value: &Value) -> Vec<u8> {
+    value.to_string().into_bytes()
+}
+
+impl From<EncodeError> for ApiError {
+    /// A 500 InternalError: the object is stored but cannot be shown. Logged here, where the
+    /// request learns of it, so that no such failure goes unseen.
+    fn from(e: EncodeError) -> Self {
+        tracing::error!(error = %e, "a response could not be encoded");
+        ApiError::internal(e.to_string())
+    }
+}
 
 #[cfg(test)]
 mod tests {

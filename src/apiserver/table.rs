@@ -11,7 +11,13 @@ use serde_json::{json, Value};
 
 use crate::crd::Host;
 
-use super::host_json;
+use super::status::{encode, EncodeError};
+use super::{host_json, host_what};
+
+/// An `includeObject` value other than `Object`, `Metadata` or `None`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("includeObject: unsupported value {0:?} (Object, Metadata or None)")]
+pub struct UnsupportedIncludeObject(pub String);
 
 /// What each row carries as `object` (`includeObject`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -27,14 +33,12 @@ pub enum IncludeObject {
 
 impl IncludeObject {
     /// Parses the `includeObject` query parameter.
-    pub fn parse(s: Option<&str>) -> Result<Self, String> {
+    pub fn parse(s: Option<&str>) -> Result<Self, UnsupportedIncludeObject> {
         match s {
             None | Some("") | Some("Metadata") => Ok(Self::Metadata),
             Some("Object") => Ok(Self::Object),
             Some("None") => Ok(Self::None),
-            Some(other) => Err(format!(
-                "includeObject: unsupported value {other:?} (Object, Metadata or None)"
-            )),
+            Some(other) => Err(UnsupportedIncludeObject(other.to_string())),
         }
     }
 }
@@ -278,30 +282,30 @@ pub fn cells(host: &Host, now: SystemTime) -> Vec<Value> {
 }
 
 /// The row `object` for `includeObject`.
-fn row_object(host: &Host, include: IncludeObject) -> Option<Value> {
-    match include {
+fn row_object(host: &Host, include: IncludeObject) -> Result<Option<Value>, EncodeError> {
+    Ok(match include {
         IncludeObject::None => None,
-        IncludeObject::Object => Some(host_json(host)),
-        IncludeObject::Metadata => Some(partial_metadata(host)),
-    }
-}
-
-/// A `PartialObjectMetadata` of a host.
-pub fn partial_metadata(host: &Host) -> Value {
-    json!({
-        "kind": "PartialObjectMetadata",
-        "apiVersion": "meta.k8s.io/v1",
-        "metadata": serde_json::to_value(&host.metadata).unwrap_or_else(|_| json!({})),
+        IncludeObject::Object => Some(host_json(host)?),
+        IncludeObject::Metadata => Some(partial_metadata(host)?),
     })
 }
 
+/// A `PartialObjectMetadata` of a host.
+pub fn partial_metadata(host: &Host) -> Result<Value, EncodeError> {
+    Ok(json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": encode(|| format!("the metadata of {}", host_what(host)), &host.metadata)?,
+    }))
+}
+
 /// One row.
-pub fn row(host: &Host, include: IncludeObject, now: SystemTime) -> Value {
+pub fn row(host: &Host, include: IncludeObject, now: SystemTime) -> Result<Value, EncodeError> {
     let mut r = json!({ "cells": cells(host, now) });
-    if let Some(o) = row_object(host, include) {
+    if let Some(o) = row_object(host, include)? {
         r["object"] = o;
     }
-    r
+    Ok(r)
 }
 
 /// A Table of `hosts`. `headers: false` omits `columnDefinitions` (watch events after the first).
@@ -313,7 +317,7 @@ pub fn table(
     include: IncludeObject,
     headers: bool,
     now: SystemTime,
-) -> Value {
+) -> Result<Value, EncodeError> {
     let mut metadata = json!({ "resourceVersion": resource_version.to_string() });
     if let Some(c) = continue_token {
         metadata["continue"] = json!(c);
@@ -326,13 +330,17 @@ pub fn table(
     } else {
         json!([])
     };
-    json!({
+    let rows = hosts
+        .iter()
+        .map(|h| row(h, include, now))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(json!({
         "kind": "Table",
         "apiVersion": "meta.k8s.io/v1",
         "metadata": metadata,
         "columnDefinitions": columns,
-        "rows": hosts.iter().map(|h| row(h, include, now)).collect::<Vec<_>>(),
-    })
+        "rows": rows,
+    }))
 }
 
 #[cfg(test)]
@@ -469,7 +477,8 @@ mod tests {
             IncludeObject::Metadata,
             true,
             now,
-        );
+        )
+        .unwrap();
         assert_eq!(t["kind"], "Table");
         assert_eq!(t["apiVersion"], "meta.k8s.io/v1");
         assert_eq!(t["metadata"]["resourceVersion"], "7");

@@ -11,9 +11,16 @@ use axum::response::Response;
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, mpsc};
 
-use super::hosts::{flag, parse_rv, Params, BOOKMARK_INTERVAL, DEFAULT_WATCH_TIMEOUT};
+use crate::inventory::WatchError;
+
 use super::negotiate::Output;
+use super::params::{flag, parse_rv, Params};
 use super::status::{ApiError, ApiResult};
+
+/// Bookmark interval of watches that allow bookmarks.
+pub const BOOKMARK_INTERVAL: Duration = Duration::from_secs(30);
+/// Watch duration when the client sets no `timeoutSeconds` (kube-apiserver: 30-60 min).
+pub const DEFAULT_WATCH_TIMEOUT: Duration = Duration::from_secs(1800);
 
 /// The watch parameters of a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,7 +100,7 @@ impl WatchOptions {
 
 /// One line of a watch stream: `{"type": kind, "object": object}` and a newline.
 pub fn line(kind: &str, object: &Value) -> Bytes {
-    let mut v = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
+    let mut v = super::status::json_body(&json!({"type": kind, "object": object}));
     v.push(b'\n');
     v.into()
 }
@@ -130,6 +137,22 @@ pub fn bookmark_line(
         }),
     };
     line("BOOKMARK", &object)
+}
+
+/// The Status of a watch that cannot start: 410 Expired for a version older than the
+/// history, 504 Timeout for one newer than any issued (both as kube-apiserver answers).
+pub fn gone(e: WatchError) -> ApiError {
+    match e {
+        WatchError::Gone { oldest } => ApiError::expired(format!(
+            "too old resource version (the oldest available is {oldest})"
+        )),
+        // kube-apiserver: 504 Timeout "Too large resource version: X, current: Y".
+        too_large @ WatchError::TooLarge { .. } => ApiError::new(
+            axum::http::StatusCode::GATEWAY_TIMEOUT,
+            "Timeout",
+            too_large.to_string(),
+        ),
+    }
 }
 
 /// Turns a resource's store events into the lines one watcher receives.
@@ -233,7 +256,7 @@ mod tests {
     use super::*;
 
     fn params(q: &str) -> Params {
-        super::super::parse_query(Some(q))
+        super::super::params::parse_query(Some(q))
     }
 
     #[test]

@@ -16,6 +16,11 @@ use k8s_openapi::jiff::Timestamp;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
+/// The subject hosts publish heartbeats to, with the host id as the last token.
+pub const HEARTBEAT_SUBJECT_PREFIX: &str = "runtime.operator.heartbeat.";
+/// The subscription that receives every host's heartbeats.
+pub const HEARTBEAT_SUBJECT: &str = "runtime.operator.heartbeat.>";
+
 /// One WIT package's interfaces in a heartbeat (`wasmcloud.runtime.v2.WitInterface`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -204,9 +209,7 @@ impl HostHeartbeat {
     pub fn decode_from_subject(subject: &str, payload: &[u8]) -> Result<Self, HeartbeatError> {
         let mut hb = Self::decode(payload)?;
         if hb.id.is_empty() {
-            let from_subject = subject
-                .strip_prefix(super::nats::HEARTBEAT_SUBJECT_PREFIX)
-                .unwrap_or("");
+            let from_subject = subject.strip_prefix(HEARTBEAT_SUBJECT_PREFIX).unwrap_or("");
             hb.id = from_subject.to_string();
         }
         hb.validate()?;

@@ -6,7 +6,8 @@
 //! One counter, `resource_version`, increases by one with every change of any host; the changed
 //! host's `metadata.resourceVersion` is that value. Every change is one [`WatchEvent`], kept in a
 //! bounded history (`LiveConfig::history` events) for watches that resume from a version, and
-//! sent to live watchers through a broadcast channel.
+//! sent to live watchers through a broadcast channel: all of it is the generic
+//! [`crate::store::Store`], which this inventory fills with its naming, health and ageing rules.
 //!
 //! **Every heartbeat is a change** (`Modified`): it moves `status.lastSeen` (and usually CPU and
 //! free memory), as the upstream operator's status patch per heartbeat does. A heartbeat that
@@ -38,10 +39,10 @@
 //! changed. Heartbeats that only move `lastSeen`/CPU/memory/counts therefore never rebuild it.
 
 use std::collections::hash_map::RandomState;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
@@ -53,6 +54,9 @@ use crate::crd::{Condition, Host, HostStatus, HostWitInterface, WASMGATE_GROUP, 
 
 use super::heartbeat::{rfc3339_seconds, timestamp, HostHeartbeat, WitInterface};
 use super::{InventoryError, InventorySource, Snapshot};
+use crate::store::{State, Store, Versioned};
+
+pub use crate::store::{EventType as WatchEventType, WatchError};
 
 /// How stale the resolver's snapshot may be in fields it does not read (lastSeen, CPU, memory).
 pub const SNAPSHOT_MAX_AGE: Duration = Duration::from_secs(5);
@@ -102,73 +106,22 @@ impl LiveConfig {
     }
 }
 
-/// The type of a watch event (`ADDED`, `MODIFIED`, `DELETED`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum WatchEventType {
-    /// A host appeared.
-    Added,
-    /// A host changed.
-    Modified,
-    /// A host was removed; `host` is its last state, with the deletion's resourceVersion.
-    Deleted,
-}
+/// One change of one host (its `object` is the host after the change, with
+/// `metadata.resourceVersion` set; for `Deleted`, its last state at the deletion's version).
+pub type WatchEvent = crate::store::Event<Host>;
 
-impl WatchEventType {
-    /// The Kubernetes watch event type.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Added => "ADDED",
-            Self::Modified => "MODIFIED",
-            Self::Deleted => "DELETED",
-        }
+impl Versioned for Host {
+    fn metadata(&self) -> &ObjectMeta {
+        &self.metadata
     }
-}
-
-/// One change of one host.
-#[derive(Clone, Debug, PartialEq)]
-pub struct WatchEvent {
-    /// What happened.
-    pub kind: WatchEventType,
-    /// The host after the change (`metadata.resourceVersion` set).
-    pub host: Host,
-}
-
-impl WatchEvent {
-    /// The event's resource version (that of `host`).
-    pub fn resource_version(&self) -> u64 {
-        rv_of(&self.host)
+    fn metadata_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
     }
-}
-
-/// Why a watch cannot start.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum WatchError {
-    /// The requested resourceVersion is older than the history (HTTP 410 Gone): relist. `oldest`
-    /// is the smallest version a watch can still resume from.
-    #[error("too old resource version: the oldest that can be watched from is {oldest}")]
-    Gone {
-        /// The smallest `since` accepted now.
-        oldest: u64,
-    },
-    /// The requested resourceVersion is newer than any this store has issued: a watch from it
-    /// would silently drop every event up to it (kube-apiserver answers "Too large resource
-    /// version" too).
-    #[error("Too large resource version: {requested}, current: {current}")]
-    TooLarge {
-        /// The `since` asked for.
-        requested: u64,
-        /// The newest resourceVersion issued.
-        current: u64,
-    },
 }
 
 /// The resource version in a host's metadata (0 when unset or not a number).
 pub fn rv_of(host: &Host) -> u64 {
-    host.metadata
-        .resource_version
-        .as_deref()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
+    host.resource_version()
 }
 
 /// Hosts by their `Ready` condition, from [`LiveInventory::ready_counts`].
@@ -190,30 +143,27 @@ enum Health {
     Lost(SystemTime),
 }
 
+/// What the inventory tracks beside each host.
 #[derive(Debug)]
-struct Entry {
-    /// As served: metadata (uid, creationTimestamp, resourceVersion) and conditions set. Shared
-    /// with the history entry of its last change.
-    host: Arc<Host>,
+struct Tracking {
     /// Last heartbeat (or API write), by this process's clock.
     last_seen: SystemTime,
     health: Health,
 }
 
+/// What the inventory tracks once, under the store's lock.
 #[derive(Debug)]
-struct Inner {
-    hosts: BTreeMap<String, Entry>,
+struct Extra {
     /// hostId -> name of the object its heartbeats last went to.
     by_id: HashMap<String, String>,
-    rv: u64,
     /// The RV of the last change the resolver can see (see [`resolver_view_eq`]).
     significant_rv: u64,
-    history: VecDeque<(WatchEventType, Arc<Host>)>,
-    /// Events with rv <= this are no longer in `history`.
-    trimmed_through: u64,
     /// Since when the heartbeat source is connected; `None` while disconnected.
     connected_since: Option<SystemTime>,
 }
+
+/// The hosts by name, as served (metadata and conditions set), with their tracking.
+type Inner = State<String, Host, Tracking, Extra>;
 
 #[derive(Debug)]
 struct Cached {
@@ -226,9 +176,7 @@ struct Cached {
 #[derive(Debug)]
 pub struct LiveInventory {
     config: LiveConfig,
-    inner: Mutex<Inner>,
-    tx: broadcast::Sender<WatchEvent>,
-    rv: AtomicU64,
+    store: Store<String, Host, Tracking, Extra>,
     significant_rv: AtomicU64,
     cache: ArcSwap<Cached>,
     uid_seed: RandomState,
@@ -238,21 +186,20 @@ pub struct LiveInventory {
 impl LiveInventory {
     /// An empty inventory. The settle window starts now (process start).
     pub fn new(config: LiveConfig) -> Arc<Self> {
-        // A receiver that lags this far is told so and resumes from the history.
-        let (tx, _) = broadcast::channel(config.history.clamp(16, BROADCAST_CAPACITY));
-        Arc::new(Self {
-            inner: Mutex::new(Inner {
-                hosts: BTreeMap::new(),
+        let store = Store::new(
+            config.history,
+            1 << 16,
+            // A receiver that lags this far is told so and resumes from the history.
+            config.history.clamp(16, BROADCAST_CAPACITY),
+            Extra {
                 by_id: HashMap::new(),
-                rv: 0,
                 significant_rv: 0,
-                history: VecDeque::with_capacity(config.history.min(1 << 16)),
-                trimmed_through: 0,
                 connected_since: Some(SystemTime::now()),
-            }),
+            },
+        );
+        Arc::new(Self {
+            store,
             config,
-            tx,
-            rv: AtomicU64::new(0),
             significant_rv: AtomicU64::new(0),
             cache: ArcSwap::from_pointee(Cached {
                 snapshot: Arc::new(Snapshot::default()),
@@ -271,12 +218,12 @@ impl LiveInventory {
 
     /// The current resource version (increases with every change).
     pub fn resource_version(&self) -> u64 {
-        self.rv.load(Ordering::Acquire)
+        self.store.resource_version()
     }
 
     /// Number of hosts.
     pub fn len(&self) -> usize {
-        self.lock().hosts.len()
+        self.lock().len()
     }
 
     /// Whether there is no host.
@@ -288,8 +235,8 @@ impl LiveInventory {
     /// under the lock from each host's health, nothing cloned).
     pub fn ready_counts(&self) -> ReadyCounts {
         let mut counts = ReadyCounts::default();
-        for entry in self.lock().hosts.values() {
-            match entry.health {
+        for (_, entry) in self.lock().iter() {
+            match entry.meta.health {
                 Health::Reporting => counts.ready += 1,
                 Health::NotReporting => counts.unknown += 1,
                 Health::Lost(_) => counts.not_ready += 1,
@@ -301,13 +248,13 @@ impl LiveInventory {
     /// Every host, sorted by name, and the resource version the list is consistent with.
     pub fn list(&self) -> (Vec<Host>, u64) {
         let inner = self.lock();
-        let hosts = inner.hosts.values().map(|e| Host::clone(&e.host)).collect();
-        (hosts, inner.rv)
+        let hosts = inner.iter().map(|(_, e)| Host::clone(e.object())).collect();
+        (hosts, inner.resource_version())
     }
 
     /// One host by name.
     pub fn get(&self, name: &str) -> Option<Host> {
-        self.lock().hosts.get(name).map(|e| Host::clone(&e.host))
+        self.lock().get(name).map(|e| Host::clone(e.object()))
     }
 
     /// Starts a watch.
@@ -327,34 +274,7 @@ impl LiveInventory {
         &self,
         since: Option<u64>,
     ) -> Result<(Vec<WatchEvent>, broadcast::Receiver<WatchEvent>), WatchError> {
-        let inner = self.lock();
-        let rx = self.tx.subscribe();
-        let Some(since) = since else {
-            return Ok((Vec::new(), rx));
-        };
-        if since < inner.trimmed_through {
-            return Err(WatchError::Gone {
-                oldest: inner.trimmed_through,
-            });
-        }
-        if since > inner.rv {
-            return Err(WatchError::TooLarge {
-                requested: since,
-                current: inner.rv,
-            });
-        }
-        let start = inner
-            .history
-            .partition_point(|(_, host)| rv_of(host) <= since);
-        let replay = inner
-            .history
-            .range(start..)
-            .map(|(kind, host)| WatchEvent {
-                kind: *kind,
-                host: Host::clone(host),
-            })
-            .collect();
-        Ok((replay, rx))
+        self.store.watch(since)
     }
 
     /// Applies a heartbeat received at `now` and returns the host as stored.
@@ -376,12 +296,12 @@ impl LiveInventory {
         let host = host_from_heartbeat(hb, now);
         let id = host.host_id.as_str();
         let mut inner = self.lock();
-        let name = match inner.hosts.get(&preferred) {
-            Some(e) if e.host.host_id != id && !matches!(e.health, Health::Lost(_)) => {
-                if inner.by_id.get(id) != Some(&fallback) {
+        let name = match inner.get(preferred.as_str()) {
+            Some(e) if e.object().host_id != id && !matches!(e.meta.health, Health::Lost(_)) => {
+                if inner.extra.by_id.get(id) != Some(&fallback) {
                     tracing::warn!(
                         name = %preferred,
-                        held_by = %e.host.host_id,
+                        held_by = %e.object().host_id,
                         host_id = %id,
                         "two live hosts share a friendly name; naming the newcomer {fallback}"
                     );
@@ -391,17 +311,20 @@ impl LiveInventory {
             _ => preferred,
         };
         // The same host under another name before: that object goes.
-        match inner.by_id.get(id) {
+        match inner.extra.by_id.get(id) {
             Some(old) if *old == name => {}
             Some(old) => {
                 let old = old.clone();
-                if inner.hosts.get(&old).is_some_and(|e| e.host.host_id == id) {
+                if inner
+                    .get(old.as_str())
+                    .is_some_and(|e| e.object().host_id == id)
+                {
                     self.remove_locked(&mut inner, &old);
                 }
-                inner.by_id.insert(id.to_string(), name.clone());
+                inner.extra.by_id.insert(id.to_string(), name.clone());
             }
             None => {
-                inner.by_id.insert(id.to_string(), name.clone());
+                inner.extra.by_id.insert(id.to_string(), name.clone());
             }
         }
         self.store_locked(&mut inner, name, host, now)
@@ -438,8 +361,8 @@ impl LiveInventory {
             .as_deref()
             .filter(|s| !s.is_empty())
         {
-            if let Some(e) = inner.hosts.get(&name) {
-                let current = rv_of(&e.host).to_string();
+            if let Some(e) = inner.get(name.as_str()) {
+                let current = rv_of(e.object()).to_string();
                 if wanted != current {
                     return Err(InventoryError::Conflict {
                         name,
@@ -455,7 +378,7 @@ impl LiveInventory {
         host.kind = "Host".into();
         let status = host.status.get_or_insert_with(HostStatus::default);
         status.last_seen = Some(rfc3339_seconds(now));
-        inner.by_id.insert(host.host_id.clone(), name.clone());
+        inner.extra.by_id.insert(host.host_id.clone(), name.clone());
         Ok(Host::clone(&self.store_locked(&mut inner, name, host, now)))
     }
 
@@ -470,13 +393,14 @@ impl LiveInventory {
     pub fn tick(&self, now: SystemTime) {
         let mut inner = self.lock();
         let settled = inner
+            .extra
             .connected_since
             .is_some_and(|since| elapsed(since, now) >= self.config.settle);
         let mut changed = Vec::new();
         let mut removed = Vec::new();
-        for (name, entry) in &inner.hosts {
-            let silence = elapsed(entry.last_seen, now);
-            let health = match entry.health {
+        for (name, entry) in inner.iter() {
+            let silence = elapsed(entry.meta.last_seen, now);
+            let health = match entry.meta.health {
                 // Only a heartbeat brings a host back.
                 Health::Lost(since) => {
                     if settled && elapsed(since, now) >= self.config.retention {
@@ -488,18 +412,20 @@ impl LiveInventory {
                 _ if silence <= self.config.heartbeat_timeout || !settled => Health::NotReporting,
                 _ => Health::Lost(now),
             };
-            if health != entry.health {
+            if health != entry.meta.health {
                 changed.push((name.clone(), health));
             }
         }
         for (name, health) in changed {
-            let Some(entry) = inner.hosts.get_mut(&name) else {
+            let Some(tracking) = inner.meta_mut(name.as_str()) else {
                 continue;
             };
-            entry.health = health;
-            let mut host = Host::clone(&entry.host);
+            tracking.health = health;
+            let Some(mut host) = inner.get(name.as_str()).map(|e| Host::clone(e.object())) else {
+                continue;
+            };
             set_conditions(&mut host, health, now);
-            self.commit_locked(&mut inner, name, host, WatchEventType::Modified, None);
+            self.commit_locked(&mut inner, name, host, now);
         }
         for name in removed {
             tracing::info!(host = %name, "removing host that has not reported recently");
@@ -509,19 +435,17 @@ impl LiveInventory {
 
     /// The heartbeat source (NATS) is connected (again) at `now`: the settle window starts.
     pub fn mark_connected(&self, now: SystemTime) {
-        self.lock().connected_since = Some(now);
+        self.lock().extra.connected_since = Some(now);
     }
 
     /// The heartbeat source lost its connection: until the next [`Self::mark_connected`] no host
     /// turns False or is removed (silent hosts stay Unknown).
     pub fn mark_disconnected(&self, _now: SystemTime) {
-        self.lock().connected_since = None;
+        self.lock().extra.connected_since = None;
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        // A panic while holding the lock leaves consistent data (every mutation is a single
-        // insert/remove), so a poisoned lock is still usable.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        self.store.lock()
     }
 
     fn new_uid(&self) -> String {
@@ -563,18 +487,19 @@ impl LiveInventory {
     ) -> Arc<Host> {
         // Another host (by id) held this name and is gone: a new object replaces it.
         if inner
-            .hosts
-            .get(&name)
-            .is_some_and(|e| e.host.host_id != host.host_id)
+            .get(name.as_str())
+            .is_some_and(|e| e.object().host_id != host.host_id)
         {
             self.remove_locked(inner, &name);
         }
         host.metadata.name = Some(name.clone());
-        match inner.hosts.get_mut(&name) {
-            Some(entry) => {
-                entry.last_seen = now;
-                entry.health = Health::Reporting;
-                let old = &entry.host;
+        match inner.meta_mut(name.as_str()) {
+            Some(tracking) => {
+                tracking.last_seen = now;
+                tracking.health = Health::Reporting;
+                let Some(old) = inner.get(name.as_str()).map(|e| e.object().clone()) else {
+                    return Arc::new(host); // unreachable: the entry was just found
+                };
                 host.metadata.uid.clone_from(&old.metadata.uid);
                 host.metadata
                     .creation_timestamp
@@ -582,108 +507,69 @@ impl LiveInventory {
                 host.metadata
                     .resource_version
                     .clone_from(&old.metadata.resource_version);
-                carry_conditions(&mut host, old);
+                carry_conditions(&mut host, &old);
                 set_conditions(&mut host, Health::Reporting, now);
-                if host == **old {
-                    return old.clone();
+                if host == *old {
+                    return old;
                 }
-                self.commit_locked(inner, name, host, WatchEventType::Modified, None)
+                self.commit_locked(inner, name, host, now)
             }
             None => {
                 host.metadata.uid = Some(self.new_uid());
                 host.metadata.creation_timestamp = Some(Time(to_timestamp(now)));
                 host.metadata.resource_version = None;
                 set_conditions(&mut host, Health::Reporting, now);
-                let entry = Entry {
-                    host: Arc::default(),
-                    last_seen: now,
-                    health: Health::Reporting,
-                };
-                self.commit_locked(inner, name, host, WatchEventType::Added, Some(entry))
+                self.commit_locked(inner, name, host, now)
             }
         }
     }
 
-    /// Bumps the RV, stores `host` under `name` (into `new_entry` when the host is new), records
-    /// and sends the event. Returns the stored host.
+    /// Stores `host` under `name` at the next resourceVersion (a new entry is tracked as
+    /// reporting since `now`), notes whether the resolver can see the change, and returns the
+    /// stored host.
     fn commit_locked(
         &self,
         inner: &mut Inner,
         name: String,
-        mut host: Host,
-        kind: WatchEventType,
-        new_entry: Option<Entry>,
+        host: Host,
+        now: SystemTime,
     ) -> Arc<Host> {
-        inner.rv += 1;
-        let rv = inner.rv;
-        host.metadata.resource_version = Some(rv.to_string());
-        let significant = match (&new_entry, inner.hosts.get(&name)) {
-            (None, Some(old)) => !resolver_view_eq(&old.host, &host),
-            _ => true,
+        let significant = match inner.get(name.as_str()) {
+            Some(old) => !resolver_view_eq(old.object(), &host),
+            None => true,
         };
         if significant {
-            inner.significant_rv = rv;
-            self.significant_rv.store(rv, Ordering::Release);
+            // Published before the change's resourceVersion, so a reader that sees the new
+            // resourceVersion also sees that the resolver's view changed.
+            self.mark_significant(inner, inner.next_resource_version());
         }
-        let host = Arc::new(host);
-        match new_entry {
-            Some(mut entry) => {
-                entry.host = host.clone();
-                inner.hosts.insert(name, entry);
-            }
-            None => {
-                if let Some(entry) = inner.hosts.get_mut(&name) {
-                    entry.host = host.clone();
-                }
-            }
-        }
-        self.record_locked(inner, kind, host.clone());
-        self.rv.store(rv, Ordering::Release);
-        host
+        let tracking = Tracking {
+            last_seen: now,
+            health: Health::Reporting,
+        };
+        inner.put(name, host, tracking)
+    }
+
+    fn mark_significant(&self, inner: &mut Inner, rv: u64) {
+        inner.extra.significant_rv = rv;
+        self.significant_rv.store(rv, Ordering::Release);
     }
 
     fn remove_locked(&self, inner: &mut Inner, name: &str) -> Option<Host> {
-        let entry = inner.hosts.remove(name)?;
-        if inner.by_id.get(&entry.host.host_id).map(String::as_str) == Some(name) {
-            inner.by_id.remove(&entry.host.host_id);
+        let host_id = inner.get(name)?.object().host_id.clone();
+        if inner.extra.by_id.get(&host_id).map(String::as_str) == Some(name) {
+            inner.extra.by_id.remove(&host_id);
         }
-        inner.rv += 1;
-        let rv = inner.rv;
-        let mut host = Arc::unwrap_or_clone(entry.host);
-        host.metadata.resource_version = Some(rv.to_string());
-        inner.significant_rv = rv;
-        self.significant_rv.store(rv, Ordering::Release);
-        let host = Arc::new(host);
-        self.record_locked(inner, WatchEventType::Deleted, host.clone());
-        self.rv.store(rv, Ordering::Release);
-        Some(Host::clone(&host))
-    }
-
-    fn record_locked(&self, inner: &mut Inner, kind: WatchEventType, host: Arc<Host>) {
-        if self.tx.receiver_count() > 0 {
-            // Err only when every receiver is gone meanwhile: nothing to do.
-            let _ = self.tx.send(WatchEvent {
-                kind,
-                host: Host::clone(&host),
-            });
-        }
-        if self.config.history == 0 {
-            inner.trimmed_through = rv_of(&host);
-            return;
-        }
-        while inner.history.len() >= self.config.history {
-            if let Some((_, old)) = inner.history.pop_front() {
-                inner.trimmed_through = rv_of(&old);
-            }
-        }
-        inner.history.push_back((kind, host));
+        self.mark_significant(inner, inner.next_resource_version());
+        let removed = inner.remove(name)?;
+        Some(Host::clone(&removed.deleted))
     }
 }
 
 impl InventorySource for LiveInventory {
     fn snapshot(&self) -> Arc<Snapshot> {
         let cached = self.cache.load();
-        let rv = self.rv.load(Ordering::Acquire);
+        let rv = self.store.resource_version();
         let significant = self.significant_rv.load(Ordering::Acquire);
         let fresh = cached.significant_rv == significant
             && (cached.snapshot.resource_version == rv
@@ -693,12 +579,12 @@ impl InventorySource for LiveInventory {
         }
         let inner = self.lock();
         let snapshot = Arc::new(Snapshot {
-            hosts: inner.hosts.values().map(|e| Host::clone(&e.host)).collect(),
-            resource_version: inner.rv,
+            hosts: inner.iter().map(|(_, e)| Host::clone(e.object())).collect(),
+            resource_version: inner.resource_version(),
         });
         self.cache.store(Arc::new(Cached {
             snapshot: snapshot.clone(),
-            significant_rv: inner.significant_rv,
+            significant_rv: inner.extra.significant_rv,
             built: Instant::now(),
         }));
         snapshot
@@ -1197,7 +1083,7 @@ mod tests {
         let (replay, mut rx) = inv.watch(Some(1)).unwrap();
         assert_eq!(replay.len(), 1);
         assert_eq!(replay[0].kind, WatchEventType::Added);
-        assert_eq!(replay[0].host.metadata.name.as_deref(), Some("b"));
+        assert_eq!(replay[0].object.metadata.name.as_deref(), Some("b"));
         let (none, mut rx2) = inv.watch(None).unwrap();
         assert!(none.is_empty());
         inv.apply_heartbeat(hb("a", "a"), t(15)); // rv 3
@@ -1209,7 +1095,7 @@ mod tests {
         );
         let e = rx.try_recv().unwrap();
         assert_eq!((e.kind, e.resource_version()), (WatchEventType::Deleted, 4));
-        assert_eq!(e.host.metadata.name.as_deref(), Some("b"));
+        assert_eq!(e.object.metadata.name.as_deref(), Some("b"));
         assert_eq!(rx2.try_recv().unwrap().resource_version(), 3);
         let (all, _) = inv.watch(Some(0)).unwrap();
         assert_eq!(

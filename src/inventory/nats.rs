@@ -14,10 +14,9 @@ use tokio::task::JoinHandle;
 use super::heartbeat::HostHeartbeat;
 use super::live::LiveInventory;
 
-/// The subject hosts publish heartbeats to, with the host id as the last token.
-pub const HEARTBEAT_SUBJECT_PREFIX: &str = "runtime.operator.heartbeat.";
-/// The subscription.
-pub const HEARTBEAT_SUBJECT: &str = "runtime.operator.heartbeat.>";
+// The subjects belong to the heartbeat format (heartbeat.rs reads the host id from them);
+// re-exported here where ingestion and `sim-hosts` have always found them.
+pub use super::heartbeat::{HEARTBEAT_SUBJECT, HEARTBEAT_SUBJECT_PREFIX};
 
 /// Counters of the ingestion (for logs, metrics and tests).
 #[derive(Debug, Default)]

@@ -1,62 +1,45 @@
-//! The in-memory store of `WorkloadResolution` objects: versioned and watchable, like the host
-//! inventory (one monotonically increasing resourceVersion, a bounded history for resuming
-//! watches, a broadcast channel for live ones).
+//! The in-memory store of `WorkloadResolution` objects: the generic [`crate::store::Store`]
+//! (one monotonically increasing resourceVersion, a bounded history for resuming watches, a
+//! broadcast channel for live ones), keyed by namespace and name, with the reconciler's rules
+//! for what counts as a change.
 
-use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, MutexGuard};
 use std::time::SystemTime;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use tokio::sync::broadcast;
 
 use crate::crd::resolution::{WorkloadResolution, KIND};
-use crate::inventory::{WatchError, WatchEventType};
+use crate::store::{State, Store, Versioned, WatchError};
 
 /// Events kept for watches that resume from a resourceVersion.
 pub const HISTORY: usize = 10_000;
 /// Live events a slow watcher may fall behind before its watch ends with 410.
 const BROADCAST_CAPACITY: usize = 4_096;
 
-/// One change of the store.
-#[derive(Clone, Debug)]
-pub struct ResolutionEvent {
-    /// ADDED, MODIFIED or DELETED.
-    pub kind: WatchEventType,
-    /// The object after the change (before, for DELETED), with the event's resourceVersion.
-    pub object: Arc<WorkloadResolution>,
-}
+/// One change of the store (`object`: the object after the change, before it for DELETED,
+/// with the event's resourceVersion).
+pub type ResolutionEvent = crate::store::Event<WorkloadResolution>;
 
-impl ResolutionEvent {
-    /// The event's resourceVersion.
-    pub fn resource_version(&self) -> u64 {
-        rv_of(&self.object)
+impl Versioned for WorkloadResolution {
+    fn metadata(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+    fn metadata_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
     }
 }
 
 /// The resourceVersion of a stored object.
 pub fn rv_of(r: &WorkloadResolution) -> u64 {
-    r.metadata
-        .resource_version
-        .as_deref()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+    r.resource_version()
 }
 
 type Key = (String, String);
 
-#[derive(Default)]
-struct Inner {
-    objects: BTreeMap<Key, Arc<WorkloadResolution>>,
-    rv: u64,
-    history: VecDeque<ResolutionEvent>,
-    /// The highest resourceVersion dropped from the history.
-    trimmed_through: u64,
-}
-
 /// The store.
 pub struct ResolutionStore {
-    inner: Mutex<Inner>,
-    tx: broadcast::Sender<ResolutionEvent>,
+    store: Store<Key, WorkloadResolution>,
 }
 
 impl std::fmt::Debug for ResolutionStore {
@@ -70,8 +53,8 @@ impl std::fmt::Debug for ResolutionStore {
 impl Default for ResolutionStore {
     fn default() -> Self {
         Self {
-            inner: Mutex::default(),
-            tx: broadcast::channel(BROADCAST_CAPACITY).0,
+            // Nothing preallocated: most clusters hold few resolutions.
+            store: Store::new(HISTORY, 0, BROADCAST_CAPACITY, ()),
         }
     }
 }
@@ -82,15 +65,13 @@ impl ResolutionStore {
         Arc::new(Self::default())
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        // A panic while holding the lock cannot leave the map half-written (every mutation is
-        // one insert or remove), so a poisoned lock is still consistent.
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> MutexGuard<'_, State<Key, WorkloadResolution, (), ()>> {
+        self.store.lock()
     }
 
     /// Number of objects.
     pub fn len(&self) -> usize {
-        self.lock().objects.len()
+        self.lock().len()
     }
 
     /// Whether the store is empty.
@@ -100,7 +81,7 @@ impl ResolutionStore {
 
     /// The current resourceVersion.
     pub fn resource_version(&self) -> u64 {
-        self.lock().rv
+        self.store.resource_version()
     }
 
     /// Every object (sorted by namespace, then name) in `namespace` (all when `None`), and the
@@ -108,34 +89,21 @@ impl ResolutionStore {
     pub fn list(&self, namespace: Option<&str>) -> (Vec<Arc<WorkloadResolution>>, u64) {
         let inner = self.lock();
         let items = match namespace {
-            None => inner.objects.values().cloned().collect(),
+            None => inner.iter().map(|(_, e)| e.object().clone()).collect(),
             Some(ns) => inner
-                .objects
                 .range((ns.to_string(), String::new())..)
                 .take_while(|((n, _), _)| n == ns)
-                .map(|(_, v)| v.clone())
+                .map(|(_, e)| e.object().clone())
                 .collect(),
         };
-        (items, inner.rv)
+        (items, inner.resource_version())
     }
 
     /// One object.
     pub fn get(&self, namespace: &str, name: &str) -> Option<Arc<WorkloadResolution>> {
         self.lock()
-            .objects
             .get(&(namespace.to_string(), name.to_string()))
-            .cloned()
-    }
-
-    fn record(&self, inner: &mut Inner, ev: ResolutionEvent) {
-        inner.history.push_back(ev.clone());
-        while inner.history.len() > HISTORY {
-            if let Some(old) = inner.history.pop_front() {
-                inner.trimmed_through = old.resource_version();
-            }
-        }
-        // No receiver is fine: nobody is watching.
-        let _ = self.tx.send(ev);
+            .map(|e| e.object().clone())
     }
 
     /// Stores `obj` (keyed by its namespace and name) unless it equals the stored one apart
@@ -146,84 +114,44 @@ impl ResolutionStore {
             obj.metadata.name.clone().unwrap_or_default(),
         );
         let mut inner = self.lock();
-        let existing = inner.objects.get(&key).cloned();
-        if let Some(old) = &existing {
-            if old.target == obj.target
-                && old.metadata.labels == obj.metadata.labels
-                && !obj.status.differs(&old.status)
-            {
-                return false;
+        match inner.get(&key).map(|e| e.object()) {
+            Some(old) => {
+                if old.target == obj.target
+                    && old.metadata.labels == obj.metadata.labels
+                    && !obj.status.differs(&old.status)
+                {
+                    return false;
+                }
+                obj.metadata.creation_timestamp = old.metadata.creation_timestamp.clone();
+                obj.metadata.uid = old.metadata.uid.clone();
             }
-            obj.metadata.creation_timestamp = old.metadata.creation_timestamp.clone();
-            obj.metadata.uid = old.metadata.uid.clone();
-        } else {
-            obj.metadata.creation_timestamp =
-                k8s_openapi::jiff::Timestamp::try_from(now).ok().map(Time);
-            obj.metadata.uid = Some(uid_for(&key, now));
+            None => {
+                obj.metadata.creation_timestamp =
+                    k8s_openapi::jiff::Timestamp::try_from(now).ok().map(Time);
+                obj.metadata.uid = Some(uid_for(&key, now));
+            }
         }
         obj.api_version = super::api_version();
         obj.kind = KIND.to_string();
-        inner.rv += 1;
-        obj.metadata.resource_version = Some(inner.rv.to_string());
-        let obj = Arc::new(obj);
-        inner.objects.insert(key, obj.clone());
-        let kind = if existing.is_some() {
-            WatchEventType::Modified
-        } else {
-            WatchEventType::Added
-        };
-        self.record(&mut inner, ResolutionEvent { kind, object: obj });
+        inner.put(key, obj, ());
         true
     }
 
     /// Removes an object; returns it if it existed.
     pub fn remove(&self, namespace: &str, name: &str) -> Option<Arc<WorkloadResolution>> {
-        let mut inner = self.lock();
-        let old = inner
-            .objects
-            .remove(&(namespace.to_string(), name.to_string()))?;
-        inner.rv += 1;
-        let mut gone = (*old).clone();
-        gone.metadata.resource_version = Some(inner.rv.to_string());
-        self.record(
-            &mut inner,
-            ResolutionEvent {
-                kind: WatchEventType::Deleted,
-                object: Arc::new(gone),
-            },
-        );
-        Some(old)
+        self.lock()
+            .remove(&(namespace.to_string(), name.to_string()))
+            .map(|r| r.previous)
     }
 
     /// Subscribes to changes; with `since`, first the retained events after it
     /// ([`WatchError::Gone`] when they are no longer retained). Same contract as the host
-    /// inventory's watch.
+    /// inventory's watch (see [`State::watch`]).
     pub fn watch(
         &self,
         since: Option<u64>,
     ) -> Result<(Vec<ResolutionEvent>, broadcast::Receiver<ResolutionEvent>), WatchError> {
-        let inner = self.lock();
-        let rx = self.tx.subscribe();
-        let Some(since) = since else {
-            return Ok((Vec::new(), rx));
-        };
-        if since < inner.trimmed_through {
-            return Err(WatchError::Gone {
-                oldest: inner.trimmed_through,
-            });
-        }
-        if since > inner.rv {
-            return Err(WatchError::TooLarge {
-                requested: since,
-                current: inner.rv,
-            });
-        }
-        // The history is in resourceVersion order: find the first event after `since`.
-        let start = inner
-            .history
-            .partition_point(|e| e.resource_version() <= since);
-        let replay = inner.history.range(start..).cloned().collect();
-        Ok((replay, rx))
+        self.store.watch(since)
     }
 }
 
@@ -250,6 +178,7 @@ fn uid_for(key: &Key, now: SystemTime) -> String {
 mod tests {
     use super::*;
     use crate::crd::resolution::{ResolutionStatus, TargetRef};
+    use crate::store::EventType as WatchEventType;
 
     fn obj(ns: &str, name: &str, resolved: bool) -> WorkloadResolution {
         let mut r = WorkloadResolution {
