@@ -302,14 +302,18 @@ impl WorldResolver {
 mod tests {
     use super::*;
 
-    const WORLD: &str = "package acme:app;\nworld app {\n  import wasi:keyvalue/store@0.2.0-draft;\n}\n";
+    const WORLD: &str =
+        "package acme:app;\nworld app {\n  import wasi:keyvalue/store@0.2.0-draft;\n}\n";
 
     #[tokio::test]
     async fn each_distinct_annotation_is_parsed_once() {
         let resolver = WorldResolver::default();
         let first = resolver.parse(WORLD).await.expect("parses");
         let again = resolver.parse(WORLD).await.expect("parses");
-        assert!(Arc::ptr_eq(&first, &again), "the second lookup is the cached parse");
+        assert!(
+            Arc::ptr_eq(&first, &again),
+            "the second lookup is the cached parse"
+        );
         let broken = resolver.parse("package acme:app;\nworld {").await;
         assert!(broken.is_err());
         assert_eq!(resolver.parse("package acme:app;\nworld {").await, broken);

@@ -1373,7 +1373,12 @@ pub fn dry_run_manifests(kubectl: &Kubectl) {
     }
     // The opt-in NetworkPolicy overlay: the same objects plus the policy.
     let dry = kubectl.ok(
-        &["apply", "--dry-run=server", "-k", "manifests/networkpolicy/"],
+        &[
+            "apply",
+            "--dry-run=server",
+            "-k",
+            "manifests/networkpolicy/",
+        ],
         None,
     );
     for object in [
