@@ -30,8 +30,9 @@ use wasmgate::engine::{AdmittedObject, Engine, Prepared};
 use wasmgate::inventory::{SharedInventory, Snapshot};
 use wasmgate::policy::Policy;
 use wasmgate::reconcile::core::ObjectMeta;
-use wasmgate::reconcile::{ObjectKey, ReconcileCore, ResolutionStore, TargetKind};
+use wasmgate::reconcile::{ObjectKey, ReconcileCore, TargetKind};
 use wasmgate::resolve::{apply_defaults, WorldState};
+use wasmgate::store::ResolutionStore;
 use wasmgate::wit::{ComponentWorld, WorldItemRef};
 
 const HOSTS: usize = 1_000;

@@ -1,4 +1,4 @@
-//! Command-line interface: `wasmgate serve`, `wasmgate crds`.
+//! Command-line interface: `wasmgate serve`, `wasmgate check`, `wasmgate crds`, `wasmgate sim-hosts`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

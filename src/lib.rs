@@ -1,11 +1,17 @@
 //! wasmgate: WIT-aware admission control and live host inventory for wasmCloud v2.
 //!
-//! The layout follows the design: [`wit`] (world model), [`resolve`] (the pure engine),
-//! [`components`] (where worlds come from), [`inventory`] (hosts), [`admission`] (the webhook),
-//! [`server`] (routes, health, metrics), [`apiserver`] (the `hosts` API), [`reconcile`],
-//! [`check`] and [`crd`] (types). The edges (`admission`, `apiserver`, `reconcile`, `check`,
-//! `server`) share [`platform`] (Kubernetes client, leader election, TLS and certificates)
-//! and never import each other.
+//! Layers, each importing only those below it (`docs/architecture.md`, held by
+//! `tests/layering.rs`):
+//!
+//! - the pure core, re-exported from `wasmgate-core`: [`wit`], [`resolve`], [`policy`],
+//!   [`crd`], [`manifest`];
+//! - where worlds and hosts come from: [`components`], [`inventory`];
+//! - shared below the edges: [`engine`] (the evaluation every front end uses), [`store`] (the
+//!   versioned, watchable store), [`platform`] (Kubernetes client, leader election, TLS and
+//!   certificates, metrics registry, durations);
+//! - the edges, which never import each other: [`admission`] (the webhook protocol),
+//!   [`apiserver`] (the aggregated API), [`reconcile`], [`check`];
+//! - on top: [`server`] (the TLS port's routes), [`sim`] (`sim-hosts`), [`cli`].
 
 #![forbid(unsafe_code)]
 

@@ -157,7 +157,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     });
     let ready = Arc::new(AtomicBool::new(false));
     // The reconciler re-resolves stored objects as the inventory changes; it needs a cluster.
-    let resolutions = wasmgate::reconcile::ResolutionStore::new();
+    let resolutions = wasmgate::store::ResolutionStore::new();
     let reconcile = args
         .reconcile
         .reconcile

@@ -99,7 +99,7 @@ pub struct ApiState {
     /// Authentication and authorization.
     pub auth: Arc<Authenticator>,
     /// The reconciler's verdicts, served as `workloadresolutions`.
-    pub resolutions: Arc<crate::reconcile::ResolutionStore>,
+    pub resolutions: Arc<crate::store::ResolutionStore>,
     lists: Arc<hosts::ListCache>,
     docs: Arc<Docs>,
 }
@@ -110,14 +110,14 @@ impl ApiState {
         Self {
             inventory,
             auth,
-            resolutions: crate::reconcile::ResolutionStore::new(),
+            resolutions: crate::store::ResolutionStore::new(),
             lists: Arc::new(hosts::list_cache()),
             docs: Arc::new(Docs::new()),
         }
     }
 
     /// Serves `store` as `workloadresolutions` (empty without a reconciler).
-    pub fn with_resolutions(mut self, store: Arc<crate::reconcile::ResolutionStore>) -> Self {
+    pub fn with_resolutions(mut self, store: Arc<crate::store::ResolutionStore>) -> Self {
         self.resolutions = store;
         self
     }
@@ -330,7 +330,7 @@ pub async fn setup(
     args: &ApiArgs,
     client: Result<kube::Client, String>,
     inventory: Arc<LiveInventory>,
-    resolutions: Arc<crate::reconcile::ResolutionStore>,
+    resolutions: Arc<crate::store::ResolutionStore>,
     loopback: bool,
 ) -> anyhow::Result<Router> {
     let ttl = std::time::Duration::from_secs(args.auth_cache_seconds);

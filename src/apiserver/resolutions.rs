@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use crate::crd::resolution::{WorkloadResolution, KIND, LIST_KIND, RESOURCE};
 use crate::inventory::WatchEventType;
-use crate::reconcile::store::{rv_of, ResolutionEvent, ResolutionStore};
+use crate::store::resolutions::{rv_of, ResolutionEvent, ResolutionStore};
 
 use super::negotiate::Output;
 use super::params::{flag, include, output, parse_query, Params};
@@ -203,7 +203,7 @@ fn render(
             }
             let (api_version, kind, items) = if out == Output::Json {
                 (
-                    crate::reconcile::api_version(),
+                    crate::crd::resolution::api_version(),
                     LIST_KIND,
                     items
                         .iter()
@@ -512,7 +512,7 @@ impl WatchEncoder for Encoder {
         watch::bookmark_line(
             self.out,
             KIND,
-            &crate::reconcile::api_version(),
+            &crate::crd::resolution::api_version(),
             rv,
             initial_events_end,
         )

@@ -10,8 +10,8 @@ use crate::engine::{AdmittedObject, Engine, Prepared};
 use crate::inventory::Snapshot;
 
 use super::index::{Dependencies, DependencyIndex, HostTracker};
-use super::store::ResolutionStore;
 use crate::crd::resolution::{resolution_name, ResolutionStatus, TargetRef, WorkloadResolution};
+use crate::store::ResolutionStore;
 
 /// The kinds the reconciler watches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

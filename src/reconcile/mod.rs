@@ -4,7 +4,7 @@
 //! learns each object's component worlds once per spec (the admission engine's `prepare`, so
 //! the OCI cache is shared), and re-resolves — a pure, in-memory call — only the objects an
 //! inventory change can affect ([`index`]). Results go to the `workloadresolutions` API
-//! resource ([`store`]), to Events on the object when its verdict changes (leader only), and to
+//! resource ([`crate::store::resolutions`]), to Events on the object when its verdict changes (leader only), and to
 //! metrics.
 //!
 //! - [`core`]: the synchronous state machine (objects, index, host tracker), benchmarked alone;
@@ -14,18 +14,7 @@ pub mod core;
 pub mod index;
 pub mod metrics;
 mod run;
-pub mod store;
 
 pub use self::core::{ObjectKey, Outcome, ReconcileCore, TargetKind};
 pub use metrics::ReconcileMetrics;
 pub use run::{spawn, ReconcileArgs, ReconcilerHandle, ReconcilerParts};
-pub use store::ResolutionStore;
-
-/// `apiVersion` of a WorkloadResolution.
-pub fn api_version() -> String {
-    format!(
-        "{}/{}",
-        crate::crd::WASMGATE_GROUP,
-        crate::crd::WASMGATE_VERSION
-    )
-}

@@ -19,11 +19,11 @@ use tokio::task::JoinHandle;
 
 use super::core::{ObjectKey, ObjectMeta, Outcome, ReconcileCore, TargetKind};
 use super::metrics::ReconcileMetrics;
-use super::store::ResolutionStore;
 use crate::crd::{WASMCLOUD_GROUP, WASMCLOUD_VERSION};
 use crate::engine::{AdmittedObject, Engine, Prepared};
 use crate::platform::duration::parse_duration;
 use crate::platform::metrics::ObjectKind;
+use crate::store::ResolutionStore;
 
 /// Annotations that carry component worlds (a change means preparing again).
 const WIT_ANNOTATION_PREFIX: &str = "wit.wasmgate.dev/";

@@ -2,7 +2,7 @@
 //! wasmgate's own `wasmgate.dev/v1alpha1` Host.
 //!
 //! The wasmCloud types accept everything upstream's CRDs accept: `tests/crd_compat.rs` compares
-//! every field path of the generated CRDs with upstream's (vendored in `src/crd/upstream/`). The
+//! every field path of the generated CRDs with upstream's (test data in `tests/fixtures/upstream-crds/`). The
 //! CRD YAML in `manifests/crds/` is [`crd_documents`], written and checked for drift by that test
 //! (`WASMGATE_UPDATE_CRDS=1 cargo test --test crd_compat` regenerates it).
 //!

@@ -7,6 +7,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::resolve::{Code, Finding, Report};
 
+/// `apiVersion` of a WorkloadResolution (`wasmgate.dev/v1alpha1`).
+pub fn api_version() -> String {
+    format!("{}/{}", super::WASMGATE_GROUP, super::WASMGATE_VERSION)
+}
+
 /// The kind.
 pub const KIND: &str = "WorkloadResolution";
 /// The list kind.

@@ -131,7 +131,7 @@ impl ResolutionStore {
                 obj.metadata.uid = Some(uid_for(&key, now));
             }
         }
-        obj.api_version = super::api_version();
+        obj.api_version = crate::crd::resolution::api_version();
         obj.kind = KIND.to_string();
         inner.put(key, obj, ());
         true

@@ -12,6 +12,9 @@
 //! The store is generic over the object (`T`), its key (`K`), what its owner tracks per object
 //! beside it (`M`) and once for the whole store (`X`); all of it sits under one lock, so the
 //! owner's own bookkeeping changes atomically with the objects and their events.
+//!
+//! [`resolutions`] is the store of WorkloadResolutions: the reconciler writes it, the
+//! `workloadresolutions` API reads it (so it sits below both).
 
 use std::borrow::Borrow;
 use std::collections::{btree_map, BTreeMap, HashMap, VecDeque};
@@ -22,6 +25,10 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use tokio::sync::broadcast;
+
+pub mod resolutions;
+
+pub use resolutions::ResolutionStore;
 
 /// An object the store can version: it has Kubernetes object metadata.
 pub trait Versioned: Clone + Send + Sync + 'static {
