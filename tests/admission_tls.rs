@@ -606,3 +606,55 @@ async fn bad_requests_get_status_errors() {
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["kind"], "Status");
 }
+
+/// A registry that accepts connections and never answers: both webhooks still answer within the
+/// apiserver's deadline (`?timeout=`), and both deny, so no object is stored without the defaults
+/// validation would judge it with.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_registry_denies_within_the_deadline() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let registry = format!("127.0.0.1:{}", silent.local_addr().expect("addr").port());
+    // Accept and hold every connection, saying nothing.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in silent.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let args: Vec<String> = [
+        "--registry-insecure",
+        registry.as_str(),
+        "--inventory",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/examples/inventory.yaml"),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let server = Server::start(&dir.path().join("certs"), &args);
+    let client = server.client();
+    let object = workload(
+        "silent",
+        json!({ "components": [{ "name": "app", "image": format!("{registry}/app:1.0.0") }] }),
+    );
+    for path in ["/validate", "/mutate"] {
+        let resp = client
+            .post(format!("{}{path}?timeout=2s", server.url))
+            .header("content-type", "application/json")
+            .json(&review(&object, false))
+            .send()
+            .await
+            .expect("the webhook answers");
+        assert_eq!(resp.status().as_u16(), 200, "{path}");
+        let body: Value = resp.json().await.expect("JSON");
+        let r = &body["response"];
+        assert_eq!(r["allowed"], false, "{path}: {r}");
+        assert!(
+            r["status"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("could not finish checking")),
+            "{path}: {r}"
+        );
+        assert!(r.get("patch").is_none(), "{path}: {r}");
+    }
+}

@@ -3,7 +3,7 @@
 //! `/apis/wasmgate.dev/v1alpha1` (`APIResourceList`, what the availability probe reads).
 
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde_json::{json, Value};
 
 use super::negotiate::{accepts_discovery_v2, DiscoveryVersion};
@@ -131,27 +131,14 @@ pub fn apis(headers: &HeaderMap) -> Response {
     };
     let body = super::status::json_body(&api_group_discovery_list(version));
     let tag = etag(&body);
-    let content_type = format!(
+    let content_type = HeaderValue::from_str(&format!(
         "application/json;g=apidiscovery.k8s.io;v={};as=APIGroupDiscoveryList",
         version.as_str()
-    );
-    let not_modified = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag));
-    let mut resp = if not_modified {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else {
-        (StatusCode::OK, body).into_response()
-    };
-    let h = resp.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&content_type) {
-        h.insert(header::CONTENT_TYPE, v);
-    }
-    if let Ok(v) = HeaderValue::from_str(&tag) {
-        h.insert(header::ETAG, v);
-    }
-    h.insert(header::VARY, HeaderValue::from_static("Accept"));
+    ))
+    .unwrap_or(HeaderValue::from_static("application/json"));
+    let mut resp = super::conditional_doc(headers, body.into(), &tag, content_type);
+    resp.headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("Accept"));
     resp
 }
 

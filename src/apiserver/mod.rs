@@ -175,7 +175,13 @@ async fn resources() -> Response {
     json_response(StatusCode::OK, &discovery::api_resource_list())
 }
 
-fn cached_doc(headers: &HeaderMap, body: &Bytes, tag: &str) -> Response {
+/// A document answered with its ETag: 304 Not Modified when the client already holds `tag`.
+fn conditional_doc(
+    headers: &HeaderMap,
+    body: Bytes,
+    tag: &str,
+    content_type: HeaderValue,
+) -> Response {
     let not_modified = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -183,17 +189,23 @@ fn cached_doc(headers: &HeaderMap, body: &Bytes, tag: &str) -> Response {
     let mut resp = if not_modified {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        (StatusCode::OK, body.clone()).into_response()
+        (StatusCode::OK, body).into_response()
     };
     let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    h.insert(header::CONTENT_TYPE, content_type);
     if let Ok(v) = HeaderValue::from_str(tag) {
         h.insert(header::ETAG, v);
     }
     resp
+}
+
+fn cached_doc(headers: &HeaderMap, body: &Bytes, tag: &str) -> Response {
+    conditional_doc(
+        headers,
+        body.clone(),
+        tag,
+        HeaderValue::from_static("application/json"),
+    )
 }
 
 async fn openapi_v2(State(s): State<ApiState>, headers: HeaderMap) -> Response {

@@ -615,15 +615,7 @@ pub fn validate_name(name: &str) -> Result<(), String> {
     if name.len() > 253 {
         return Err("must be no more than 253 characters".into());
     }
-    let ok = name.split('.').all(|label| {
-        !label.is_empty()
-            && label
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            && !label.starts_with('-')
-            && !label.ends_with('-')
-    });
-    if ok {
+    if crate::crd::is_dns_subdomain(name) {
         Ok(())
     } else {
         Err(format!(

@@ -123,9 +123,12 @@ async fn handle(
     {
         Ok(v) if v.allowed => (v, AdmissionVerdict::Allowed),
         Ok(v) => (v, AdmissionVerdict::Denied),
+        // Out of time, both webhooks deny (the apiserver retries nothing; the user applies
+        // again): a mutation admitted without its patch would store an object without the
+        // defaults that validation judged it with.
         Err(_) => (
             Verdict {
-                allowed: mode == Mode::Mutate,
+                allowed: false,
                 message: Some(format!(
                     "wasmgate could not finish checking within {budget:?}; try again"
                 )),

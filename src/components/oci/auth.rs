@@ -248,19 +248,10 @@ fn convert_to_hostname(key: &str) -> &str {
     rest.split('/').next().unwrap_or(rest)
 }
 
-/// An RFC 1123 subdomain (Kubernetes object names and namespaces): also what keeps a name from
-/// leaving the secrets directory.
+/// A Kubernetes object name or namespace: also what keeps a name from leaving the secrets
+/// directory.
 fn is_object_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 253
-        && s.split('.').all(|label| {
-            !label.is_empty()
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-        })
+    crate::crd::is_dns_subdomain(s)
 }
 
 async fn read_small(path: &Path) -> std::io::Result<Vec<u8>> {

@@ -29,6 +29,22 @@ pub const WASMGATE_GROUP: &str = "wasmgate.dev";
 /// wasmgate's own API version.
 pub const WASMGATE_VERSION: &str = "v1alpha1";
 
+/// Whether `name` is a Kubernetes object name or namespace: a lowercase RFC 1123 subdomain
+/// (dot-separated labels of `a-z`, `0-9` and `-`, each starting and ending alphanumeric, 253
+/// characters at most).
+pub fn is_dns_subdomain(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
 /// The CRDs for the three admitted kinds, in a stable order, shaped like upstream's.
 pub fn crds() -> Vec<CustomResourceDefinition> {
     let mut crds = [
