@@ -130,6 +130,10 @@ pub fn spawn(parts: ReconcilerParts, args: &ReconcileArgs) -> ReconcilerHandle {
     let (tx, rx) = mpsc::channel::<Msg>(1024);
     let mut tasks = Vec::new();
     for kind in TargetKind::ALL {
+        // Dynamic, not typed, on purpose: a typed watch fails its whole list when one object
+        // does not decode as our types (upstream's CRDs accept objects without `spec`, say);
+        // here each object decodes on its own and an undecodable one is one Undecodable
+        // resolution.
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &api_resource(kind));
         let tx = tx.clone();
         tasks.push(tokio::spawn(async move {
