@@ -6,7 +6,10 @@
 //! - every field set: each decodes to the value the host sent (64-bit integers arrive as JSON
 //!   strings, the timestamp as RFC 3339, maps as objects);
 //! - zero values omitted: an almost empty heartbeat decodes to zeros;
-//! - the same payloads published on a real nats-server reach the live inventory as Hosts.
+//! - the same payloads published on a real nats-server become Hosts: `tests/live_inventory.rs`
+//!   (`heartbeats_from_an_independent_encoder_become_hosts`).
+
+mod common;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -15,57 +18,7 @@ use wasmgate::inventory::HostHeartbeat;
 use wasmgate_heartbeat_proto::v2;
 use wasmgate_heartbeat_proto::Timestamp;
 
-fn wit(
-    namespace: &str,
-    package: &str,
-    version: &str,
-    interfaces: &[&str],
-    name: &str,
-) -> v2::WitInterface {
-    v2::WitInterface {
-        namespace: namespace.into(),
-        package: package.into(),
-        version: version.into(),
-        interfaces: interfaces.iter().map(|s| s.to_string()).collect(),
-        config: [("bucket".to_string(), "cache".to_string())].into(),
-        name: name.into(),
-    }
-}
-
-/// A heartbeat with every field set to a value that is not its zero.
-pub fn full() -> v2::HostHeartbeat {
-    v2::HostHeartbeat {
-        id: "6f1c2a8e-3b7d-4a57-9a61-0c2f1e8d9b47".into(),
-        hostname: "node-a.example".into(),
-        friendly_name: "exotic-toes-5866".into(),
-        version: "2.7.0".into(),
-        labels: [
-            ("hostgroup".to_string(), "edge".to_string()),
-            ("zone".to_string(), "eu-1".to_string()),
-        ]
-        .into(),
-        started_at: Some(Timestamp {
-            seconds: 1_790_000_000,
-            nanos: 500_000_000,
-        }),
-        os_arch: "x86_64".into(),
-        os_name: "linux".into(),
-        os_kernel: "6.12.0".into(),
-        system_cpu_usage: 12.5,
-        // Above 2^53: exact only as a JSON string, which is how pbjson writes uint64.
-        system_memory_total: 9_007_199_254_740_993,
-        system_memory_free: 4_294_967_296,
-        component_count: 7,
-        workload_count: 3,
-        imports: vec![
-            wit("wasi", "keyvalue", "0.2.0-draft", &["store", "atomics"], ""),
-            wit("wasmcloud", "postgres", "0.2.0", &["query"], "orders-db"),
-        ],
-        exports: vec![wit("wasi", "http", "0.2.0", &["incoming-handler"], "")],
-        http_port: 8080,
-        environment: "production".into(),
-    }
-}
+use common::pbjson_heartbeat as full;
 
 fn decode(message: &v2::HostHeartbeat) -> (String, HostHeartbeat) {
     let json = serde_json::to_string(message).expect("pbjson serializes");

@@ -254,6 +254,66 @@ async fn heartbeats_from_sim_hosts_are_ingested() {
     assert_eq!(ev.kind, wasmgate::inventory::WatchEventType::Modified);
 }
 
+/// A heartbeat encoded as the host encodes it (prost + pbjson, not wasmgate's own type) and
+/// published on a real nats-server becomes a Host with every field the heartbeat carried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeats_from_an_independent_encoder_become_hosts() {
+    let nats = Nats::start();
+    let rt = live(&nats, LiveConfig::default());
+    connected(&rt, 1).await;
+    let hb = common::pbjson_heartbeat();
+    let payload = serde_json::to_vec(&hb).expect("pbjson serializes");
+    let subject = format!("runtime.operator.heartbeat.{}", hb.id);
+    let client = raw_client(&nats).await;
+    // The subscription is set up after the connection: publish until the host is there.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let host = loop {
+        client
+            .publish(subject.clone(), payload.clone().into())
+            .await
+            .expect("publish");
+        client.flush().await.expect("flush");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if let Some(h) = rt.inventory.get(&hb.friendly_name) {
+            break h;
+        }
+        assert!(Instant::now() < deadline, "the host never arrived");
+    };
+    assert_eq!(host.host_id, hb.id);
+    assert_eq!(host.hostname.as_deref(), Some(hb.hostname.as_str()));
+    assert_eq!(host.http_port, Some(hb.http_port));
+    assert_eq!(host.environment.as_deref(), Some(hb.environment.as_str()));
+    let labels = host.labels();
+    assert_eq!(labels["hostgroup"], "edge");
+    assert_eq!(labels["zone"], "eu-1");
+    let s = host.status.as_ref().expect("status");
+    assert_eq!(s.version.as_deref(), Some("2.7.0"));
+    assert_eq!(s.os_name.as_deref(), Some("linux"));
+    assert_eq!(s.os_arch.as_deref(), Some("x86_64"));
+    assert_eq!(s.os_kernel.as_deref(), Some("6.12.0"));
+    assert_eq!(s.system_memory_total, Some(9_007_199_254_740_993));
+    assert_eq!(s.system_memory_free, Some(4_294_967_296));
+    assert_eq!(s.component_count, Some(7));
+    assert_eq!(s.workload_count, Some(3));
+    assert!(s
+        .started_at
+        .as_deref()
+        .is_some_and(|t| t.starts_with("2026-09-21T14:13:20")));
+    let imports = s.imports.as_ref().expect("imports");
+    assert!(imports.iter().any(|w| w.package == "keyvalue"
+        && w.version.as_deref() == Some("0.2.0-draft")
+        && w.interfaces == ["store", "atomics"]));
+    assert!(imports
+        .iter()
+        .any(|w| w.package == "postgres" && w.name.as_deref() == Some("orders-db")));
+    let exports = s.exports.as_ref().expect("exports");
+    assert_eq!(exports.len(), 1);
+    assert_eq!(exports[0].interfaces, ["incoming-handler"]);
+    assert_eq!(host.ready_status(), Some("True"));
+    let (_, _, rejected) = rt.stats.counts();
+    assert_eq!(rejected, 0, "no payload was refused");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_host_goes_unknown_then_false_then_away() {
     let nats = Nats::start();

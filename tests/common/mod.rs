@@ -143,3 +143,58 @@ pub fn response_patch(response: &serde_json::Value) -> Option<serde_json::Value>
     assert_eq!(response["patchType"], "JSONPatch", "{response}");
     Some(serde_json::from_slice(&bytes).expect("the patch is JSON"))
 }
+
+#[allow(dead_code)]
+fn wit(
+    namespace: &str,
+    package: &str,
+    version: &str,
+    interfaces: &[&str],
+    name: &str,
+) -> wasmgate_heartbeat_proto::v2::WitInterface {
+    wasmgate_heartbeat_proto::v2::WitInterface {
+        namespace: namespace.into(),
+        package: package.into(),
+        version: version.into(),
+        interfaces: interfaces.iter().map(|s| s.to_string()).collect(),
+        config: [("bucket".to_string(), "cache".to_string())].into(),
+        name: name.into(),
+    }
+}
+
+/// A heartbeat as a wasmCloud host encodes it (prost + pbjson, `crates/heartbeat-proto`), with
+/// every field set to a value that is not its zero.
+#[allow(dead_code)]
+pub fn pbjson_heartbeat() -> wasmgate_heartbeat_proto::v2::HostHeartbeat {
+    wasmgate_heartbeat_proto::v2::HostHeartbeat {
+        id: "6f1c2a8e-3b7d-4a57-9a61-0c2f1e8d9b47".into(),
+        hostname: "node-a.example".into(),
+        friendly_name: "exotic-toes-5866".into(),
+        version: "2.7.0".into(),
+        labels: [
+            ("hostgroup".to_string(), "edge".to_string()),
+            ("zone".to_string(), "eu-1".to_string()),
+        ]
+        .into(),
+        started_at: Some(wasmgate_heartbeat_proto::Timestamp {
+            seconds: 1_790_000_000,
+            nanos: 500_000_000,
+        }),
+        os_arch: "x86_64".into(),
+        os_name: "linux".into(),
+        os_kernel: "6.12.0".into(),
+        system_cpu_usage: 12.5,
+        // Above 2^53: exact only as a JSON string, which is how pbjson writes uint64.
+        system_memory_total: 9_007_199_254_740_993,
+        system_memory_free: 4_294_967_296,
+        component_count: 7,
+        workload_count: 3,
+        imports: vec![
+            wit("wasi", "keyvalue", "0.2.0-draft", &["store", "atomics"], ""),
+            wit("wasmcloud", "postgres", "0.2.0", &["query"], "orders-db"),
+        ],
+        exports: vec![wit("wasi", "http", "0.2.0", &["incoming-handler"], "")],
+        http_port: 8080,
+        environment: "production".into(),
+    }
+}
