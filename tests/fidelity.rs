@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use wasmgate::policy::Policy;
 use wasmgate::resolve::{apply_defaults, resolve, Report, ResolveInput, WorldState};
+use wasmgate_oracle::wit_text::rewrite_version;
 use wasmgate_oracle::{Entry, Oracle, Plugin, Verdict, WitInterface};
 use wit_component::{dummy_module, embed_component_metadata, ComponentEncoder, StringEncoding};
 use wit_parser::{ManglingAndAbi, Resolve};
@@ -140,28 +141,6 @@ const P2_SHIPPED: &str = "0.2.12";
 const P3_SHIPPED: &str = "0.3.0";
 
 /// WASI P2 text of one file at `version`.
-/// Rewrites WASI text vendored at `from` to package version `to`. Items `@since` a version newer
-/// than `to` are kept, their gate lowered to `to` (wit-parser rejects a gate newer than the
-/// package); the host's newer version has them anyway.
-fn rewrite_version(text: &str, from: &str, to: &str) -> String {
-    let target = semver::Version::parse(to).expect("semver");
-    text.replace(&format!("@{from}"), &format!("@{to}"))
-        .lines()
-        .map(|l| {
-            let t = l.trim_start();
-            if let Some(rest) = t.strip_prefix("@since(version = ") {
-                let v = rest.trim_end_matches(')').trim();
-                if semver::Version::parse(v).is_ok_and(|v| v > target) {
-                    let indent = &l[..l.len() - t.len()];
-                    return format!("{indent}@since(version = {to})");
-                }
-            }
-            l.to_string()
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 fn p2_text(file: &str, version: &str) -> String {
     rewrite_version(
         &read(&fixtures().join(format!("wit/p2/{file}.wit"))),

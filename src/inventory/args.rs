@@ -5,9 +5,7 @@ use std::time::Duration;
 use clap::Args;
 
 use super::LiveConfig;
-// Re-exported where it used to live (`crate::inventory::parse_duration`); the parser itself is
-// the platform's, shared by every flag.
-pub use crate::platform::duration::parse_duration;
+use crate::platform::duration::parse_duration;
 
 /// Live inventory options of `wasmgate serve`.
 #[derive(Clone, Debug, Args)]

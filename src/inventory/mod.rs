@@ -15,7 +15,7 @@ use arc_swap::ArcSwap;
 
 use crate::crd::Host;
 
-pub use args::{parse_duration, LiveArgs};
+pub use args::LiveArgs;
 pub use file::{is_host, load_hosts, watch_file, InventoryError};
 pub use heartbeat::{HeartbeatError, HostHeartbeat, WitInterface};
 pub use live::{LiveConfig, LiveInventory, ReadyCounts, WatchError, WatchEvent, WatchEventType};

@@ -63,6 +63,7 @@ mod host;
 mod stubs;
 #[cfg(test)]
 mod tests;
+pub mod wit_text;
 mod world;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};

@@ -6,6 +6,7 @@ use std::path::Path;
 use wit_component::{dummy_module, embed_component_metadata, ComponentEncoder, StringEncoding};
 use wit_parser::{ManglingAndAbi, Resolve};
 
+use crate::wit_text::rewrite_version;
 use crate::{Entry, Oracle, Plugin, Stage, Verdict, WitInterface};
 
 fn wasi(dir: &str, files: &[&str], from: &str, to: &str) -> Vec<String> {
@@ -18,28 +19,6 @@ fn wasi(dir: &str, files: &[&str], from: &str, to: &str) -> Vec<String> {
             rewrite_version(&text, from, to)
         })
         .collect()
-}
-
-/// Rewrites WASI text vendored at `from` to package version `to`. Items `@since` a version newer
-/// than `to` are kept, their gate lowered to `to` (wit-parser rejects a gate newer than the
-/// package); the host's newer version has them anyway.
-fn rewrite_version(text: &str, from: &str, to: &str) -> String {
-    let target = semver::Version::parse(to).expect("semver");
-    text.replace(&format!("@{from}"), &format!("@{to}"))
-        .lines()
-        .map(|l| {
-            let t = l.trim_start();
-            if let Some(rest) = t.strip_prefix("@since(version = ") {
-                let v = rest.trim_end_matches(')').trim();
-                if semver::Version::parse(v).is_ok_and(|v| v > target) {
-                    let indent = &l[..l.len() - t.len()];
-                    return format!("{indent}@since(version = {to})");
-                }
-            }
-            l.to_string()
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 fn p2(version: &str) -> Vec<String> {

@@ -19,6 +19,8 @@ use base64::Engine;
 use oci_client::secrets::RegistryAuth;
 use serde::Deserialize;
 
+use crate::crd::is_dns_subdomain;
+
 /// Largest dockerconfigjson read (a Secret is at most 1 MiB).
 const MAX_SECRET_BYTES: u64 = 1024 * 1024;
 
@@ -248,12 +250,6 @@ fn convert_to_hostname(key: &str) -> &str {
     rest.split('/').next().unwrap_or(rest)
 }
 
-/// A Kubernetes object name or namespace: also what keeps a name from leaving the secrets
-/// directory.
-fn is_object_name(s: &str) -> bool {
-    crate::crd::is_dns_subdomain(s)
-}
-
 async fn read_small(path: &Path) -> std::io::Result<Vec<u8>> {
     let meta = tokio::fs::metadata(path).await?;
     if meta.len() > MAX_SECRET_BYTES {
@@ -315,7 +311,8 @@ impl FileAuth {
             name: name.to_string(),
             detail,
         };
-        if !is_object_name(namespace) || !is_object_name(name) {
+        // A valid object name is also what keeps a name from leaving the secrets directory.
+        if !is_dns_subdomain(namespace) || !is_dns_subdomain(name) {
             return Err(invalid("not a valid Kubernetes object name".to_string()));
         }
         let secret_dir = dir.join(namespace).join(name);
@@ -426,10 +423,10 @@ mod tests {
 
     #[test]
     fn object_names_are_checked() {
-        assert!(is_object_name("regcred"));
-        assert!(is_object_name("my.cred-1"));
+        assert!(is_dns_subdomain("regcred"));
+        assert!(is_dns_subdomain("my.cred-1"));
         for bad in ["", "..", "../x", "a/b", "A", "-a", "a..b"] {
-            assert!(!is_object_name(bad), "{bad}");
+            assert!(!is_dns_subdomain(bad), "{bad}");
         }
     }
 
