@@ -760,13 +760,15 @@ impl<'a> Resolver<'a> {
             return;
         }
         let n = self.eligible.len();
-        let able: Vec<&str> = self
+        let mut able: Vec<&str> = self
             .eligible
             .iter()
             .zip(&self.profile_of)
             .filter(|(_, p)| self.runnable[**p])
             .map(|(h, _)| h.metadata.name.as_deref().unwrap_or(&h.host_id))
             .collect();
+        // Named in a stable order, so the message does not depend on the inventory's order.
+        able.sort_unstable();
         let k = able.len();
         if k == n {
             return;

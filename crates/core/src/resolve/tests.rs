@@ -3119,3 +3119,5 @@ fn an_export_whose_entry_does_not_bind_is_only_uncalled() {
     assert!(report.allowed(), "{report:#?}");
     warning(&report, Code::UncalledExport);
 }
+
+mod properties;
