@@ -215,7 +215,10 @@ fn nats_end_to_end() {
     rt.block_on(async {
         let live = start_live(
             LiveConfig::default(),
-            Some(url.clone()),
+            Some(
+                wasmgate::inventory::NatsConnection::new(url.clone(), &Default::default())
+                    .expect("no files to read"),
+            ),
             Duration::from_secs(1),
         );
         while live.stats.connects.load(Ordering::Relaxed) == 0 {

@@ -16,7 +16,7 @@ use tracing_subscriber::EnvFilter;
 use wasmgate::cli::{Cli, Command, LogFormat, ServeArgs};
 use wasmgate::components::{LocalFileSource, WorldResolver, WorldSource};
 use wasmgate::engine::Engine;
-use wasmgate::inventory::{load_hosts, start_live, watch_file, InventorySource, SharedInventory};
+use wasmgate::inventory::{load_hosts, start_live, watch_file, InventorySource};
 use wasmgate::platform::leader::{default_identity, LeaderHandle};
 use wasmgate::platform::metrics::Metrics;
 use wasmgate::platform::serving::{self, TlsInputs};
@@ -67,6 +67,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         (None, true) => "127.0.0.1:8443".parse()?,
         (None, false) => "0.0.0.0:8443".parse()?,
     };
+    // NATS credentials and certificates are checked before anything starts: a wrong path is a
+    // configuration error, not something to retry forever.
+    let nats = args.live.nats()?;
     // Leader election (a Lease; only the leader writes to the cluster), then the serving
     // certificate in the chosen --cert-mode, reloaded while serving.
     // One Kubernetes client (or why there is none) for every part that talks to the API:
@@ -95,9 +98,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     )
     .await?;
 
-    // The live inventory (heartbeats from NATS, hosts written through the API): admission uses
-    // it unless a static inventory file is given (or --dev without --nats-url).
-    let nats = args.live.nats_url.clone();
+    // The live inventory: admission judges against it and the `hosts` API serves it, so both
+    // always see the same hosts. It is fed by NATS heartbeats, by API writes, or by an inventory
+    // file (--inventory, or --dev without --nats-url), which then owns it.
     let live = start_live(args.live.config(), nats.clone(), Duration::from_secs(1));
     // One registry for the process; each part registers its own series in it. The inventory
     // series are read from `live` at scrape time.
@@ -113,24 +116,22 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let inventory_path = args
         .inventory
         .or_else(|| (args.dev && nats.is_none()).then(|| PathBuf::from("examples/inventory.yaml")));
-    let file_inventory = Arc::new(SharedInventory::default());
-    let inventory: Arc<dyn InventorySource> = if inventory_path.is_some() {
-        file_inventory.clone()
-    } else {
-        live.inventory.clone()
-    };
+    let inventory: Arc<dyn InventorySource> = live.inventory.clone();
     if let Some(path) = &inventory_path {
-        let inventory = file_inventory;
         let hosts = load_hosts(path)?;
-        tracing::info!(path = %path.display(), hosts = hosts.len(), "inventory loaded");
-        inventory.replace(hosts);
+        tracing::info!(path = %path.display(), hosts = hosts.len(), "inventory loaded; the hosts API serves it read-only");
+        live.inventory
+            .replace_from_file(hosts, std::time::SystemTime::now());
         watch_file(
             path.clone(),
-            inventory.clone(),
+            live.inventory.clone(),
             Duration::from_secs(args.inventory_poll_seconds.max(1)),
         );
-    } else if let Some(url) = &nats {
-        tracing::info!(%url, "admission uses the live inventory from NATS heartbeats");
+    } else if let Some(nats) = &nats {
+        tracing::info!(
+            url = nats.url(),
+            "admission uses the live inventory from NATS heartbeats"
+        );
     } else {
         tracing::warn!(
             "no --nats-url or --inventory: admission sees only hosts written through the hosts API"

@@ -12,11 +12,15 @@ use clap::Args;
 
 use crate::inventory::heartbeat::{HostHeartbeat, WitInterface};
 use crate::inventory::nats::HEARTBEAT_SUBJECT_PREFIX;
+use crate::inventory::{NatsAuthArgs, NatsConfigError, NatsConnection};
 use crate::platform::duration::parse_duration;
 
 /// Why `wasmgate sim-hosts` could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
+    /// The NATS credentials or certificates cannot be used.
+    #[error(transparent)]
+    NatsConfig(#[from] NatsConfigError),
     /// A `--plugins` value is neither a preset nor a valid interface.
     #[error(
         "--plugins {spec:?}: {why} (expected a preset (wash, postgres, postgres-0.1, \
@@ -57,6 +61,9 @@ pub struct SimHostsArgs {
         env = "WASMGATE_NATS_URL"
     )]
     pub nats_url: String,
+    /// Credentials and TLS for --nats-url.
+    #[command(flatten)]
+    pub nats_auth: NatsAuthArgs,
     /// Number of hosts.
     #[arg(long, default_value_t = 3)]
     pub count: usize,
@@ -358,10 +365,11 @@ impl SimHosts {
 /// Runs `wasmgate sim-hosts`.
 pub async fn run(args: SimHostsArgs) -> Result<SimSummary, SimError> {
     let mut sim = SimHosts::new(&args)?;
-    let client = async_nats::ConnectOptions::new()
-        .name("wasmgate-sim-hosts")
-        .max_reconnects(None)
-        .connect(args.nats_url.as_str())
+    let nats = NatsConnection::new(args.nats_url.clone(), &args.nats_auth)?;
+    let client = nats
+        .options("wasmgate-sim-hosts")
+        .await?
+        .connect(nats.url())
         .await
         .map_err(|source| SimError::Connect {
             url: args.nats_url.clone(),

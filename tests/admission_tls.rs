@@ -4,6 +4,7 @@
 mod common;
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -497,9 +498,21 @@ async fn admission_over_tls() {
             &requests("validate", "WorkloadDeployment", "denied")
         ) >= 1.0
     );
+    // The hosts gauge counts what admission judges against: the inventory file's hosts.
+    let file_ready = wasmgate::inventory::load_hosts(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/inventory.yaml"
+    )))
+    .expect("the example inventory")
+    .iter()
+    .filter(|h| h.ready_status() == Some("True"))
+    .count();
+    assert!(file_ready > 0);
     assert!(
         before.contains("\nwasmgate_build_info{version=\"")
-            && before.contains("\nwasmgate_hosts{ready=\"true\"} 0\n")
+            && before.contains(&format!(
+                "\nwasmgate_hosts{{ready=\"true\"}} {file_ready}\n"
+            ))
             && before.contains("\nwasmgate_heartbeats_total 0\n"),
         "{before}"
     );
@@ -656,5 +669,104 @@ async fn a_silent_registry_denies_within_the_deadline() {
             "{path}: {r}"
         );
         assert!(r.get("patch").is_none(), "{path}: {r}");
+    }
+}
+
+/// With `--inventory FILE`, the `hosts` API lists exactly the file's hosts (what admission judges
+/// against), follows edits of the file, and refuses writes (the file is the source).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hosts_api_lists_the_inventory_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let source = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/inventory.yaml");
+    let file = dir.path().join("inventory.yaml");
+    std::fs::copy(source, &file).expect("copy the example inventory");
+    let file_hosts = wasmgate::inventory::load_hosts(&file).expect("the example inventory loads");
+    let mut expected: Vec<String> = file_hosts
+        .iter()
+        .filter_map(|h| h.metadata.name.clone())
+        .collect();
+    expected.sort();
+    assert!(expected.len() >= 2, "the example has several hosts");
+    let server = Server::start(
+        &dir.path().join("certs"),
+        &[
+            "--registry-pulls".into(),
+            "false".into(),
+            "--api-auth".into(),
+            "none".into(),
+            "--inventory-poll-seconds".into(),
+            "1".into(),
+            "--inventory".into(),
+            file.display().to_string(),
+        ],
+    );
+    let client = server.client();
+    let hosts_url = format!("{}/apis/wasmgate.dev/v1alpha1/hosts", server.url);
+    let names = |body: &Value| -> Vec<String> {
+        let mut v: Vec<String> = body["items"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|h| h["metadata"]["name"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    let list = || async {
+        let response = client.get(&hosts_url).send().await.expect("list hosts");
+        assert_eq!(response.status(), 200);
+        response.json::<Value>().await.expect("a HostList")
+    };
+    assert_eq!(names(&list().await), expected);
+
+    // Writes are refused with a Status that says where hosts come from.
+    let response = client
+        .post(&hosts_url)
+        .json(&json!({
+            "apiVersion": "wasmgate.dev/v1alpha1",
+            "kind": "Host",
+            "metadata": { "name": "written" },
+            "hostId": "written-id",
+        }))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(response.status(), 405);
+    let status: Value = response.json().await.expect("a Status");
+    assert!(
+        status["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("--inventory"),
+        "{status}"
+    );
+    let response = client
+        .delete(format!("{hosts_url}/{}", expected[0]))
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(response.status(), 405);
+
+    // An edit that drops a host: the list follows (the poll runs every second).
+    let kept: Vec<&wasmgate::crd::Host> = file_hosts
+        .iter()
+        .filter(|h| h.metadata.name.as_deref() != Some(expected[0].as_str()))
+        .collect();
+    let list_doc = json!({ "apiVersion": "v1", "kind": "List", "items": kept });
+    std::fs::write(&file, list_doc.to_string()).expect("edit the inventory");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let now = names(&list().await);
+        if now == expected[1..] {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the list did not follow the file: {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

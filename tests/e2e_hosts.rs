@@ -27,9 +27,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use support::{
     announce, assert_explain_host, assert_host_selectors, condition, dry_run_manifests, free_port,
-    header, install_wasmgate_rbac, names, poll, register_hosts_apiservice, repo_root, run_bounded,
-    scenario, start_cluster, ControlPlane, Kubectl, Wasmgate, Watcher, HOST_COLUMNS,
-    HOST_WIDE_COLUMNS,
+    header, install_wasmgate_rbac, names, poll, register_hosts_apiservice, run_bounded, scenario,
+    start_cluster, ControlPlane, Kubectl, Wasmgate, Watcher, HOST_COLUMNS, HOST_WIDE_COLUMNS,
 };
 
 /// How long a host may stay silent before it is Ready=False, for this test.
@@ -90,10 +89,10 @@ fn hosts_api_end_to_end() {
         "--host-retention".to_string(),
         "600s".to_string(),
     ];
-    let wasmgate = Wasmgate::start_with(
+    // No --inventory: hosts come from API writes (an inventory file would own the list).
+    let wasmgate = Wasmgate::start_live(
         free_port(),
         &work.join("certs"),
-        &repo_root().join("examples/inventory.yaml"),
         &work.join("wasmgate.log"),
         &extra,
     );
@@ -662,6 +661,97 @@ fn rbac(kubectl: &Kubectl) {
         Some(&host),
     );
     kubectl.ok(&["delete", "host", "viewer-made", "--as=editor"], None);
+
+    // A host's reporter limited to its own host: `create` (which kube-apiserver authorizes
+    // before the name is known) and get/update/patch by name. It cannot replace another host
+    // by creating it, nor write one.
+    kubectl.ok(
+        &[
+            "create",
+            "clusterrole",
+            "e2e-reporter-create",
+            "--verb=create",
+            "--resource=hosts.wasmgate.dev",
+        ],
+        None,
+    );
+    kubectl.ok(
+        &[
+            "create",
+            "clusterrole",
+            "e2e-reporter-own",
+            "--verb=get,update,patch",
+            "--resource=hosts.wasmgate.dev",
+            "--resource-name=reporter-own",
+        ],
+        None,
+    );
+    for role in ["e2e-reporter-create", "e2e-reporter-own"] {
+        kubectl.ok(
+            &[
+                "create",
+                "clusterrolebinding",
+                role,
+                &format!("--clusterrole={role}"),
+                "--user=reporter",
+            ],
+            None,
+        );
+    }
+    let own = host_yaml(
+        "reporter-own",
+        "edge",
+        "6f1c3c1e-0000-4000-8000-0000000000ab",
+        "[]",
+    );
+    kubectl.wait_ok(
+        "reporter to create its own host",
+        Duration::from_secs(30),
+        Duration::from_millis(500),
+        &["create", "-f", "-", "--as=reporter"],
+        Some(&own),
+    );
+    kubectl.wait_ok(
+        "reporter to label its own host",
+        Duration::from_secs(30),
+        Duration::from_millis(500),
+        &[
+            "label",
+            "host",
+            "reporter-own",
+            "seen=true",
+            "--as=reporter",
+        ],
+        None,
+    );
+    // Another host's name: create does not replace it, label is refused.
+    let takeover = host_yaml(
+        "edge-1",
+        "edge",
+        "6f1c3c1e-0000-4000-8000-0000000000ac",
+        "[]",
+    );
+    let out = kubectl.run(&["create", "-f", "-", "--as=reporter"], Some(&takeover));
+    assert!(
+        !out.success() && out.stderr.contains("AlreadyExists"),
+        "{}",
+        out.describe()
+    );
+    let out = kubectl.run(
+        &["label", "host", "edge-1", "spoofed=true", "--as=reporter"],
+        None,
+    );
+    assert!(
+        !out.success() && out.stderr.contains("(Forbidden)"),
+        "{}",
+        out.describe()
+    );
+    let edge = kubectl.get_json(&["host", "edge-1"]);
+    assert_ne!(
+        edge["hostId"], "6f1c3c1e-0000-4000-8000-0000000000ac",
+        "the reporter replaced another host"
+    );
+    kubectl.ok(&["delete", "host", "reporter-own"], None);
 }
 
 fn curl(args: &[&str]) -> (u16, Value) {
@@ -788,10 +878,9 @@ fn bench_get_hosts() {
         return; // WASMGATE_SKIP_E2E=1, announced loudly
     };
     let sa = install_wasmgate_rbac(&cluster, &kubectl, &work);
-    let wasmgate = Wasmgate::start_with(
+    let wasmgate = Wasmgate::start_live(
         free_port(),
         &work.join("certs"),
-        &repo_root().join("examples/inventory.yaml"),
         &work.join("wasmgate.log"),
         &["--kubeconfig".to_string(), sa.display().to_string()],
     );

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 use common::{build_component, free_port, write, Server};
 use wasmgate::crd::Host;
-use wasmgate::inventory::{start_live, LiveConfig, LiveRuntime};
+use wasmgate::inventory::{start_live, LiveConfig, LiveRuntime, NatsAuthArgs, NatsConnection};
 use wasmgate::sim::SimHostsArgs;
 
 /// A nats-server child on a free loopback port, killed on drop.
@@ -102,7 +102,8 @@ async fn eventually<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Opt
 }
 
 fn live(nats: &Nats, config: LiveConfig) -> LiveRuntime {
-    start_live(config, Some(nats.url()), Duration::from_millis(100))
+    let connection = NatsConnection::new(nats.url(), &NatsAuthArgs::default()).expect("no files");
+    start_live(config, Some(connection), Duration::from_millis(100))
 }
 
 async fn connected(rt: &LiveRuntime, n: u64) {
@@ -218,6 +219,8 @@ async fn heartbeats_from_sim_hosts_are_ingested() {
         br#"{"id":"x","systemMemoryTotal":"lots"}"#,
         br#"{"labels":{"hostgroup":7}}"#,
         b"",
+        // On host `bad`'s subject, speaking for another host.
+        br#"{"id":"victim","friendlyName":"spoofed"}"#,
     ] {
         client
             .publish("runtime.operator.heartbeat.bad", bad.to_vec().into())
@@ -241,8 +244,9 @@ async fn heartbeats_from_sim_hosts_are_ingested() {
     assert_eq!(raw.host_id, "raw-id", "id from the subject");
     assert_eq!(raw.status.unwrap().system_memory_total, Some(1024));
     let (_, _, rejected) = rt.stats.counts();
-    assert_eq!(rejected, 5);
+    assert_eq!(rejected, 6);
     assert_eq!(rt.inventory.len(), 4);
+    assert!(rt.inventory.get("spoofed").is_none());
 
     // A watch sees the next heartbeats as MODIFIED events.
     let (_, mut rx) = rt.inventory.watch(None).unwrap();

@@ -770,6 +770,19 @@ fn store(s: &ApiState, host: Host, dry: bool) -> ApiResult<Host> {
         })
 }
 
+/// Writes are refused while the hosts come from an inventory file (`--inventory`): the file is
+/// the source, and a write here would be undone by the next reload.
+fn writable(s: &ApiState) -> ApiResult<()> {
+    if s.inventory.is_file_backed() {
+        return Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            "hosts come from the inventory file (--inventory): edit the file, the API does not write them",
+        ));
+    }
+    Ok(())
+}
+
 fn log_write(user: &Option<Extension<UserInfo>>, verb: &str, name: &str, dry: bool) {
     tracing::info!(
         user = user.as_ref().map_or("", |u| u.name.as_str()),
@@ -800,6 +813,7 @@ pub async fn create(
     RawQuery(query): RawQuery,
     body: BodyResult,
 ) -> ApiResult<Response> {
+    writable(&s)?;
     let params = parse_query(query.as_deref());
     let out = output(&headers)?;
     let dry = dry_run(&params)?;
@@ -857,6 +871,7 @@ pub async fn update(
     RawQuery(query): RawQuery,
     body: BodyResult,
 ) -> ApiResult<Response> {
+    writable(&s)?;
     let params = parse_query(query.as_deref());
     let out = output(&headers)?;
     let dry = dry_run(&params)?;
@@ -941,6 +956,7 @@ pub async fn patch(
     RawQuery(query): RawQuery,
     body: BodyResult,
 ) -> ApiResult<Response> {
+    writable(&s)?;
     let params = parse_query(query.as_deref());
     let out = output(&headers)?;
     let dry = dry_run(&params)?;
@@ -1001,6 +1017,7 @@ pub async fn delete(
     RawQuery(query): RawQuery,
     body: BodyResult,
 ) -> ApiResult<Response> {
+    writable(&s)?;
     let params = parse_query(query.as_deref());
     let out = output(&headers)?;
     let dry = dry_run(&params)?;

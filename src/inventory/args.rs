@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::LiveConfig;
+use super::{LiveConfig, NatsAuthArgs, NatsConfigError, NatsConnection};
 use crate::platform::duration::parse_duration;
 
 /// Live inventory options of `wasmgate serve`.
@@ -15,6 +15,9 @@ pub struct LiveArgs {
     /// `hosts` API. Without it (and without --inventory), only hosts written through the API.
     #[arg(long, env = "WASMGATE_NATS_URL", conflicts_with = "inventory")]
     pub nats_url: Option<String>,
+    /// Credentials and TLS for --nats-url.
+    #[command(flatten)]
+    pub nats_auth: NatsAuthArgs,
     /// A host silent this long is Ready=False (Reporting=False and Ready=Unknown after half of
     /// it). Upstream's UnreachableTimeout.
     #[arg(long, default_value = "60s", value_parser = parse_duration, env = "WASMGATE_HEARTBEAT_TIMEOUT")]
@@ -37,6 +40,14 @@ pub struct LiveArgs {
 }
 
 impl LiveArgs {
+    /// The checked NATS connection, when --nats-url is given.
+    pub fn nats(&self) -> Result<Option<NatsConnection>, NatsConfigError> {
+        self.nats_url
+            .as_ref()
+            .map(|url| NatsConnection::new(url.clone(), &self.nats_auth))
+            .transpose()
+    }
+
     /// The inventory configuration these options describe.
     pub fn config(&self) -> LiveConfig {
         LiveConfig {

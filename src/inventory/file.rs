@@ -114,11 +114,30 @@ fn modified(path: &Path) -> Option<(SystemTime, u64)> {
     Some((meta.modified().ok()?, meta.len()))
 }
 
+/// Where a loaded inventory file goes: the plain snapshot holder (`check`) or the live
+/// inventory that the `hosts` API also serves (`serve --inventory`).
+pub trait ReplaceHosts: Send + Sync + 'static {
+    /// Replaces every host with `hosts`.
+    fn replace_hosts(&self, hosts: Vec<Host>);
+}
+
+impl ReplaceHosts for SharedInventory {
+    fn replace_hosts(&self, hosts: Vec<Host>) {
+        self.replace(hosts);
+    }
+}
+
+impl ReplaceHosts for super::LiveInventory {
+    fn replace_hosts(&self, hosts: Vec<Host>) {
+        self.replace_from_file(hosts, SystemTime::now());
+    }
+}
+
 /// Polls `path` every `interval` and replaces the inventory when the file changes. A file that
 /// stops parsing keeps the last good inventory (and logs why), so a bad edit loses nothing.
-pub fn watch_file(
+pub fn watch_file<I: ReplaceHosts + ?Sized>(
     path: PathBuf,
-    inventory: Arc<SharedInventory>,
+    inventory: Arc<I>,
     interval: Duration,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -135,7 +154,7 @@ pub fn watch_file(
             match tokio::task::spawn_blocking(move || load_hosts(&p)).await {
                 Ok(Ok(hosts)) => {
                     tracing::info!(path = %path.display(), hosts = hosts.len(), "inventory reloaded");
-                    inventory.replace(hosts);
+                    inventory.replace_hosts(hosts);
                 }
                 Ok(Err(e)) => {
                     tracing::error!(error = %e, "inventory reload failed; keeping the previous inventory")

@@ -189,6 +189,18 @@ pub enum HeartbeatError {
     /// The heartbeat carries no host id (and the subject names none).
     #[error("heartbeat without a host id")]
     NoId,
+    /// The message was not published on a heartbeat subject.
+    #[error("not a heartbeat subject (want {HEARTBEAT_SUBJECT_PREFIX}<host id>)")]
+    Subject,
+    /// The payload names another host than its subject: a publisher allowed on one host's
+    /// subject must not speak for another host.
+    #[error("heartbeat id {payload:?} differs from the subject's host id {subject:?}")]
+    IdMismatch {
+        /// The host id in the subject.
+        subject: String,
+        /// The host id in the payload.
+        payload: String,
+    },
 }
 
 impl HostHeartbeat {
@@ -207,10 +219,20 @@ impl HostHeartbeat {
     /// Decodes a payload received on `subject` (`runtime.operator.heartbeat.<host_id>`): a
     /// heartbeat without an `id` takes the subject's last token; one with neither is rejected.
     pub fn decode_from_subject(subject: &str, payload: &[u8]) -> Result<Self, HeartbeatError> {
+        // The subject is what NATS permissions can restrict per host (a host's user may publish
+        // only on `runtime.operator.heartbeat.<its id>`), so the subject's id is the one that
+        // counts; a payload naming another host is refused rather than trusted.
+        let from_subject = subject
+            .strip_prefix(HEARTBEAT_SUBJECT_PREFIX)
+            .ok_or(HeartbeatError::Subject)?;
         let mut hb = Self::decode(payload)?;
         if hb.id.is_empty() {
-            let from_subject = subject.strip_prefix(HEARTBEAT_SUBJECT_PREFIX).unwrap_or("");
             hb.id = from_subject.to_string();
+        } else if hb.id != from_subject {
+            return Err(HeartbeatError::IdMismatch {
+                subject: from_subject.to_string(),
+                payload: hb.id,
+            });
         }
         hb.validate()?;
         Ok(hb)
@@ -524,6 +546,24 @@ mod tests {
             HostHeartbeat::decode_from_subject("runtime.operator.heartbeat.abc", b"{}").unwrap();
         assert_eq!(hb.id, "abc");
         assert!(HostHeartbeat::decode_from_subject("other", b"{}").is_err());
+        assert!(matches!(
+            HostHeartbeat::decode_from_subject("other", br#"{"id":"abc"}"#),
+            Err(HeartbeatError::Subject)
+        ));
+        let same = HostHeartbeat::decode_from_subject(
+            "runtime.operator.heartbeat.abc",
+            br#"{"id":"abc"}"#,
+        )
+        .unwrap();
+        assert_eq!(same.id, "abc");
+        // A publisher on host abc's subject cannot speak for host xyz.
+        assert!(matches!(
+            HostHeartbeat::decode_from_subject(
+                "runtime.operator.heartbeat.abc",
+                br#"{"id":"xyz"}"#
+            ),
+            Err(HeartbeatError::IdMismatch { .. })
+        ));
     }
 
     #[test]

@@ -160,6 +160,9 @@ struct Extra {
     significant_rv: u64,
     /// Since when the heartbeat source is connected; `None` while disconnected.
     connected_since: Option<SystemTime>,
+    /// The hosts come from an inventory file ([`LiveInventory::replace_from_file`]): they keep
+    /// the file's conditions, never age, and the API does not write them.
+    from_file: bool,
 }
 
 /// The hosts by name, as served (metadata and conditions set), with their tracking.
@@ -195,6 +198,7 @@ impl LiveInventory {
                 by_id: HashMap::new(),
                 significant_rv: 0,
                 connected_since: Some(SystemTime::now()),
+                from_file: false,
             },
         );
         Arc::new(Self {
@@ -235,7 +239,19 @@ impl LiveInventory {
     /// under the lock from each host's health, nothing cloned).
     pub fn ready_counts(&self) -> ReadyCounts {
         let mut counts = ReadyCounts::default();
-        for (_, entry) in self.lock().iter() {
+        let inner = self.lock();
+        if inner.extra.from_file {
+            // File hosts carry their own conditions.
+            for (_, entry) in inner.iter() {
+                match entry.object().ready_status() {
+                    Some("True") => counts.ready += 1,
+                    Some("False") => counts.not_ready += 1,
+                    _ => counts.unknown += 1,
+                }
+            }
+            return counts;
+        }
+        for (_, entry) in inner.iter() {
             match entry.meta.health {
                 Health::Reporting => counts.ready += 1,
                 Health::NotReporting => counts.unknown += 1,
@@ -392,6 +408,9 @@ impl LiveInventory {
     /// hosts `Ready=False` for longer than `retention` are removed. Emits `Modified`/`Deleted`.
     pub fn tick(&self, now: SystemTime) {
         let mut inner = self.lock();
+        if inner.extra.from_file {
+            return;
+        }
         let settled = inner
             .extra
             .connected_since
@@ -431,6 +450,69 @@ impl LiveInventory {
             tracing::info!(host = %name, "removing host that has not reported recently");
             self.remove_locked(&mut inner, &name);
         }
+    }
+
+    /// Replaces every host with the hosts of an inventory file (`--inventory`), so that what
+    /// admission judges against is exactly what the `hosts` API lists and watches report. Hosts
+    /// keep the conditions the file gives them and never age; an unchanged host keeps its
+    /// resourceVersion (no event), a changed one is `Modified`, a new one `Added`, one no longer in
+    /// the file `Deleted`. From the first call on the inventory is file-backed
+    /// ([`Self::is_file_backed`]): the API refuses writes, the file is the source.
+    pub fn replace_from_file(&self, hosts: Vec<Host>, now: SystemTime) {
+        let mut inner = self.lock();
+        inner.extra.from_file = true;
+        let mut wanted: HashMap<String, Host> = HashMap::with_capacity(hosts.len());
+        for host in hosts {
+            match host.metadata.name.clone().filter(|n| !n.is_empty()) {
+                // A later object of the same name wins, as a later document of `kubectl apply`.
+                Some(name) => {
+                    wanted.insert(name, host);
+                }
+                None => tracing::warn!("inventory file: ignoring a Host without metadata.name"),
+            }
+        }
+        let gone: Vec<String> = inner
+            .iter()
+            .map(|(name, _)| name.clone())
+            .filter(|name| !wanted.contains_key(name))
+            .collect();
+        for name in gone {
+            self.remove_locked(&mut inner, &name);
+        }
+        let mut names: Vec<String> = wanted.keys().cloned().collect();
+        names.sort();
+        for name in names {
+            let Some(mut host) = wanted.remove(&name) else {
+                continue;
+            };
+            host.api_version = api_version();
+            host.kind = "Host".into();
+            // The server's metadata, never the file's (it may be `kubectl get -o yaml` output).
+            match inner.get(name.as_str()).map(|e| Host::clone(e.object())) {
+                Some(old) => {
+                    host.metadata.uid = old.metadata.uid.clone();
+                    host.metadata.creation_timestamp = old.metadata.creation_timestamp.clone();
+                    host.metadata.resource_version = old.metadata.resource_version.clone();
+                    host.metadata.managed_fields = None;
+                    if host == old {
+                        continue;
+                    }
+                }
+                None => {
+                    host.metadata.uid = Some(self.new_uid());
+                    host.metadata.creation_timestamp = Some(Time(to_timestamp(now)));
+                    host.metadata.resource_version = None;
+                    host.metadata.managed_fields = None;
+                }
+            }
+            inner.extra.by_id.insert(host.host_id.clone(), name.clone());
+            self.commit_locked(&mut inner, name, host, now);
+        }
+    }
+
+    /// Whether the hosts come from an inventory file (the API then refuses writes).
+    pub fn is_file_backed(&self) -> bool {
+        self.lock().extra.from_file
     }
 
     /// The heartbeat source (NATS) is connected (again) at `now`: the settle window starts.
@@ -832,6 +914,87 @@ mod tests {
         // Connected long before t(0): settled.
         inv.mark_connected(t(0) - Duration::from_secs(3600));
         inv
+    }
+
+    fn file_host(name: &str, ready: &str) -> Host {
+        let mut host = Host::clone(
+            &LiveInventory::new(cfg())
+                .apply_heartbeat_shared(hb(&format!("id-{name}"), name), t(0)),
+        );
+        host.metadata.uid = Some("from-the-file".into());
+        host.metadata.resource_version = Some("999".into());
+        for c in host
+            .status
+            .iter_mut()
+            .flat_map(|s| s.conditions.iter_mut().flatten())
+        {
+            if c.type_ == "Ready" {
+                c.status = ready.into();
+            }
+        }
+        host
+    }
+
+    #[test]
+    fn file_hosts_replace_everything_keep_their_conditions_and_never_age() {
+        let inv = inv(cfg());
+        inv.apply_heartbeat(hb("id-x", "from-nats"), t(0));
+        assert!(!inv.is_file_backed());
+        inv.replace_from_file(vec![file_host("a", "True"), file_host("b", "False")], t(1));
+        assert!(inv.is_file_backed());
+        let (hosts, rv) = inv.list();
+        let names: Vec<_> = hosts
+            .iter()
+            .filter_map(|h| h.metadata.name.clone())
+            .collect();
+        assert_eq!(names, ["a", "b"], "the file replaces every host");
+        let a = inv.get("a").unwrap();
+        assert_ne!(
+            a.metadata.uid.as_deref(),
+            Some("from-the-file"),
+            "server metadata"
+        );
+        assert_eq!(
+            inv.get("b").unwrap().ready_status(),
+            Some("False"),
+            "the file's conditions"
+        );
+        let counts = inv.ready_counts();
+        assert_eq!((counts.ready, counts.not_ready), (1, 1));
+        // Long silence changes nothing: file hosts do not age.
+        inv.tick(t(10_000));
+        assert_eq!(inv.list().1, rv);
+        assert_eq!(inv.get("a").unwrap().ready_status(), Some("True"));
+        // The same file again: no change, no event; an edit: only what changed.
+        let (_, mut rx) = inv.watch(Some(rv)).unwrap();
+        inv.replace_from_file(vec![file_host("a", "True"), file_host("b", "False")], t(2));
+        assert_eq!(inv.list().1, rv, "an unchanged file is no change");
+        inv.replace_from_file(vec![file_host("a", "False")], t(3));
+        let first = rx.try_recv().unwrap();
+        let second = rx.try_recv().unwrap();
+        let mut seen = vec![
+            (first.kind, first.object.metadata.name.clone().unwrap()),
+            (second.kind, second.object.metadata.name.clone().unwrap()),
+        ];
+        seen.sort_by(|x, y| x.1.cmp(&y.1));
+        assert_eq!(
+            seen,
+            [
+                (WatchEventType::Modified, "a".to_string()),
+                (WatchEventType::Deleted, "b".to_string())
+            ]
+        );
+        assert!(rx.try_recv().is_err());
+        assert_eq!(
+            inv.get("a").unwrap().metadata.uid,
+            a.metadata.uid,
+            "same object"
+        );
+        assert_eq!(
+            inv.snapshot().hosts.len(),
+            1,
+            "admission sees what the list shows"
+        );
     }
 
     fn hb(id: &str, name: &str) -> HostHeartbeat {

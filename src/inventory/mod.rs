@@ -8,6 +8,7 @@ mod file;
 pub mod heartbeat;
 pub mod live;
 pub mod nats;
+mod nats_connect;
 
 use std::sync::Arc;
 
@@ -16,10 +17,11 @@ use arc_swap::ArcSwap;
 use crate::crd::Host;
 
 pub use args::LiveArgs;
-pub use file::{is_host, load_hosts, watch_file, InventoryError};
+pub use file::{is_host, load_hosts, watch_file, InventoryError, ReplaceHosts};
 pub use heartbeat::{HeartbeatError, HostHeartbeat, WitInterface};
 pub use live::{LiveConfig, LiveInventory, ReadyCounts, WatchError, WatchEvent, WatchEventType};
 pub use nats::IngestStats;
+pub use nats_connect::{NatsAuthArgs, NatsConfigError, NatsConnection};
 
 /// One consistent view of every known host.
 #[derive(Clone, Debug, Default)]
@@ -101,17 +103,21 @@ impl LiveRuntime {
 }
 
 /// Starts the live inventory (inside a tokio runtime): the ageing ticker every `tick`, and
-/// heartbeat ingestion from `nats_url` when given (without it, only API writes feed it).
+/// heartbeat ingestion from `nats` when given (without it, only API writes feed it).
 pub fn start_live(
     config: LiveConfig,
-    nats_url: Option<String>,
+    nats: Option<NatsConnection>,
     tick: std::time::Duration,
 ) -> LiveRuntime {
     let inventory = LiveInventory::new(config);
     let stats = Arc::new(IngestStats::default());
     let mut tasks = vec![nats::spawn_ticker(inventory.clone(), tick)];
-    if let Some(url) = nats_url {
-        tasks.push(nats::spawn_ingest(url, inventory.clone(), stats.clone()));
+    if let Some(connection) = nats {
+        tasks.push(nats::spawn_ingest(
+            connection,
+            inventory.clone(),
+            stats.clone(),
+        ));
     }
     LiveRuntime {
         inventory,

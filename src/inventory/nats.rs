@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 
 use super::heartbeat::HostHeartbeat;
 use super::live::LiveInventory;
+use super::nats_connect::NatsConnection;
 
 // The subjects belong to the heartbeat format (heartbeat.rs reads the host id from them);
 // re-exported here where ingestion and `sim-hosts` have always found them.
@@ -48,17 +49,6 @@ impl IngestStats {
     }
 }
 
-/// Connection options shared by ingestion and `sim-hosts`: reconnect forever, never give up.
-pub fn connect_options(name: &str) -> async_nats::ConnectOptions {
-    async_nats::ConnectOptions::new()
-        .name(name)
-        .retry_on_initial_connect()
-        .max_reconnects(None)
-        .reconnect_delay_callback(|attempts| {
-            Duration::from_millis((attempts as u64).saturating_mul(250).min(5_000))
-        })
-}
-
 /// Handles one message; `false` when it was rejected.
 pub fn ingest(
     inventory: &LiveInventory,
@@ -86,17 +76,17 @@ pub fn ingest(
     }
 }
 
-/// Subscribes to heartbeats at `url` and feeds `inventory` until the task is aborted. Never
+/// Subscribes to heartbeats on `nats` and feeds `inventory` until the task is aborted. Never
 /// returns an error: connection problems are retried forever (and logged).
 pub fn spawn_ingest(
-    url: String,
+    nats: NatsConnection,
     inventory: Arc<LiveInventory>,
     stats: Arc<IngestStats>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            if let Err(e) = run_ingest(&url, &inventory, &stats).await {
-                tracing::error!(%url, error = %e, "NATS heartbeat ingestion failed; retrying in 5s");
+            if let Err(e) = run_ingest(&nats, &inventory, &stats).await {
+                tracing::error!(url = nats.url(), error = %e, "NATS heartbeat ingestion failed; retrying in 5s");
             }
             inventory.mark_disconnected(SystemTime::now());
             tokio::time::sleep(Duration::from_secs(5)).await;
@@ -105,13 +95,17 @@ pub fn spawn_ingest(
 }
 
 async fn run_ingest(
-    url: &str,
+    nats: &NatsConnection,
     inventory: &Arc<LiveInventory>,
     stats: &Arc<IngestStats>,
 ) -> anyhow::Result<()> {
     let events_inventory = inventory.clone();
     let events_stats = stats.clone();
-    let client = connect_options("wasmgate")
+    let url = nats.url();
+    let client = nats
+        .options("wasmgate")
+        .await?
+        .retry_on_initial_connect()
         .event_callback(move |event| {
             let inventory = events_inventory.clone();
             let stats = events_stats.clone();
