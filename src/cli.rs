@@ -103,6 +103,9 @@ pub struct ServeArgs {
     /// Certificate modes, rotation and reloading.
     #[command(flatten)]
     pub tls: crate::platform::serving::TlsArgs,
+    /// The listener's timeouts and connection cap (slow and idle clients).
+    #[command(flatten)]
+    pub listener: crate::platform::listener::ListenerArgs,
     /// Leader election among the replicas.
     #[command(flatten)]
     pub leader: crate::platform::leader::LeaderArgs,

@@ -220,7 +220,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             leader.release().await;
         }
     };
-    server::serve_tls(listen, tls.config, app, shutdown).await?;
+    server::serve_tls(listen, tls.config, app, &args.listener, shutdown).await?;
     Ok(())
 }
 

@@ -13,12 +13,14 @@
 //! - [`tls`]: rustls serving configuration from PEM, certificate issuing, the file reloader;
 //! - [`certs`]: self-managed certificates (a CA and serving certificate in a Secret, rotated,
 //!   with the caBundles written);
-//! - [`serving`]: which certificate is served (`--cert-mode`), kept current while serving.
+//! - [`serving`]: which certificate is served (`--cert-mode`), kept current while serving;
+//! - [`listener`]: the TLS listener's timeouts and connection cap (slow and idle clients).
 
 pub mod certs;
 pub mod duration;
 pub mod kube;
 pub mod leader;
+pub mod listener;
 pub mod metrics;
 pub mod serving;
 pub mod tls;

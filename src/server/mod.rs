@@ -1,14 +1,19 @@
 //! The HTTPS server: admission routes, health endpoints, `/metrics`, Kubernetes `Status`
-//! errors, and the listener. Its TLS (certificates, reloading) comes from
-//! [`crate::platform`].
+//! errors, and the listener. Its TLS (certificates, reloading) and its defences against slow
+//! and idle clients (timeouts, the connection cap) come from [`crate::platform`].
 
+mod body_deadline;
 pub mod metrics;
 mod routes;
 
 use std::net::SocketAddr;
 
-use axum_server::tls_rustls::RustlsConfig;
+use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
+use hyper_util::rt::TokioTimer;
 
+use crate::platform::listener::{CappedAddr, ListenerArgs};
+
+pub use body_deadline::BodyError;
 pub use routes::{router, AppState, MAX_BODY_BYTES};
 
 /// Why the server stopped.
@@ -26,10 +31,17 @@ pub enum ServerError {
 
 /// Serves `app` over TLS on `addr` until `shutdown` resolves, then drains in-flight requests.
 /// `tls` may be reloaded while serving (see [`crate::platform::tls`]).
+///
+/// Slow and idle clients are bounded by `limits` (see [`crate::platform::listener`]): the TLS
+/// handshake, the request header and the request body each have a deadline, and at most
+/// `limits.max_connections` connections are open at once (further ones wait in the listen
+/// backlog). HTTP/1.1 only, as ALPN offers: no protocol sniffing, so the header timer runs from
+/// the end of the handshake.
 pub async fn serve_tls(
     addr: SocketAddr,
     tls: RustlsConfig,
     app: axum::Router,
+    limits: &ListenerArgs,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let handle = axum_server::Handle::new();
@@ -38,8 +50,28 @@ pub async fn serve_tls(
         shutdown.await;
         h.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
     });
-    axum_server::bind_rustls(addr, tls)
-        .handle(handle)
+    let app = body_deadline::layer(app, limits.request_body_timeout);
+    let acceptor = RustlsAcceptor::new(tls).handshake_timeout(limits.tls_handshake_timeout);
+    let max_connections = usize::try_from(limits.max_connections).unwrap_or(usize::MAX);
+    let mut server = axum_server::Server::bind(CappedAddr::new(addr, max_connections))
+        .acceptor(acceptor)
+        .http1_only()
+        .handle(handle);
+    // hyper's header timer needs a timer (without one, a configured timeout is refused when a
+    // connection is served).
+    server
+        .http_builder()
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    tracing::info!(
+        tls_handshake_timeout = ?limits.tls_handshake_timeout,
+        header_read_timeout = ?limits.header_read_timeout,
+        request_body_timeout = ?limits.request_body_timeout,
+        max_connections,
+        "listener limits"
+    );
+    server
         .serve(app.into_make_service())
         .await
         .map_err(|source| ServerError::Serve { addr, source })
