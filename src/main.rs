@@ -67,6 +67,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         (None, true) => "127.0.0.1:8443".parse()?,
         (None, false) => "0.0.0.0:8443".parse()?,
     };
+    // Refused configurations are refused before anything below writes to the cluster.
+    args.api.check_listen(listen.ip().is_loopback())?;
     // Leader election (a Lease; only the leader writes to the cluster), then the serving
     // certificate in the chosen --cert-mode, reloaded while serving.
     // One Kubernetes client (or why there is none) for every part that talks to the API:
