@@ -67,8 +67,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         (None, true) => "127.0.0.1:8443".parse()?,
         (None, false) => "0.0.0.0:8443".parse()?,
     };
-    // NATS credentials and certificates are checked before anything starts: a wrong path is a
-    // configuration error, not something to retry forever.
+    // Refused configurations are refused before anything below writes to the cluster: the
+    // hosts API's loopback rule, and NATS credentials and certificates (a wrong path is a
+    // configuration error, not something to retry forever).
+    args.api.check_listen(listen.ip().is_loopback())?;
     let nats = args.live.nats()?;
     // Leader election (a Lease; only the leader writes to the cluster), then the serving
     // certificate in the chosen --cert-mode, reloaded while serving.

@@ -433,6 +433,19 @@ impl Authenticator {
         self.config.store(Some(Arc::new(config)));
     }
 
+    /// The message of a 401. Why a credential was refused is logged, not told; but when nobody
+    /// can be authenticated at all (no Kubernetes API to delegate to), the Status says so, or a
+    /// caller could not tell a broken server from a bad credential.
+    pub fn unauthorized_message(&self) -> &'static str {
+        match self.mode {
+            AuthMode::Unavailable(_) => {
+                "Unauthorized: wasmgate has no Kubernetes API to delegate authentication to \
+                 (see its log); the hosts API refuses every request"
+            }
+            _ => "Unauthorized",
+        }
+    }
+
     /// Whether the front-proxy configuration is loaded (or not needed).
     pub fn ready(&self) -> bool {
         match self.mode {
@@ -792,7 +805,7 @@ pub async fn middleware(
         Ok(u) => u,
         Err(Unauthenticated(why)) => {
             tracing::warn!(path = %attrs.path, verb = %attrs.verb, reason = %why, "unauthenticated request refused");
-            return ApiError::unauthorized("Unauthorized").into_response();
+            return ApiError::unauthorized(auth.unauthorized_message()).into_response();
         }
     };
     strip_identity_headers(req.headers_mut());

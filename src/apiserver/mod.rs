@@ -334,6 +334,20 @@ pub struct ApiArgs {
     pub auth_cache_seconds: u64,
 }
 
+impl ApiArgs {
+    /// Refuses `--api-auth none` unless wasmgate listens on loopback only (`loopback`). `serve`
+    /// checks this before it starts anything, so a refused start writes nothing to the cluster
+    /// (no Lease taken, no certificate Secret).
+    pub fn check_listen(&self, loopback: bool) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.api_auth != ApiAuth::None || loopback,
+            "--api-auth none serves the hosts API to anyone: it is allowed on a loopback \
+             --listen address only"
+        );
+        Ok(())
+    }
+}
+
 /// Sets up authentication (loading the ConfigMap once, then re-reading it in the background) and
 /// returns the hosts API routes. `loopback`: whether wasmgate listens on loopback only (required
 /// for `--api-auth none`). Without a reachable Kubernetes API in delegated mode, the hosts API
@@ -348,11 +362,7 @@ pub async fn setup(
     let ttl = std::time::Duration::from_secs(args.auth_cache_seconds);
     let auth = match args.api_auth {
         ApiAuth::None => {
-            anyhow::ensure!(
-                loopback,
-                "--api-auth none serves the hosts API to anyone: it is allowed on a loopback \
-                 --listen address only"
-            );
+            args.check_listen(loopback)?;
             tracing::warn!("--api-auth none: the hosts API is served without authentication");
             Authenticator::new(AuthMode::AllowAll, ttl)
         }

@@ -18,6 +18,8 @@
 
 #![allow(dead_code)]
 
+pub mod serve;
+
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
