@@ -113,6 +113,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         metrics.registry(),
         live.inventory.clone(),
         live.stats.clone(),
+        nats.is_some(),
+    );
+    wasmgate::platform::metrics::register_platform(
+        metrics.registry(),
+        leader.as_ref().map(|l| l.is_leader.clone()),
     );
     let metrics = Arc::new(metrics);
     let inventory_path = args
@@ -203,6 +208,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ready: ready.clone(),
         metrics,
         admission_metrics,
+        nats: nats.as_ref().map(|_| server::NatsReadiness {
+            stats: live.stats.clone(),
+            grace: args.live.config().reporting_grace(),
+        }),
     })
     .merge(hosts_api);
     tracing::info!(%listen, dev = args.dev, "wasmgate serving /validate and /mutate");

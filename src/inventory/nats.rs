@@ -32,11 +32,45 @@ pub struct IngestStats {
     pub connects: AtomicU64,
     /// Connections lost.
     pub disconnects: AtomicU64,
+    /// Unix milliseconds since when the connection is down; 0 while connected (and before the
+    /// first connection, which the warm-up waits for).
+    down_since_ms: AtomicU64,
 }
 
 impl IngestStats {
     fn get(c: &AtomicU64) -> u64 {
         c.load(Ordering::Relaxed)
+    }
+
+    /// Whether NATS is connected now.
+    pub fn connected(&self) -> bool {
+        Self::get(&self.connects) > 0 && Self::get(&self.down_since_ms) == 0
+    }
+
+    /// How long the connection has been down at `now` (`None` while connected or before the
+    /// first connection).
+    pub fn down_for(&self, now: SystemTime) -> Option<Duration> {
+        let since = Self::get(&self.down_since_ms);
+        (since != 0).then(|| {
+            let now_ms = unix_ms(now);
+            Duration::from_millis(now_ms.saturating_sub(since))
+        })
+    }
+
+    /// The connection is up (again).
+    pub(crate) fn mark_up(&self) {
+        self.down_since_ms.store(0, Ordering::Relaxed);
+    }
+
+    /// The connection was lost at `now`.
+    pub(crate) fn mark_down(&self, now: SystemTime) {
+        // The first loss counts; a later report of the same outage keeps it.
+        let _ = self.down_since_ms.compare_exchange(
+            0,
+            unix_ms(now).max(1),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
     }
 
     /// (received, applied, rejected).
@@ -47,6 +81,12 @@ impl IngestStats {
             Self::get(&self.rejected),
         )
     }
+}
+
+fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
 }
 
 /// Handles one message; `false` when it was rejected.
@@ -88,6 +128,9 @@ pub fn spawn_ingest(
             if let Err(e) = run_ingest(&nats, &inventory, &stats).await {
                 tracing::error!(url = nats.url(), error = %e, "NATS heartbeat ingestion failed; retrying in 5s");
             }
+            if stats.connects.load(Ordering::Relaxed) > 0 {
+                stats.mark_down(SystemTime::now());
+            }
             inventory.mark_disconnected(SystemTime::now());
             tokio::time::sleep(Duration::from_secs(5)).await;
         }
@@ -112,12 +155,14 @@ async fn run_ingest(
             async move {
                 match event {
                     async_nats::Event::Connected => {
+                        stats.mark_up();
                         let n = stats.connects.fetch_add(1, Ordering::Relaxed) + 1;
                         tracing::info!(connects = n, "NATS connected; heartbeat settle window starts");
                         inventory.mark_connected(SystemTime::now());
                     }
                     async_nats::Event::Disconnected => {
                         stats.disconnects.fetch_add(1, Ordering::Relaxed);
+                        stats.mark_down(SystemTime::now());
                         tracing::warn!("NATS disconnected; silent hosts stay Unknown until reconnected and settled");
                         inventory.mark_disconnected(SystemTime::now());
                     }

@@ -693,6 +693,7 @@ impl SelfManaged {
                 return Err(e.into());
             }
         };
+        super::tls::note_served(cert);
         match &self.tls {
             Some(tls) => {
                 tls.reload_from_config(server_config);

@@ -23,6 +23,9 @@
 //! | `reconcile_passes_total`, `events_emitted_total` | counter | |
 //! | `reconcile_duration_seconds` | histogram | |
 //! | `build_info` | gauge (always 1) | `version` |
+//! | `serving_certificate_expiry_timestamp_seconds` | gauge | |
+//! | `leader` | gauge (1 while this replica leads) | |
+//! | `nats_connected` | gauge (with `--nats-url`) | |
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::family::Family;
@@ -133,6 +136,52 @@ impl Metrics {
     }
 }
 
+/// Reads the platform's state at scrape time: the served certificate's expiry and whether this
+/// replica leads.
+#[derive(Debug)]
+struct PlatformCollector {
+    leader: Option<tokio::sync::watch::Receiver<bool>>,
+}
+
+impl prometheus_client::collector::Collector for PlatformCollector {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric;
+        use prometheus_client::metrics::gauge::ConstGauge;
+        if let Some(not_after) = super::tls::served_certificate_not_after() {
+            let gauge = ConstGauge::new(not_after);
+            gauge.encode(encoder.encode_descriptor(
+                "serving_certificate_expiry_timestamp_seconds",
+                "When the serving certificate in use expires (Unix seconds).",
+                None,
+                gauge.metric_type(),
+            )?)?;
+        }
+        // Without leader election this replica writes alone: it leads.
+        let leading = self.leader.as_ref().is_none_or(|rx| *rx.borrow());
+        let gauge = ConstGauge::new(i64::from(leading));
+        gauge.encode(encoder.encode_descriptor(
+            "leader",
+            "1 while this replica holds the leader Lease (it alone writes certificates, Events and caBundles).",
+            None,
+            gauge.metric_type(),
+        )?)
+    }
+}
+
+/// Registers `serving_certificate_expiry_timestamp_seconds` and `leader` (from `leader`, the
+/// leader election's flag; `None` without election), read at scrape time.
+pub fn register_platform(
+    registry: &mut Registry,
+    leader: Option<tokio::sync::watch::Receiver<bool>>,
+) {
+    registry
+        .sub_registry_with_labels(std::iter::empty())
+        .register_collector(Box::new(PlatformCollector { leader }));
+}
+
 /// Reading an exposition back, for the tests of every part's series.
 #[cfg(test)]
 pub(crate) mod testing {
@@ -219,5 +268,26 @@ mod tests {
         ] {
             assert!(!text.contains(absent), "{absent} in:\n{text}");
         }
+    }
+
+    #[test]
+    fn leadership_and_certificate_expiry_are_read_at_scrape_time() {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let mut m = Metrics::new();
+        register_platform(m.registry(), Some(rx));
+        assert_lines(&m, &["# TYPE wasmgate_leader gauge", "wasmgate_leader 0"]);
+        tx.send(true).unwrap();
+        assert_lines(&m, &["wasmgate_leader 1"]);
+
+        let certs = super::super::tls::issue::generate(&["localhost".into()]).unwrap();
+        super::super::tls::note_served(certs.cert_pem.as_bytes());
+        let (_, cert) = x509_parser::pem::parse_x509_pem(certs.cert_pem.as_bytes()).unwrap();
+        let not_after = cert.parse_x509().unwrap().validity().not_after.timestamp();
+        assert_lines(
+            &m,
+            &[&format!(
+                "wasmgate_serving_certificate_expiry_timestamp_seconds {not_after}"
+            )],
+        );
     }
 }

@@ -233,6 +233,12 @@ async fn drive(
                     Msg::Prepared { key, meta, object, prepared } => {
                         if pending.get(&key) == Some(&meta.spec_digest) {
                             pending.remove(&key);
+                            // Judged against the inventory as it is now, not as of the last
+                            // tick: the first objects after the warm-up gate would otherwise meet
+                            // the empty inventory of before the first tick (a false Unresolved
+                            // Event), and a host that arrived since the tick would be missed.
+                            let snapshot = core.admission().inventory.snapshot();
+                            outcomes.extend(core.inventory_changed(snapshot, now));
                             outcomes.extend(core.upsert(key, *object, *prepared, meta, now));
                         }
                     }

@@ -162,6 +162,8 @@ impl AdmissionMetrics {
 struct InventoryCollector {
     inventory: Arc<LiveInventory>,
     stats: Arc<IngestStats>,
+    /// Whether heartbeats come from NATS (`nats_connected` is exposed only then).
+    nats: bool,
 }
 
 impl Collector for InventoryCollector {
@@ -204,6 +206,16 @@ impl Collector for InventoryCollector {
             )?)?;
         }
 
+        if self.nats {
+            let up = ConstGauge::new(i64::from(self.stats.connected()));
+            up.encode(encoder.encode_descriptor(
+                "nats_connected",
+                "1 while the heartbeat connection to NATS is up.",
+                None,
+                up.metric_type(),
+            )?)?;
+        }
+
         let rv =
             ConstGauge::new(i64::try_from(self.inventory.resource_version()).unwrap_or(i64::MAX));
         rv.encode(encoder.encode_descriptor(
@@ -216,16 +228,21 @@ impl Collector for InventoryCollector {
 }
 
 /// Registers the live inventory's series (`hosts{ready}`, `heartbeats_total`,
-/// `heartbeats_malformed_total`, `inventory_resource_version`), read from `inventory` and
-/// `stats` at scrape time.
+/// `heartbeats_malformed_total`, `inventory_resource_version`, and with `nats`
+/// `nats_connected`), read from `inventory` and `stats` at scrape time.
 pub fn register_inventory(
     registry: &mut Registry,
     inventory: Arc<LiveInventory>,
     stats: Arc<IngestStats>,
+    nats: bool,
 ) {
     registry
         .sub_registry_with_labels(std::iter::empty())
-        .register_collector(Box::new(InventoryCollector { inventory, stats }));
+        .register_collector(Box::new(InventoryCollector {
+            inventory,
+            stats,
+            nats,
+        }));
 }
 
 #[cfg(test)]
@@ -317,7 +334,7 @@ mod tests {
         let inventory = LiveInventory::new(LiveConfig::default());
         let stats = Arc::new(IngestStats::default());
         let mut m = Metrics::new();
-        register_inventory(m.registry(), inventory.clone(), stats.clone());
+        register_inventory(m.registry(), inventory.clone(), stats.clone(), true);
         assert_lines(
             &m,
             &[
@@ -330,8 +347,18 @@ mod tests {
                 "wasmgate_heartbeats_malformed_total 0",
                 "# TYPE wasmgate_inventory_resource_version gauge",
                 "wasmgate_inventory_resource_version 0",
+                "wasmgate_nats_connected 0",
             ],
         );
+        stats
+            .connects
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        stats.mark_up();
+        assert_lines(&m, &["wasmgate_nats_connected 1"]);
+        stats.mark_down(std::time::SystemTime::now());
+        assert_lines(&m, &["wasmgate_nats_connected 0"]);
+        assert!(stats.down_for(std::time::SystemTime::now()).is_some());
+        stats.mark_up();
         let subject = "runtime.operator.heartbeat.";
         assert!(ingest(
             &inventory,

@@ -14,7 +14,7 @@ use hyper_util::rt::TokioTimer;
 use crate::platform::listener::{CappedAddr, ListenerArgs};
 
 pub use body_deadline::BodyError;
-pub use routes::{router, AppState, MAX_BODY_BYTES};
+pub use routes::{router, AppState, NatsReadiness, MAX_BODY_BYTES};
 
 /// Why the server stopped.
 #[derive(Debug, thiserror::Error)]

@@ -18,6 +18,7 @@ use serde_json::json;
 use super::metrics::{AdmissionMetrics, AdmissionVerdict};
 use crate::admission::{self, parse_review, review_response, Review};
 use crate::engine::{Engine, Mode, Verdict};
+use crate::inventory::IngestStats;
 use crate::platform::duration::{parse_duration, DurationError};
 use crate::platform::metrics::{self, Metrics, ObjectKind};
 
@@ -35,6 +36,20 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The admission series (registered in `metrics`), recorded per request.
     pub admission_metrics: AdmissionMetrics,
+    /// With `--nats-url`: the heartbeat connection `/readyz` also checks.
+    pub nats: Option<NatsReadiness>,
+}
+
+/// `/readyz`'s NATS check: a replica whose heartbeat connection has been down longer than
+/// `grace` sees every host Unknown and cannot admit anything, so it reports not ready and the
+/// Service sends reviews to replicas that still hear the hosts.
+#[derive(Clone, Debug)]
+pub struct NatsReadiness {
+    /// The ingestion's connection state.
+    pub stats: Arc<IngestStats>,
+    /// How long a disconnect is tolerated (hosts turn Unknown after half the heartbeat
+    /// timeout).
+    pub grace: Duration,
 }
 
 /// A Kubernetes `Status` failure response.
@@ -212,15 +227,30 @@ async fn live() -> &'static str {
 }
 
 async fn ready(State(s): State<AppState>) -> Response {
-    if s.ready.load(Ordering::Relaxed) {
-        "ok".into_response()
-    } else {
-        status_response(
+    if !s.ready.load(Ordering::Relaxed) {
+        return status_response(
             StatusCode::SERVICE_UNAVAILABLE,
             "ServiceUnavailable",
-            "not ready",
-        )
+            "not ready: the inventory is warming up",
+        );
     }
+    if let Some(nats) = &s.nats {
+        if let Some(down) = nats
+            .stats
+            .down_for(std::time::SystemTime::now())
+            .filter(|down| *down > nats.grace)
+        {
+            return status_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailable",
+                format!(
+                    "not ready: the NATS heartbeat connection has been down for {}s (hosts are Unknown)",
+                    down.as_secs()
+                ),
+            );
+        }
+    }
+    "ok".into_response()
 }
 
 async fn not_found() -> Response {

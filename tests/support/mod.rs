@@ -990,7 +990,17 @@ pub struct NatsServer {
 impl NatsServer {
     /// Starts nats-server and waits (bounded) until it accepts TCP connections.
     pub fn start(log: &Path) -> NatsServer {
-        let port = free_port();
+        Self::start_on(free_port(), log)
+    }
+
+    /// Stops it and starts a new nats-server on the same port (clients reconnect to it).
+    pub fn restart(&mut self) {
+        self.stop();
+        let log = self.log.with_extension("restarted.log");
+        *self = Self::start_on(self.port, &log);
+    }
+
+    fn start_on(port: u16, log: &Path) -> NatsServer {
         let logfile =
             std::fs::File::create(log).unwrap_or_else(|e| panic!("create {}: {e}", log.display()));
         let t = Instant::now();

@@ -11,6 +11,7 @@ mod client_cert;
 pub mod issue;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,6 +42,32 @@ pub enum TlsError {
     /// rustls refused the pair (e.g. a key that does not match the certificate).
     #[error("{0}")]
     Rustls(#[from] rustls::Error),
+}
+
+/// `notAfter` (Unix seconds) of the certificate this process serves; 0 before the first one.
+/// One process serves one certificate on one port, so this is process-wide.
+static SERVED_NOT_AFTER: AtomicI64 = AtomicI64::new(0);
+
+/// `notAfter` (Unix seconds) of the serving certificate in use, for the expiry metric; `None`
+/// before one is served.
+pub fn served_certificate_not_after() -> Option<i64> {
+    Some(SERVED_NOT_AFTER.load(Ordering::Relaxed)).filter(|t| *t != 0)
+}
+
+/// Records the leaf of `cert_pem` as the certificate now served (called where a configuration
+/// is handed to the listener).
+pub fn note_served(cert_pem: &[u8]) {
+    let not_after = CertificateDer::pem_slice_iter(cert_pem)
+        .next()
+        .and_then(Result::ok)
+        .and_then(|der| {
+            x509_parser::parse_x509_certificate(der.as_ref())
+                .ok()
+                .map(|(_, cert)| cert.validity().not_after.timestamp())
+        });
+    if let Some(t) = not_after {
+        SERVED_NOT_AFTER.store(t, Ordering::Relaxed);
+    }
 }
 
 /// Installs ring as the process-wide rustls provider (idempotent).
@@ -80,6 +107,7 @@ pub fn server_config_from_pem(
 pub fn watch_files(cert: PathBuf, key: PathBuf, every: Duration) -> Result<RustlsConfig, TlsError> {
     let pair = read_pair(&cert, &key)?;
     let config = RustlsConfig::from_config(Arc::new(server_config_from_pem(&pair.0, &pair.1)?));
+    note_served(&pair.0);
     tracing::info!(cert = %cert.display(), key = %key.display(), every = ?every, "serving certificate loaded from files; watching them for changes");
     spawn_file_reloader(
         cert,
@@ -153,6 +181,7 @@ pub fn reload_if_changed(
     match server_config_from_pem(&c, &k) {
         Ok(config) => {
             tls.reload_from_config(Arc::new(config));
+            note_served(&c);
             ReloadOutcome::Reloaded
         }
         Err(e) => ReloadOutcome::Rejected(e.to_string()),
