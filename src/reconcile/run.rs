@@ -320,6 +320,8 @@ fn applied(
             return;
         };
         let prepared = admission.prepare(&key.namespace, &object).await;
+        // A stored object: its annotation worlds serve the Workloads a replica set stamps out.
+        admission.remember(&key.namespace, &prepared);
         let _ = tx
             .send(Msg::Prepared {
                 key,
