@@ -570,6 +570,25 @@ async fn bad_requests_get_status_errors() {
         );
     }
 
+    // A wrong method: 405 with a Status, as every error.
+    let response = f
+        .client
+        .get(format!("{}/validate", f.server.url))
+        .send()
+        .await
+        .expect("GET /validate");
+    assert_eq!(response.status(), 405);
+    let body: Value = response.json().await.expect("a Status body");
+    assert_eq!(
+        (
+            body["kind"].as_str(),
+            body["reason"].as_str(),
+            body["code"].as_u64()
+        ),
+        (Some("Status"), Some("MethodNotAllowed"), Some(405)),
+        "{body}"
+    );
+
     // Over 3 MiB.
     let (status, body) = f
         .post_raw("/validate", vec![b' '; 3 * 1024 * 1024 + 1])

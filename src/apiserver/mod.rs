@@ -327,10 +327,10 @@ pub struct ApiArgs {
     #[arg(long, env = "WASMGATE_KUBECONFIG")]
     pub kubeconfig: Option<std::path::PathBuf>,
     /// How often the extension-apiserver-authentication ConfigMap is re-read, in seconds.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, env = "WASMGATE_AUTH_RELOAD_SECONDS")]
     pub auth_reload_seconds: u64,
     /// How long SubjectAccessReview and TokenReview answers are reused, in seconds.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, env = "WASMGATE_AUTH_CACHE_SECONDS")]
     pub auth_cache_seconds: u64,
 }
 

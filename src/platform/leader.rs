@@ -82,13 +82,13 @@ pub struct LeaderArgs {
     #[arg(long, env = "WASMGATE_LEADER_LEASE_NAMESPACE")]
     pub leader_lease_namespace: Option<String>,
     /// How long a Lease that is not renewed stays with its holder.
-    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    #[arg(long, default_value = "15s", value_parser = parse_duration, env = "WASMGATE_LEADER_LEASE_DURATION")]
     pub leader_lease_duration: Duration,
     /// How often the leader renews the Lease.
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, default_value = "5s", value_parser = parse_duration, env = "WASMGATE_LEADER_RENEW_PERIOD")]
     pub leader_renew_period: Duration,
     /// How often a follower (or a leader whose renewal failed) tries again.
-    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    #[arg(long, default_value = "2s", value_parser = parse_duration, env = "WASMGATE_LEADER_RETRY_PERIOD")]
     pub leader_retry_period: Duration,
 }
 

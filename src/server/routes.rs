@@ -261,15 +261,24 @@ async fn not_found() -> Response {
     )
 }
 
+/// A method the path does not serve: 405 with a `Status`, like every other error.
+async fn wrong_method(method: axum::http::Method) -> Response {
+    status_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "MethodNotAllowed",
+        format!("the server does not allow this method on the requested resource ({method})"),
+    )
+}
+
 /// The application router.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/validate", post(validate))
-        .route("/mutate", post(mutate))
-        .route("/healthz", get(live))
-        .route("/livez", get(live))
-        .route("/readyz", get(ready))
-        .route("/metrics", get(serve_metrics))
+        .route("/validate", post(validate).fallback(wrong_method))
+        .route("/mutate", post(mutate).fallback(wrong_method))
+        .route("/healthz", get(live).fallback(wrong_method))
+        .route("/livez", get(live).fallback(wrong_method))
+        .route("/readyz", get(ready).fallback(wrong_method))
+        .route("/metrics", get(serve_metrics).fallback(wrong_method))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
