@@ -83,6 +83,11 @@ pub struct ServeArgs {
     /// How often the inventory file is checked for changes, in seconds.
     #[arg(long, default_value_t = 2, env = "WASMGATE_INVENTORY_POLL_SECONDS")]
     pub inventory_poll_seconds: u64,
+    /// CA bundle (PEM) that `/validate` and `/mutate` callers' client certificates must chain
+    /// to (kube-apiserver presents one when its AdmissionConfiguration gives it a kubeconfig for
+    /// the webhook); without it the webhooks ask for no certificate.
+    #[arg(long, value_name = "FILE", env = "WASMGATE_WEBHOOK_CLIENT_CA")]
+    pub webhook_client_ca: Option<PathBuf>,
     /// Map an image reference to a local component file: IMAGE=FILE.wasm (repeatable).
     #[arg(
         long = "component",

@@ -21,6 +21,9 @@ use crate::engine::{Engine, Mode, Verdict};
 use crate::inventory::IngestStats;
 use crate::platform::duration::{parse_duration, DurationError};
 use crate::platform::metrics::{self, Metrics, ObjectKind};
+use crate::platform::tls::RequiredClientCa;
+use axum::Extension;
+use axum_server::tls::TlsInfo;
 
 /// Largest AdmissionReview body accepted (kube-apiserver's own request limit is 3 MiB).
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
@@ -38,6 +41,9 @@ pub struct AppState {
     pub admission_metrics: AdmissionMetrics,
     /// With `--nats-url`: the heartbeat connection `/readyz` also checks.
     pub nats: Option<NatsReadiness>,
+    /// With `--webhook-client-ca`: the CA `/validate` and `/mutate` callers' certificates must
+    /// chain to.
+    pub webhook_client_ca: Option<Arc<RequiredClientCa>>,
 }
 
 /// `/readyz`'s NATS check: a replica whose heartbeat connection has been down longer than
@@ -199,14 +205,40 @@ fn rejection_response(rejection: BytesRejection) -> Response {
 
 async fn validate(
     State(s): State<AppState>,
+    tls: Option<Extension<Arc<TlsInfo>>>,
     Query(q): Query<WebhookQuery>,
     body: Body,
 ) -> Response {
+    if let Err(refused) = caller_allowed(&s, tls.as_deref()) {
+        return refused;
+    }
     webhook(s, Mode::Validate, q, body).await
 }
 
-async fn mutate(State(s): State<AppState>, Query(q): Query<WebhookQuery>, body: Body) -> Response {
+async fn mutate(
+    State(s): State<AppState>,
+    tls: Option<Extension<Arc<TlsInfo>>>,
+    Query(q): Query<WebhookQuery>,
+    body: Body,
+) -> Response {
+    if let Err(refused) = caller_allowed(&s, tls.as_deref()) {
+        return refused;
+    }
     webhook(s, Mode::Mutate, q, body).await
+}
+
+/// With `--webhook-client-ca`, only a caller whose client certificate chains to it (the
+/// apiserver) may ask for a verdict: 401 otherwise, before the body is read.
+#[allow(clippy::result_large_err)]
+fn caller_allowed(s: &AppState, tls: Option<&Arc<TlsInfo>>) -> Result<(), Response> {
+    let Some(ca) = &s.webhook_client_ca else {
+        return Ok(());
+    };
+    let peer = tls.map(|t| t.peer_certificates.as_slice()).unwrap_or(&[]);
+    ca.verify(peer).map_err(|why| {
+        tracing::warn!(reason = %why, "webhook call refused: no accepted client certificate");
+        status_response(StatusCode::UNAUTHORIZED, "Unauthorized", why)
+    })
 }
 
 /// `GET /metrics`: OpenMetrics text. Unauthenticated like `/healthz`: expose it inside the
