@@ -151,6 +151,7 @@ impl Engine {
                     mutate: Verdict::undecodable(Mode::Mutate, e.to_string()),
                     validate: Verdict::undecodable(Mode::Validate, e.to_string()),
                     notes: Vec::new(),
+                    worlds: BTreeMap::new(),
                 })
             }
         };
@@ -159,6 +160,7 @@ impl Engine {
             mutate: prepared.mutation(&obj),
             validate: self.validation(namespace, &obj, &prepared),
             notes: prepared.defaulted.notes.clone(),
+            worlds: prepared.worlds,
         })
     }
 
@@ -316,6 +318,9 @@ pub struct Evaluation {
     pub validate: Verdict,
     /// The defaults applied, one line each, without the `wasmgate: ` prefix of the warnings.
     pub notes: Vec<String>,
+    /// The component worlds it was judged with, by component name (empty when the object did
+    /// not decode).
+    pub worlds: BTreeMap<String, WorldState>,
 }
 
 /// The name of an `imagePullSecret`, if set.
