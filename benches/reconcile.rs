@@ -83,7 +83,7 @@ fn host(i: usize, ready: bool, postgres: &str, tick: u64) -> Host {
 
 fn snapshot(rv: u64, f: impl Fn(usize) -> Host) -> Arc<Snapshot> {
     Arc::new(Snapshot {
-        hosts: (0..HOSTS).map(f).collect(),
+        hosts: wasmgate::resolve::Hosts::new((0..HOSTS).map(f).collect()),
         resource_version: rv,
     })
 }

@@ -13,7 +13,7 @@ use wasmgate::crd::{
     Condition, Host, HostInterface, HostStatus, HostWitInterface, WorkloadComponent, WorkloadSpec,
 };
 use wasmgate::policy::Policy;
-use wasmgate::resolve::{apply_defaults, resolve, ResolveInput, WorldState};
+use wasmgate::resolve::{apply_defaults, resolve, Hosts, ResolveInput, WorldState};
 use wasmgate::wit::{ComponentWorld, WorldItemRef};
 
 fn wit(ns: &str, pkg: &str, v: Option<&str>, ifaces: &[&str]) -> HostWitInterface {
@@ -177,7 +177,7 @@ fn workload(components: usize) -> (WorkloadSpec, BTreeMap<String, WorldState>) {
 }
 
 fn bench(c: &mut Criterion) {
-    let hosts = hosts(1000);
+    let hosts = Hosts::new(hosts(1000));
     let policy = Policy::default();
     let (spec, worlds) = workload(20);
     let input = ResolveInput {

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use wasmgate::policy::Policy;
-use wasmgate::resolve::{apply_defaults, resolve, Report, ResolveInput, WorldState};
+use wasmgate::resolve::{apply_defaults, resolve, Hosts, Report, ResolveInput, WorldState};
 use wasmgate_oracle::wit_text::rewrite_version;
 use wasmgate_oracle::{Entry, Oracle, Plugin, Verdict, WitInterface};
 use wit_component::{dummy_module, embed_component_metadata, ComponentEncoder, StringEncoding};
@@ -1104,7 +1104,7 @@ fn judge_wasmgate(case: &Case) -> WasmgateVerdict {
     let spec: wasmgate::crd::WorkloadSpec =
         serde_json::from_value(workload_spec_json(case)).expect("workload spec");
     let host: wasmgate::crd::Host = serde_json::from_value(host_json(&case.plugins)).expect("host");
-    let hosts = vec![host];
+    let hosts = Hosts::new(vec![host]);
     let mut worlds = BTreeMap::new();
     for c in &case.components {
         let w = wasmgate::wit::decode_component(&c.bytes)

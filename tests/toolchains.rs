@@ -26,7 +26,7 @@ use wasmgate::crd::{
     Condition, Host, HostInterface, HostStatus, HostWitInterface, WorkloadComponent, WorkloadSpec,
 };
 use wasmgate::policy::Policy;
-use wasmgate::resolve::{resolve, Report, ResolveInput, WorldState};
+use wasmgate::resolve::{resolve, Hosts, Report, ResolveInput, WorldState};
 use wasmgate::wit::{decode_component, ComponentWorld, WorldItemRef};
 use wasmgate_oracle::{Entry, Oracle, Plugin, Verdict, WitInterface};
 
@@ -260,7 +260,7 @@ fn wasmgate_verdict(name: &str, world: &ComponentWorld, case: &Case) -> Report {
         ..Default::default()
     };
     let worlds = BTreeMap::from([(name.to_string(), WorldState::Known(world.clone()))]);
-    let hosts = vec![host(case.host_has_keyvalue)];
+    let hosts = Hosts::new(vec![host(case.host_has_keyvalue)]);
     let policy = Policy::default();
     resolve(&ResolveInput {
         namespace: "default",

@@ -21,7 +21,7 @@ use wasmgate::crd::{Host, WorkloadSpec};
 use wasmgate::engine::Engine;
 use wasmgate::inventory::{InventorySource, SharedInventory};
 use wasmgate::policy::Policy;
-use wasmgate::resolve::{apply_defaults, resolve, ResolveInput, WorldState};
+use wasmgate::resolve::{apply_defaults, resolve, Hosts, ResolveInput, WorldState};
 use wasmgate::wit::ComponentWorld;
 
 /// The single-threaded runtime every target's async calls run on (libFuzzer runs one input at a
@@ -38,11 +38,12 @@ pub fn runtime() -> &'static tokio::runtime::Runtime {
 
 /// The hosts of `examples/inventory.yaml` (five hosts, one NotReady), loaded once with
 /// [`wasmgate::inventory::load_hosts`].
-pub fn example_hosts() -> &'static [Host] {
-    static HOSTS: OnceLock<Vec<Host>> = OnceLock::new();
+pub fn example_hosts() -> &'static Hosts {
+    static HOSTS: OnceLock<Hosts> = OnceLock::new();
     HOSTS.get_or_init(|| {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/inventory.yaml");
         wasmgate::inventory::load_hosts(std::path::Path::new(path))
+            .map(Hosts::new)
             .expect("examples/inventory.yaml loads")
     })
 }

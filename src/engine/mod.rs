@@ -230,7 +230,7 @@ impl Engine {
         namespace: &str,
         obj: &AdmittedObject,
         prepared: &Prepared,
-        hosts: &[crate::crd::Host],
+        hosts: &crate::resolve::Hosts,
     ) -> Report {
         let deployment = obj.deployment_context();
         resolve(&ResolveInput {

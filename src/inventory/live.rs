@@ -54,6 +54,7 @@ use crate::crd::{Condition, Host, HostStatus, HostWitInterface, WASMGATE_GROUP, 
 
 use super::heartbeat::{rfc3339_seconds, timestamp, HostHeartbeat, WitInterface};
 use super::{InventoryError, InventorySource, Snapshot};
+use crate::resolve::Hosts;
 use crate::store::{State, Store, Versioned};
 
 pub use crate::store::{EventType as WatchEventType, WatchError};
@@ -661,7 +662,7 @@ impl InventorySource for LiveInventory {
         }
         let inner = self.lock();
         let snapshot = Arc::new(Snapshot {
-            hosts: inner.iter().map(|(_, e)| Host::clone(e.object())).collect(),
+            hosts: Hosts::new(inner.iter().map(|(_, e)| Host::clone(e.object())).collect()),
             resource_version: inner.resource_version(),
         });
         self.cache.store(Arc::new(Cached {

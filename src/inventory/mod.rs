@@ -15,6 +15,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use crate::crd::Host;
+use crate::resolve::Hosts;
 
 pub use args::LiveArgs;
 pub use file::{is_host, load_hosts, watch_file, InventoryError, ReplaceHosts};
@@ -26,8 +27,8 @@ pub use nats_connect::{NatsAuthArgs, NatsConfigError, NatsConnection};
 /// One consistent view of every known host.
 #[derive(Clone, Debug, Default)]
 pub struct Snapshot {
-    /// The hosts, in a stable order (by name).
-    pub hosts: Vec<Host>,
+    /// The hosts, in a stable order (by name), indexed for resolution.
+    pub hosts: Hosts,
     /// Increases with every change.
     pub resource_version: u64,
 }
@@ -57,7 +58,7 @@ impl SharedInventory {
         hosts.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
         let rv = self.current.load().resource_version + 1;
         self.current.store(Arc::new(Snapshot {
-            hosts,
+            hosts: Hosts::new(hosts),
             resource_version: rv,
         }));
     }

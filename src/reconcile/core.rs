@@ -370,7 +370,7 @@ mod tests {
 
     fn snapshot(rv: u64, hosts: Vec<Host>) -> Arc<Snapshot> {
         Arc::new(Snapshot {
-            hosts,
+            hosts: hosts.into(),
             resource_version: rv,
         })
     }

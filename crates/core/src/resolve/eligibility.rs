@@ -1,17 +1,29 @@
 //! Which hosts a workload may land on: Ready, then `hostId` or `hostSelector`, then the
 //! operator's environment rules (wasmCloud digest section 4.1).
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use crate::crd::{Host, WorkloadSpec};
 use crate::policy::Policy;
 
+use super::hosts::TargetKey;
 use super::report::{Code, Finding};
 
 /// The eligible hosts and a phrase describing the targeting, for messages.
 pub struct Eligibility<'h> {
     /// Hosts the operator could place the workload on.
     pub hosts: Vec<&'h Host>,
+    /// e.g. `hosts matching hostSelector {hostgroup=default}`.
+    pub description: String,
+    /// A finding when the environment rules reject the workload outright.
+    pub rejection: Option<Finding>,
+}
+
+/// How a spec targets hosts: what selects them, and how to say it.
+pub(crate) struct Targeting {
+    /// The selection (also the key of [`super::hosts::Hosts`]' memo).
+    pub key: TargetKey,
     /// e.g. `hosts matching hostSelector {hostgroup=default}`.
     pub description: String,
     /// A finding when the environment rules reject the workload outright.
@@ -25,6 +37,16 @@ pub fn eligible_hosts<'h>(
     hosts: &'h [Host],
     policy: &Policy,
 ) -> Eligibility<'h> {
+    let t = targeting(spec, namespace, policy);
+    Eligibility {
+        hosts: hosts.iter().filter(|h| t.key.admits(h)).collect(),
+        description: t.description,
+        rejection: t.rejection,
+    }
+}
+
+/// The targeting of `spec` in `namespace` under the operator's environment rules.
+pub(crate) fn targeting(spec: &WorkloadSpec, namespace: &str, policy: &Policy) -> Targeting {
     let spec_env = spec.environment.as_deref().filter(|e| !e.is_empty());
     let mut rejection = None;
     // The operator's environment matrix.
@@ -61,28 +83,17 @@ pub fn eligible_hosts<'h>(
     if let Some(env) = env_filter {
         let _ = write!(description, " in environment {env:?}");
     }
-
-    let hosts = hosts
-        .iter()
-        .filter(|h| h.ready_status() == Some("True"))
-        .filter(|h| match host_id {
-            // hostId bypasses selection (and upstream skips the readiness check; a pinned host
-            // that is not Ready still cannot run it, so we keep the Ready filter).
-            Some(id) => h.host_id == id,
-            None => {
-                let labels = h.metadata.labels.as_ref();
+    Targeting {
+        key: TargetKey {
+            host_id: host_id.map(str::to_string),
+            // hostId bypasses selection and the environment rule.
+            selector: if host_id.is_some() {
+                BTreeMap::new()
+            } else {
                 selector
-                    .iter()
-                    .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
-            }
-        })
-        .filter(|h| match (env_filter, host_id) {
-            (Some(env), None) => h.environment.as_deref() == Some(env),
-            _ => true,
-        })
-        .collect();
-    Eligibility {
-        hosts,
+            },
+            environment: env_filter.filter(|_| host_id.is_none()).map(str::to_string),
+        },
         description,
         rejection,
     }

@@ -8,10 +8,12 @@
 mod checks;
 mod defaults;
 mod eligibility;
+mod hosts;
 pub mod plugins;
 mod report;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use semver::Version;
 
@@ -24,6 +26,7 @@ use crate::wit::{
 
 pub use defaults::{apply_defaults, apply_defaults_checked, image_pull_policy_default, Defaulted};
 pub use eligibility::{eligible_hosts, Eligibility};
+pub use hosts::Hosts;
 pub use report::{Code, Finding, Link, Provider, Report};
 
 /// The key under which the workload's service appears among the components.
@@ -57,8 +60,8 @@ pub struct ResolveInput<'a> {
     pub spec: &'a WorkloadSpec,
     /// Worlds by component name (and [`SERVICE_KEY`] for the service).
     pub worlds: &'a BTreeMap<String, WorldState>,
-    /// The inventory snapshot.
-    pub hosts: &'a [Host],
+    /// The inventory snapshot, indexed.
+    pub hosts: &'a Hosts,
     /// Configuration.
     pub policy: &'a Policy,
     /// Present for WorkloadDeployments.
@@ -140,7 +143,8 @@ fn offered_any_other(
     })
 }
 
-/// Versions of `ns:pkg` the hosts offer, for messages.
+/// Versions of `ns:pkg` the hosts offer, for messages (one host per profile is enough: hosts
+/// of a profile advertise the same worlds).
 fn offered_versions(hosts: &[&Host], r: &InterfaceRef, exports: bool) -> BTreeSet<String> {
     hosts
         .iter()
@@ -159,16 +163,21 @@ fn offered_versions(hosts: &[&Host], r: &InterfaceRef, exports: bool) -> BTreeSe
 struct Resolver<'a> {
     input: &'a ResolveInput<'a>,
     entries: Vec<Entry<'a>>,
-    eligible: Vec<&'a Host>,
+    /// The eligible hosts, grouped by profile (memoized by the inventory per targeting).
+    eligible: Arc<hosts::Eligible>,
     targeting: String,
     used_entries: BTreeSet<usize>,
     /// (importer, exporter) links between components.
     edges: BTreeSet<(String, String)>,
-    /// Per eligible host, the index of its profile in `profiles`.
-    profile_of: Vec<usize>,
     /// A representative eligible host per distinct profile (release and advertised worlds):
-    /// hosts of one profile bind plugins alike, so each is judged once.
+    /// hosts of one profile bind plugins alike, so each is judged once and counted
+    /// `eligible.counts[p]` times.
     profiles: Vec<&'a Host>,
+    /// Per profile, the entry rule of its release.
+    rules: Vec<plugins::EntryRule>,
+    /// Per profile and entry (`p * entries.len() + e`), the plugin the profile's hosts bind
+    /// the entry to: computed once, as it depends on neither the component nor the import.
+    bound: Vec<Vec<plugins::Binding>>,
     /// Per profile: whether every plugin need checked so far links on its hosts.
     runnable: Vec<bool>,
     /// Whether some plugin need narrowed `runnable` (otherwise every host can run it).
@@ -178,8 +187,15 @@ struct Resolver<'a> {
 
 /// Resolves every import and export of every component of a workload spec.
 pub fn resolve(input: &ResolveInput<'_>) -> Report {
-    let eligibility = eligible_hosts(input.spec, input.namespace, input.hosts, input.policy);
-    let entries = input
+    let targeting = eligibility::targeting(input.spec, input.namespace, input.policy);
+    let eligible = input.hosts.eligible(&targeting.key);
+    let all = input.hosts.as_slice();
+    let profiles: Vec<&Host> = eligible
+        .representatives
+        .iter()
+        .map(|&i| &all[i as usize])
+        .collect();
+    let entries: Vec<Entry> = input
         .spec
         .host_interfaces
         .iter()
@@ -191,23 +207,35 @@ pub fn resolve(input: &ResolveInput<'_>) -> Report {
             version: raw.version.as_deref().and_then(parse_version),
         })
         .collect();
-    let (profiles, profile_of) = plugins::profiles(&eligibility.hosts);
+    let rules = profiles
+        .iter()
+        .map(|h| plugins::EntryRule::for_host(h))
+        .collect();
+    let bound = profiles
+        .iter()
+        .flat_map(|h| {
+            entries
+                .iter()
+                .map(|e| plugins::bindings(h, e.raw, e.version.as_ref(), input.policy))
+        })
+        .collect();
     let runnable = vec![true; profiles.len()];
     let mut r = Resolver {
         input,
         entries,
-        eligible: eligibility.hosts,
-        targeting: eligibility.description,
+        eligible,
+        targeting: targeting.description,
         used_entries: BTreeSet::new(),
         edges: BTreeSet::new(),
-        profile_of,
         profiles,
+        rules,
+        bound,
         runnable,
         needs_plugins_checked: false,
         report: Report::default(),
     };
-    r.report.eligible_hosts = r.eligible.len();
-    if let Some(f) = eligibility.rejection {
+    r.report.eligible_hosts = r.eligible.total;
+    if let Some(f) = targeting.rejection {
         r.report.deny(f);
     }
     checks::static_checks(input, &mut r.report);
@@ -216,6 +244,11 @@ pub fn resolve(input: &ResolveInput<'_>) -> Report {
 }
 
 impl<'a> Resolver<'a> {
+    /// The plugin binding of entry `e` on the hosts of profile `p`.
+    fn bound(&self, p: usize, e: usize) -> &[plugins::Binding] {
+        &self.bound[p * self.entries.len() + e]
+    }
+
     fn worlds(&self) -> impl Iterator<Item = (&'a str, &'a ComponentWorld)> {
         self.input.worlds.iter().filter_map(|(name, w)| match w {
             WorldState::Known(world) => Some((name.as_str(), world)),
@@ -273,7 +306,7 @@ impl<'a> Resolver<'a> {
             self.used_entries.contains(&e.index)
                 && !(e.raw.namespace == "wasi" && e.raw.package == "http")
         });
-        if self.eligible.is_empty() && !needs_plugins {
+        if self.eligible.total == 0 && !needs_plugins {
             self.report.warn(Finding::new(
                 Code::NoEligibleHost,
                 format!(
@@ -585,14 +618,12 @@ impl<'a> Resolver<'a> {
         }
         let mut providers = 0;
         let mut linking = BTreeSet::new();
-        for (p, host) in self.profiles.iter().enumerate() {
-            let rule = plugins::EntryRule::for_host(host);
+        for p in 0..self.profiles.len() {
+            let rule = self.rules[p];
             let links = candidates.iter().any(|&i| {
                 let e = &self.entries[i];
                 plugins::entry_binds(e.raw, e.version.as_ref(), world, rule)
-                    && plugins::bindings(host, e.raw, e.version.as_ref(), self.input.policy)
-                        .iter()
-                        .any(|b| b.provides(r))
+                    && self.bound(p, i).iter().any(|b| b.provides(r))
             });
             if links {
                 providers += 1;
@@ -605,21 +636,17 @@ impl<'a> Resolver<'a> {
         if providers > 0 {
             return Some(Provider::Plugin {
                 entry: self.entries[candidates[0]].label(),
-                hosts: self
-                    .profile_of
-                    .iter()
-                    .filter(|p| linking.contains(p))
-                    .count(),
-                eligible: self.eligible.len(),
-                versions: offered_versions(&self.eligible, r, false)
+                hosts: linking.iter().map(|&p| self.eligible.counts[p]).sum(),
+                eligible: self.eligible.total,
+                versions: offered_versions(&self.profiles, r, false)
                     .into_iter()
                     .collect(),
             });
         }
         let entry = &self.entries[candidates[0]];
-        let versions = offered_versions(&self.eligible, r, false);
+        let versions = offered_versions(&self.profiles, r, false);
         let versions_shown = versions.clone();
-        let offer = if self.eligible.is_empty() {
+        let offer = if self.eligible.total == 0 {
             format!(
                 "no Ready host matches ({} hosts in the inventory)",
                 self.input.hosts.len()
@@ -655,7 +682,7 @@ impl<'a> Resolver<'a> {
                 format!(
                     "component {me:?} imports {r} through {}: none of the {} {} provides {what} ({offer}){pinned}",
                     entry.label(),
-                    self.eligible.len(),
+                    self.eligible.total,
                     self.targeting,
                 ),
             )
@@ -666,11 +693,7 @@ impl<'a> Resolver<'a> {
 
     /// The entry rules of the eligible hosts' releases (the older one when none is eligible).
     fn host_rules(&self) -> Vec<plugins::EntryRule> {
-        let mut rules: Vec<plugins::EntryRule> = self
-            .eligible
-            .iter()
-            .map(|h| plugins::EntryRule::for_host(h))
-            .collect();
+        let mut rules: Vec<plugins::EntryRule> = self.rules.clone();
         rules.sort_by_key(|r| *r == plugins::EntryRule::Any);
         rules.dedup();
         if rules.is_empty() {
@@ -707,15 +730,13 @@ impl<'a> Resolver<'a> {
                 }
                 let mut binds_somewhere = false;
                 let mut served_somewhere = false;
-                for (p, host) in self.profiles.iter().enumerate() {
-                    let rule = plugins::EntryRule::for_host(host);
+                for p in 0..self.profiles.len() {
+                    let rule = self.rules[p];
                     if !plugins::entry_binds(e.raw, e.version.as_ref(), world, rule) {
                         continue;
                     }
                     binds_somewhere = true;
-                    if plugins::bindings(host, e.raw, e.version.as_ref(), self.input.policy)
-                        .is_empty()
-                    {
+                    if self.bound(p, e.index).is_empty() {
                         self.runnable[p] = false;
                         self.needs_plugins_checked = true;
                     } else {
@@ -731,7 +752,7 @@ impl<'a> Resolver<'a> {
                             "component {me:?} uses every interface {} lists ([{}]), so the host binds the entry to a plugin, and none of the {} {} has a plugin advertising {}:{}{} with all of them: remove the entry if the interfaces are built in or served by another component, or run hosts with such a plugin",
                             e.label(),
                             e.raw.interfaces.join(", "),
-                            self.eligible.len(),
+                            self.eligible.total,
                             self.targeting,
                             e.raw.namespace,
                             e.raw.package,
@@ -798,23 +819,30 @@ impl<'a> Resolver<'a> {
     /// The operator places a workload on one eligible host at random: say when only some of
     /// them can run it, and deny when each plugin need is met somewhere but never all on one.
     fn check_placement(&mut self) {
-        if !self.needs_plugins_checked || self.eligible.is_empty() || !self.report.allowed() {
+        if !self.needs_plugins_checked || self.eligible.total == 0 || !self.report.allowed() {
             return;
         }
-        let n = self.eligible.len();
-        let mut able: Vec<&str> = self
-            .eligible
-            .iter()
-            .zip(&self.profile_of)
-            .filter(|(_, p)| self.runnable[**p])
-            .map(|(h, _)| h.metadata.name.as_deref().unwrap_or(&h.host_id))
-            .collect();
-        // Named in a stable order, so the message does not depend on the inventory's order.
-        able.sort_unstable();
-        let k = able.len();
+        let n = self.eligible.total;
+        let k: usize = (0..self.profiles.len())
+            .filter(|&p| self.runnable[p])
+            .map(|p| self.eligible.counts[p])
+            .sum();
         if k == n {
             return;
         }
+        // The first five names of the runnable hosts, in name order (so the message does not
+        // depend on the inventory's order): the first five of each runnable profile, merged.
+        let all = self.input.hosts.as_slice();
+        let mut able: Vec<&str> = self
+            .eligible
+            .members
+            .iter()
+            .enumerate()
+            .filter(|(p, _)| self.runnable[*p])
+            .flat_map(|(_, members)| members.iter().take(5))
+            .map(|&i| hosts::host_label(&all[i as usize]))
+            .collect();
+        able.sort_unstable();
         if k == 0 {
             self.report.deny(Finding::new(
                 Code::PluginUnavailable,
@@ -867,13 +895,15 @@ impl<'a> Resolver<'a> {
                 named.join(", ")
             ));
         } else {
-            let providers = self
-                .eligible
+            let providers: usize = self
+                .profiles
                 .iter()
-                .filter(|h| {
+                .zip(&self.eligible.counts)
+                .filter(|(h, _)| {
                     offered(host_imports(h), r, &[r.version()]).contains(r.interface.as_str())
                 })
-                .count();
+                .map(|(_, n)| n)
+                .sum();
             let entry = format!(
                 "{{namespace: {}, package: {}, interfaces: [{}]{}}}",
                 r.package.namespace,
@@ -886,13 +916,13 @@ impl<'a> Resolver<'a> {
             if providers > 0 {
                 msg.push_str(&format!(
                     ": add the hostInterfaces entry {entry} with its configuration ({providers} of the {} {} offer it)",
-                    self.eligible.len(),
+                    self.eligible.total,
                     self.targeting
                 ));
             } else {
                 msg.push_str(&format!(
                     ": add the hostInterfaces entry {entry}, and run hosts with a plugin for it (none of the {} {} offers it)",
-                    self.eligible.len(),
+                    self.eligible.total,
                     self.targeting
                 ));
             }
@@ -973,12 +1003,12 @@ impl<'a> Resolver<'a> {
         };
         self.used_entries.insert(index);
         let callers = self
-            .eligible
+            .profiles
             .iter()
             .filter(|h| offered(host_exports(h), r, &[r.version()]).contains(r.interface.as_str()))
             .count();
         if callers == 0 {
-            let versions = offered_versions(&self.eligible, r, true);
+            let versions = offered_versions(&self.profiles, r, true);
             let offer = if versions.is_empty() {
                 "none of them has a plugin that calls it".to_string()
             } else {
@@ -994,7 +1024,7 @@ impl<'a> Resolver<'a> {
                     me,
                     format!(
                         "component {me:?} exports {r} for the host to call, but none of the {} {} calls it ({offer})",
-                        self.eligible.len(),
+                        self.eligible.total,
                         self.targeting
                     ),
                 )

@@ -217,41 +217,6 @@ pub fn bindings(
     vec![merged]
 }
 
-/// Groups hosts by what decides how they bind plugins: the release they report and the worlds
-/// they advertise. Returns one representative per group and, per host, its group's index.
-pub fn profiles<'h>(hosts: &[&'h Host]) -> (Vec<&'h Host>, Vec<usize>) {
-    let mut index: std::collections::HashMap<ProfileKey<'h>, usize> =
-        std::collections::HashMap::new();
-    let mut reps = Vec::new();
-    let mut of = Vec::with_capacity(hosts.len());
-    for h in hosts {
-        let status = h.status.as_ref();
-        let key = ProfileKey {
-            version: status.and_then(|s| s.version.as_deref()),
-            imports: status
-                .and_then(|s| s.imports.as_deref())
-                .unwrap_or_default(),
-            exports: status
-                .and_then(|s| s.exports.as_deref())
-                .unwrap_or_default(),
-        };
-        let next = reps.len();
-        let p = *index.entry(key).or_insert(next);
-        if p == next {
-            reps.push(*h);
-        }
-        of.push(p);
-    }
-    (reps, of)
-}
-
-#[derive(PartialEq, Eq, Hash)]
-struct ProfileKey<'h> {
-    version: Option<&'h str>,
-    imports: &'h [HostWitInterface],
-    exports: &'h [HostWitInterface],
-}
-
 fn advertised_version(hw: &HostWitInterface) -> Option<Version> {
     hw.version.as_deref().and_then(parse_version)
 }

@@ -275,7 +275,7 @@ impl Case {
             namespace: &self.namespace,
             spec: &self.spec,
             worlds: &self.worlds,
-            hosts: &self.hosts,
+            hosts: &Hosts::new(self.hosts.clone()),
             policy: &self.policy,
             deployment: self.deployment.as_ref(),
         })
@@ -2948,7 +2948,7 @@ fn checked_defaults_never_turn_a_verdict_worse() {
             namespace: &case.namespace,
             spec,
             worlds: &case.worlds,
-            hosts: &case.hosts,
+            hosts: &Hosts::new(case.hosts.clone()),
             policy: &case.policy,
             deployment: None,
         })

@@ -227,12 +227,13 @@ proptest! {
     fn defaults_never_make_a_verdict_worse(c in case_spec()) {
         let case = build(&c);
         let original = case.resolve();
+        let hosts = Hosts::new(case.hosts.clone());
         let judge = |spec: &WorkloadSpec| {
             resolve(&ResolveInput {
                 namespace: &case.namespace,
                 spec,
                 worlds: &case.worlds,
-                hosts: &case.hosts,
+                hosts: &hosts,
                 policy: &case.policy,
                 deployment: None,
             })
