@@ -147,7 +147,15 @@ fn workload(i: usize, policy: &Policy) -> (ObjectKey, AdmittedObject, Prepared) 
         name: name.clone(),
     };
     let object = AdmittedObject::Workload(Box::new(Workload::new(&name, spec)));
-    (key, object, Prepared { worlds, defaulted })
+    (
+        key,
+        object,
+        Prepared {
+            worlds,
+            defaulted,
+            learned: Vec::new(),
+        },
+    )
 }
 
 struct Fixture {

@@ -63,7 +63,12 @@ pub struct ServeArgs {
     #[arg(long, env = "WASMGATE_CERT_DIR")]
     pub cert_dir: Option<PathBuf>,
     /// Extra subject alternative names for a generated certificate (repeatable).
-    #[arg(long = "cert-san", value_name = "NAME")]
+    #[arg(
+        long = "cert-san",
+        value_name = "NAME",
+        env = "WASMGATE_CERT_SAN",
+        value_delimiter = ','
+    )]
     pub cert_sans: Vec<String>,
     /// The Service name wasmgate runs behind (for generated certificate names).
     #[arg(long, default_value = "wasmgate", env = "WASMGATE_SERVICE_NAME")]
@@ -76,10 +81,20 @@ pub struct ServeArgs {
     #[arg(long, env = "WASMGATE_INVENTORY")]
     pub inventory: Option<PathBuf>,
     /// How often the inventory file is checked for changes, in seconds.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, env = "WASMGATE_INVENTORY_POLL_SECONDS")]
     pub inventory_poll_seconds: u64,
+    /// CA bundle (PEM) that `/validate` and `/mutate` callers' client certificates must chain
+    /// to (kube-apiserver presents one when its AdmissionConfiguration gives it a kubeconfig for
+    /// the webhook); without it the webhooks ask for no certificate.
+    #[arg(long, value_name = "FILE", env = "WASMGATE_WEBHOOK_CLIENT_CA")]
+    pub webhook_client_ca: Option<PathBuf>,
     /// Map an image reference to a local component file: IMAGE=FILE.wasm (repeatable).
-    #[arg(long = "component", value_name = "IMAGE=FILE")]
+    #[arg(
+        long = "component",
+        value_name = "IMAGE=FILE",
+        env = "WASMGATE_COMPONENT",
+        value_delimiter = ','
+    )]
     pub components: Vec<String>,
     /// What to do with a component whose world cannot be learned.
     #[arg(long, value_enum, default_value_t = Enforcement::Warn, env = "WASMGATE_UNKNOWN_WORLD")]

@@ -74,6 +74,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // configuration error, not something to retry forever).
     args.api.check_listen(listen.ip().is_loopback())?;
     let nats = args.live.nats()?;
+    let webhook_client_ca = match &args.webhook_client_ca {
+        Some(path) => {
+            let pem = std::fs::read(path)
+                .map_err(|e| anyhow::anyhow!("--webhook-client-ca {}: {e}", path.display()))?;
+            let ca = wasmgate::platform::tls::RequiredClientCa::from_pem(&pem)
+                .map_err(|e| anyhow::anyhow!("--webhook-client-ca {}: {e}", path.display()))?;
+            tracing::info!(ca = %path.display(), "the webhooks require a client certificate");
+            Some(Arc::new(ca))
+        }
+        None => None,
+    };
     // Leader election (a Lease; only the leader writes to the cluster), then the serving
     // certificate in the chosen --cert-mode, reloaded while serving.
     // One Kubernetes client (or why there is none) for every part that talks to the API:
@@ -236,6 +247,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             stats: live.stats.clone(),
             grace: args.live.config().reporting_grace(),
         }),
+        webhook_client_ca,
     })
     .merge(hosts_api);
     tracing::info!(%listen, dev = args.dev, "wasmgate serving /validate and /mutate");

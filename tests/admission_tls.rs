@@ -570,6 +570,25 @@ async fn bad_requests_get_status_errors() {
         );
     }
 
+    // A wrong method: 405 with a Status, as every error.
+    let response = f
+        .client
+        .get(format!("{}/validate", f.server.url))
+        .send()
+        .await
+        .expect("GET /validate");
+    assert_eq!(response.status(), 405);
+    let body: Value = response.json().await.expect("a Status body");
+    assert_eq!(
+        (
+            body["kind"].as_str(),
+            body["reason"].as_str(),
+            body["code"].as_u64()
+        ),
+        (Some("Status"), Some("MethodNotAllowed"), Some(405)),
+        "{body}"
+    );
+
     // Over 3 MiB.
     let (status, body) = f
         .post_raw("/validate", vec![b' '; 3 * 1024 * 1024 + 1])
@@ -769,4 +788,61 @@ async fn the_hosts_api_lists_the_inventory_file() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// Annotation worlds are remembered (for the Workloads a replica set stamps out without the
+/// template's annotations) only from objects that are admitted and stored: a dry run or a
+/// denied object teaches nothing, so a caller of `/validate` cannot plant worlds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worlds_are_remembered_only_from_admitted_stored_objects() {
+    let f = fixture();
+    // An image no source knows: only an annotation can tell its world.
+    let image = "registry.test/unmapped-kv:1.0.0";
+    let replica_set = |name: &str, wit: &str, entries: Value| {
+        json!({
+            "apiVersion": "runtime.wasmcloud.dev/v1alpha1", "kind": "WorkloadReplicaSet",
+            "metadata": { "name": name, "namespace": "team-a" },
+            "spec": { "replicas": 1, "template": {
+                "annotations": { "wit.wasmgate.dev/kv": wit },
+                "spec": { "hostInterfaces": entries, "components": [{ "name": "kv", "image": image }] }
+            } }
+        })
+    };
+    let stamped = json!({
+        "apiVersion": "runtime.wasmcloud.dev/v1alpha1", "kind": "Workload",
+        "metadata": { "name": "kv-rs-abc12", "namespace": "team-a" },
+        "spec": { "components": [{ "name": "kv", "image": image }] }
+    });
+    let unchecked = |r: &Value| warnings(r).contains("imports not checked");
+    let kv_entry =
+        json!([{ "namespace": "wasi", "package": "keyvalue", "interfaces": ["store", "atomics"] }]);
+
+    // A dry run of a good replica set: admitted, but not stored.
+    let dry = review(&replica_set("kv-rs", KV, kv_entry.clone()), true);
+    let (status, body) = f
+        .post_raw("/validate", serde_json::to_vec(&dry).unwrap())
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["response"]["allowed"], true, "{body}");
+    let r = f.validate(&stamped).await;
+    assert!(unchecked(&r), "a dry run taught a world: {r}");
+
+    // A denied replica set (its WIT imports a plugin no host offers): not stored either.
+    const ORPHAN: &str =
+        "package test:orphan; world orphan { import wasmcloud:postgres/query@9.9.9; }";
+    let denied = f
+        .validate(&replica_set("orphan-rs", ORPHAN, json!([])))
+        .await;
+    assert_eq!(denied["allowed"], false, "{denied}");
+    let r = f.validate(&stamped).await;
+    assert!(unchecked(&r), "a denied object taught a world: {r}");
+
+    // Admitted and stored: the stamped Workload is judged by the template's world.
+    let r = f.validate(&replica_set("kv-rs", KV, kv_entry)).await;
+    assert_eq!(r["allowed"], true, "{r}");
+    let r = f.validate(&stamped).await;
+    assert!(
+        !unchecked(&r),
+        "the admitted template's world was not used: {r}"
+    );
 }

@@ -1408,3 +1408,84 @@ async fn oci_worlds_offline_cache_and_the_webhook_agree() {
         "--offline made no registry request"
     );
 }
+
+/// `--graph`: each object's link graph, as DOT (which Graphviz renders) and as Mermaid: every
+/// import with what provides it (sibling, built-in, plugin on how many hosts), the failing one
+/// in red with the reason; the exit code is the verdict's, as for the report.
+#[test]
+fn graph_of_a_denied_workload() {
+    let dot = check(
+        &[
+            "--inventory",
+            INVENTORY,
+            "--graph",
+            "dot",
+            "docs/graph/shop.yaml",
+        ],
+        None,
+    );
+    assert_eq!(dot.code, 1, "denied: {}", dot.stderr);
+    let out = &dot.stdout;
+    assert!(
+        out.starts_with("digraph \"Workload/default/shop\" {"),
+        "{out}"
+    );
+    for line in [
+        r#""c:storefront" -> "c:pricing" [label="example:pricing/quote@0.1.0"];"#,
+        r#""c:storefront" -> "c:orders" [label="example:orders/place@0.1.0"];"#,
+        r#""c:storefront" -> "builtin" [label="wasi:clocks/wall-clock@0.2.6"];"#,
+        r#""c:pricing" -> "plugin:hostInterfaces entry wasi:keyvalue" [label="wasi:keyvalue/store@0.2.0-draft"];"#,
+        r#""c:orders" -> "fail:1" [label="orders-db: wasmcloud:postgres/query@0.2.0", color=red, fontcolor=red];"#,
+    ] {
+        assert!(
+            out.lines().any(|l| l.trim() == line),
+            "missing {line}\nin:\n{out}"
+        );
+    }
+    assert!(out.contains("(they offer 0.1.1-draft)"), "{out}");
+    // Graphviz reads it (CI installs graphviz; `.ci/run`).
+    let mut render = Command::new("dot")
+        .arg("-Tsvg")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("Graphviz `dot` (Debian package graphviz)");
+    render
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(out.as_bytes())
+        .expect("write DOT");
+    let svg = render.wait_with_output().expect("dot");
+    assert!(
+        svg.status.success() && String::from_utf8_lossy(&svg.stdout).contains("<svg"),
+        "dot refused the graph: {}",
+        String::from_utf8_lossy(&svg.stderr)
+    );
+
+    let mermaid = check(
+        &[
+            "--inventory",
+            INVENTORY,
+            "-o",
+            "mermaid",
+            "docs/graph/shop.yaml",
+        ],
+        None,
+    );
+    assert_eq!(mermaid.code, 1);
+    let m = &mermaid.stdout;
+    assert!(
+        m.contains("%% Workload default/shop: denied\nflowchart LR\n"),
+        "{m}"
+    );
+    assert!(
+        m.contains(r#"n_c_orders -.->|"orders-db: wasmcloud:postgres/query@0.2.0"| fail_1"#),
+        "{m}"
+    );
+    assert!(
+        m.contains(r#"n_c_storefront -->|"example:pricing/quote@0.1.0"| n_c_pricing"#),
+        "{m}"
+    );
+}

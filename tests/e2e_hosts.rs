@@ -752,6 +752,23 @@ fn rbac(kubectl: &Kubectl) {
         "the reporter replaced another host"
     );
     kubectl.ok(&["delete", "host", "reporter-own"], None);
+
+    // A continue token is bound to the caller that listed: another user (allowed to list) cannot
+    // continue it, the caller can.
+    let page = kubectl.raw_json("/apis/wasmgate.dev/v1alpha1/hosts?limit=1");
+    let token = page["metadata"]["continue"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a continue token: {page}"))
+        .to_string();
+    let next = format!("/apis/wasmgate.dev/v1alpha1/hosts?limit=1&continue={token}");
+    let out = kubectl.run(&["get", "--raw", &next, "--as=viewer"], None);
+    assert!(
+        !out.success() && out.stderr.contains("another caller"),
+        "{}",
+        out.describe()
+    );
+    let rest = kubectl.raw_json(&next);
+    assert_eq!(rest["items"].as_array().map(Vec::len), Some(1), "{rest}");
 }
 
 fn curl(args: &[&str]) -> (u16, Value) {

@@ -129,5 +129,8 @@ pub async fn review(
         .clone()
         .or(object_namespace)
         .unwrap_or_else(|| "default".to_string());
-    engine.review_object(mode, &namespace, &admitted).await
+    // A dry run is not stored: it teaches the remembered worlds nothing.
+    engine
+        .review_object(mode, &namespace, &admitted, !req.dry_run)
+        .await
 }

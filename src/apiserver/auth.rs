@@ -1067,4 +1067,35 @@ mod tests {
         assert_eq!(percent_decode("a%2"), "a%2");
         assert_eq!(percent_decode("scopes%2Fa"), "scopes/a");
     }
+
+    /// A Kubernetes API that accepts connections and never answers: a bearer token is refused
+    /// once TokenReview times out, instead of holding the request (kube's client has no read
+    /// timeout of its own).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_silent_apiserver_refuses_tokens_in_bounded_time() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        let config = kube::Config::new(format!("http://{addr}").parse().unwrap());
+        let client = kube::Client::try_from(config).unwrap();
+        let auth = Authenticator::new(AuthMode::Delegated(client), Duration::from_secs(10));
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            axum::http::header::AUTHORIZATION,
+            "Bearer some-token".parse().unwrap(),
+        );
+        let answer =
+            tokio::time::timeout(Duration::from_secs(120), auth.authenticate(&headers, None))
+                .await
+                .expect("an answer while the apiserver stays silent");
+        let Err(Unauthenticated(why)) = answer else {
+            panic!("a token was accepted without a TokenReview answer");
+        };
+        assert!(why.contains("timed out"), "{why}");
+    }
 }

@@ -45,10 +45,13 @@ pub use super::watch::{BOOKMARK_INTERVAL, DEFAULT_WATCH_TIMEOUT};
 // List snapshots for pagination
 // ---------------------------------------------------------------------------------------------
 
-/// A digest of a list request's selectors, binding its continue tokens to them.
-fn selector_scope(params: &Params) -> u64 {
+/// A digest of a list request's selectors and caller, binding its continue tokens to them:
+/// authorization looked at the selectors (a `metadata.name` field selector is authorized as that
+/// host), so a token is worth only what the same caller's same list would return.
+fn selector_scope(params: &Params, user: Option<&UserInfo>) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
+    user.map(|u| (&u.name, &u.groups)).hash(&mut h);
     for key in ["labelSelector", "fieldSelector"] {
         params
             .get(key)
@@ -244,6 +247,7 @@ fn render_one(
 /// `GET /apis/wasmgate.dev/v1alpha1/hosts` (list, or watch with `watch=true`).
 pub async fn list(
     State(s): State<ApiState>,
+    user: Option<Extension<UserInfo>>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> ApiResult<Response> {
@@ -251,11 +255,16 @@ pub async fn list(
     if flag(&params, "watch")? == Some(true) {
         watch(&s, &headers, &params, None)
     } else {
-        list_hosts(&s, &headers, &params)
+        list_hosts(&s, user.as_deref(), &headers, &params)
     }
 }
 
-fn list_hosts(s: &ApiState, headers: &HeaderMap, params: &Params) -> ApiResult<Response> {
+fn list_hosts(
+    s: &ApiState,
+    user: Option<&UserInfo>,
+    headers: &HeaderMap,
+    params: &Params,
+) -> ApiResult<Response> {
     let out = output(headers)?;
     let include = include(params)?;
     let sel = selectors(params, None)?;
@@ -277,9 +286,9 @@ fn list_hosts(s: &ApiState, headers: &HeaderMap, params: &Params) -> ApiResult<R
                 ApiError::bad_request(format!("continue key is not valid: {token}"))
             })?;
             match s.lists.get(t.id).filter(|(rv, _, _)| *rv == t.rv) {
-                Some((_, _, scope)) if scope != selector_scope(params) => {
+                Some((_, _, scope)) if scope != selector_scope(params, user) => {
                     return Err(ApiError::bad_request(
-                        "continue key is not valid: it was issued for a list with other selectors",
+                        "continue key is not valid: it was issued for another caller or a list with other selectors",
                     ));
                 }
                 Some((rv, items, _)) => (items, rv, t.start, Some(t.id)),
@@ -334,7 +343,7 @@ fn list_hosts(s: &ApiState, headers: &HeaderMap, params: &Params) -> ApiResult<R
         items.len()
     };
     let (cont, remaining) = if end < items.len() {
-        let id = id.unwrap_or_else(|| s.lists.put(rv, items.clone(), selector_scope(params)));
+        let id = id.unwrap_or_else(|| s.lists.put(rv, items.clone(), selector_scope(params, user)));
         let after = items[end - 1].metadata.name.clone().unwrap_or_default();
         let token = encode_token(&ContinueToken {
             id,

@@ -74,6 +74,13 @@ struct Docs {
 }
 
 impl Docs {
+    /// The documents, rendered once per process (they depend on nothing but the code; a
+    /// fresh render takes milliseconds, which every [`ApiState::new`] used to pay).
+    fn shared() -> Arc<Self> {
+        static DOCS: std::sync::OnceLock<Arc<Docs>> = std::sync::OnceLock::new();
+        DOCS.get_or_init(|| Arc::new(Self::new())).clone()
+    }
+
     fn new() -> Self {
         let v2 = status::json_body(&openapi::v2_document());
         let v3 = status::json_body(&openapi::v3_document());
@@ -112,7 +119,7 @@ impl ApiState {
             auth,
             resolutions: crate::store::ResolutionStore::new(),
             lists: Arc::new(hosts::list_cache()),
-            docs: Arc::new(Docs::new()),
+            docs: Docs::shared(),
         }
     }
 
@@ -327,10 +334,10 @@ pub struct ApiArgs {
     #[arg(long, env = "WASMGATE_KUBECONFIG")]
     pub kubeconfig: Option<std::path::PathBuf>,
     /// How often the extension-apiserver-authentication ConfigMap is re-read, in seconds.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, env = "WASMGATE_AUTH_RELOAD_SECONDS")]
     pub auth_reload_seconds: u64,
     /// How long SubjectAccessReview and TokenReview answers are reused, in seconds.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, env = "WASMGATE_AUTH_CACHE_SECONDS")]
     pub auth_cache_seconds: u64,
 }
 

@@ -55,6 +55,15 @@ pub enum FailOn {
     Never,
 }
 
+/// `--graph`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum GraphFormat {
+    /// Graphviz DOT.
+    Dot,
+    /// Mermaid flowchart.
+    Mermaid,
+}
+
 /// Options of `wasmgate check`.
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -96,6 +105,10 @@ pub struct CheckArgs {
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+    /// Print each object's link graph instead of the report (`dot` or `mermaid`; the same as
+    /// `-o dot` / `-o mermaid`).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub graph: Option<GraphFormat>,
     /// Write the report to FILE instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub output_file: Option<PathBuf>,
@@ -420,7 +433,12 @@ fn execute(args: &CheckArgs) -> u8 {
         );
     }
     let code = outcome.exit_code(args.fail_on);
-    let rendered = match output::render(&outcome.report, args.output, code) {
+    let format = match args.graph {
+        Some(GraphFormat::Dot) => OutputFormat::Dot,
+        Some(GraphFormat::Mermaid) => OutputFormat::Mermaid,
+        None => args.output,
+    };
+    let rendered = match output::render(&outcome.report, format, code) {
         Ok(text) => text,
         Err(e) => return fail(&format!("cannot serialize the report: {e}")),
     };

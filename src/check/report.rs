@@ -137,6 +137,20 @@ pub struct ObjectResult {
     pub warnings: Vec<Finding>,
     /// The RFC 6902 JSONPatch the mutating webhook returns (`[]` when nothing changes).
     pub patch: Value,
+    /// The link graph (`--graph`): not part of the JSON report.
+    #[serde(skip)]
+    pub graph: LinkGraph,
+}
+
+/// The components of an object and what provides each import ([`crate::resolve::Link`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LinkGraph {
+    /// Component name, and why its imports are not in the graph when its world is not known.
+    pub components: Vec<(String, Option<String>)>,
+    /// One per import.
+    pub links: Vec<crate::resolve::Link>,
+    /// Eligible hosts.
+    pub eligible_hosts: usize,
 }
 
 impl ObjectResult {
@@ -198,6 +212,31 @@ impl ObjectResult {
             violations,
             warnings,
             patch: serde_json::to_value(&eval.mutate.patch).unwrap_or(Value::Array(vec![])),
+            graph: LinkGraph {
+                components: eval
+                    .worlds
+                    .iter()
+                    .map(|(name, state)| {
+                        let note = match state {
+                            crate::resolve::WorldState::Known(_) => None,
+                            crate::resolve::WorldState::Unknown(why)
+                            | crate::resolve::WorldState::Invalid(why) => Some(why.clone()),
+                        };
+                        (name.clone(), note)
+                    })
+                    .collect(),
+                links: eval
+                    .validate
+                    .report
+                    .as_ref()
+                    .map(|r| r.links.clone())
+                    .unwrap_or_default(),
+                eligible_hosts: eval
+                    .validate
+                    .report
+                    .as_ref()
+                    .map_or(0, |r| r.eligible_hosts),
+            },
         }
     }
 

@@ -123,6 +123,10 @@ pub struct Worlds {
     pub states: BTreeMap<String, WorldState>,
     /// Component name -> `repo@sha256:...` it was validated at (registry sources only).
     pub pinned: BTreeMap<String, String>,
+    /// (image, world) learned from `wit.wasmgate.dev/` annotations: remembered for the Workloads
+    /// a replica set stamps out without them, but only once the object is admitted and stored
+    /// ([`WorldResolver::remember`]): a denied or dry-run request teaches nothing.
+    pub learned: Vec<(String, Arc<ComponentWorld>)>,
 }
 
 /// Finds worlds for the components of a workload.
@@ -204,13 +208,25 @@ impl WorldResolver {
             .collect()
             .await;
         let mut out = Worlds::default();
-        for (c, (state, pinned)) in components.iter().zip(found) {
+        for (c, (state, pinned, learned)) in components.iter().zip(found) {
             if let Some(p) = pinned {
                 out.pinned.insert(c.name.to_string(), p);
+            }
+            if let Some(world) = learned {
+                out.learned.push((c.image.to_string(), world));
             }
             out.states.insert(c.name.to_string(), state);
         }
         out
+    }
+
+    /// Remembers worlds learned from an admitted, stored object's annotations, by (namespace,
+    /// image): the Workloads a replica set stamps out lack the template's annotations.
+    pub fn remember(&self, namespace: &str, learned: &[(String, Arc<ComponentWorld>)]) {
+        for (image, world) in learned {
+            self.remembered
+                .insert((namespace.to_string(), image.clone()), world.clone());
+        }
     }
 
     /// The world of an annotation's WIT text, parsed once per distinct text (off the async
@@ -236,18 +252,17 @@ impl WorldResolver {
         namespace: &str,
         c: &PullRef<'_>,
         annotations: &BTreeMap<String, String>,
-    ) -> (WorldState, Option<String>) {
+    ) -> (WorldState, Option<String>, Option<Arc<ComponentWorld>>) {
         let key = format!("{WIT_ANNOTATION_PREFIX}{}", c.name);
         if let Some(text) = annotations.get(&key) {
-            let state = match self.parse(text).await {
-                Ok(world) => {
-                    self.remembered
-                        .insert((namespace.to_string(), c.image.to_string()), world.clone());
-                    WorldState::Known((*world).clone())
-                }
-                Err(e) => WorldState::Invalid(format!("annotation {key}: {e}")),
+            return match self.parse(text).await {
+                Ok(world) => (WorldState::Known((*world).clone()), None, Some(world)),
+                Err(e) => (
+                    WorldState::Invalid(format!("annotation {key}: {e}")),
+                    None,
+                    None,
+                ),
             };
-            return (state, None);
         }
         let req = WorldRequest {
             namespace,
@@ -260,18 +275,24 @@ impl WorldResolver {
         for source in &self.sources {
             match source.lookup(req).await {
                 Ok(Some(found)) => {
-                    return (WorldState::Known((*found.world).clone()), found.pinned)
+                    return (
+                        WorldState::Known((*found.world).clone()),
+                        found.pinned,
+                        None,
+                    )
                 }
                 Ok(None) => continue,
                 Err(SourceError::Invalid { image, source }) => {
                     return (
                         WorldState::Invalid(format!("image {image}: {source}")),
                         None,
+                        None,
                     )
                 }
                 Err(SourceError::Refused { image, message }) => {
                     return (
                         WorldState::Invalid(format!("image {image}: {message}")),
+                        None,
                         None,
                     )
                 }
@@ -285,16 +306,16 @@ impl WorldResolver {
             .remembered
             .get(&(namespace.to_string(), c.image.to_string()));
         if let Some(world) = remembered {
-            return (WorldState::Known((*world).clone()), None);
+            return (WorldState::Known((*world).clone()), None, None);
         }
         if let Some(why) = unavailable {
-            return (WorldState::Unknown(why), None);
+            return (WorldState::Unknown(why), None, None);
         }
         let state = WorldState::Unknown(format!(
             "no world source for image {}: add the annotation {key} with the component's WIT world, or map the image to a .wasm file (--component {}=FILE.wasm)",
             c.image, c.image
         ));
-        (state, None)
+        (state, None, None)
     }
 }
 

@@ -431,19 +431,44 @@ pub struct RegistryArgs {
     #[arg(long, value_name = "DIR", env = "WASMGATE_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
     /// Decoded worlds kept in memory.
-    #[arg(long, default_value_t = 1024, value_name = "N")]
+    #[arg(
+        long,
+        default_value_t = 1024,
+        value_name = "N",
+        env = "WASMGATE_CACHE_ENTRIES"
+    )]
     pub cache_entries: usize,
     /// Seconds a tag -> digest resolution is trusted before it is revalidated.
-    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    #[arg(
+        long,
+        default_value_t = 60,
+        value_name = "SECONDS",
+        env = "WASMGATE_REGISTRY_TAG_TTL"
+    )]
     pub registry_tag_ttl: u64,
     /// Seconds one registry lookup may take (keep it under the webhook's timeout).
-    #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]
+    #[arg(
+        long,
+        default_value_t = 5.0,
+        value_name = "SECONDS",
+        env = "WASMGATE_REGISTRY_TIMEOUT"
+    )]
     pub registry_timeout: f64,
     /// Largest component layer pulled, in bytes.
-    #[arg(long, default_value_t = super::local::MAX_COMPONENT_BYTES, value_name = "BYTES")]
+    #[arg(
+        long,
+        default_value_t = super::local::MAX_COMPONENT_BYTES,
+        value_name = "BYTES",
+        env = "WASMGATE_REGISTRY_MAX_BYTES"
+    )]
     pub registry_max_bytes: u64,
     /// Most layers an artifact may have.
-    #[arg(long, default_value_t = 8, value_name = "N")]
+    #[arg(
+        long,
+        default_value_t = 8,
+        value_name = "N",
+        env = "WASMGATE_REGISTRY_MAX_LAYERS"
+    )]
     pub registry_max_layers: usize,
     /// When the registry is unreachable, the image is missing or the credentials are refused:
     /// warn (admit with a warning; still subject to --unknown-world) or deny.

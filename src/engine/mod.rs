@@ -109,16 +109,26 @@ fn prefix_patch(
 impl Engine {
     /// Reviews a decoded object: the core both webhooks and `wasmgate check` share (see
     /// [`Engine::evaluate`]).
+    ///
+    /// `stored`: the object is stored when admitted (not a dry run), so an admitted validation
+    /// remembers its annotation worlds.
     pub async fn review_object(
         &self,
         mode: Mode,
         namespace: &str,
         obj: &AdmittedObject,
+        stored: bool,
     ) -> Verdict {
         let prepared = self.prepare(namespace, obj).await;
         match mode {
             Mode::Mutate => prepared.mutation(obj),
-            Mode::Validate => self.validation(namespace, obj, &prepared),
+            Mode::Validate => {
+                let verdict = self.validation(namespace, obj, &prepared);
+                if verdict.allowed && stored {
+                    self.remember(namespace, &prepared);
+                }
+                verdict
+            }
         }
     }
 
@@ -141,6 +151,7 @@ impl Engine {
                     mutate: Verdict::undecodable(Mode::Mutate, e.to_string()),
                     validate: Verdict::undecodable(Mode::Validate, e.to_string()),
                     notes: Vec::new(),
+                    worlds: BTreeMap::new(),
                 })
             }
         };
@@ -149,6 +160,7 @@ impl Engine {
             mutate: prepared.mutation(&obj),
             validate: self.validation(namespace, &obj, &prepared),
             notes: prepared.defaulted.notes.clone(),
+            worlds: prepared.worlds,
         })
     }
 
@@ -198,7 +210,18 @@ impl Engine {
         if self.policy.pin_digests {
             pin_images(&mut defaulted, &found.pinned);
         }
-        Prepared { worlds, defaulted }
+        Prepared {
+            worlds,
+            defaulted,
+            learned: found.learned,
+        }
+    }
+
+    /// Remembers the annotation worlds of an object that is admitted and stored (a validated,
+    /// allowed, non-dry-run review; or an object the reconciler sees stored), for the Workloads
+    /// a replica set stamps out without the template's annotations.
+    pub fn remember(&self, namespace: &str, prepared: &Prepared) {
+        self.worlds.remember(namespace, &prepared.learned);
     }
 
     /// Resolves a prepared object (its defaulted spec) against `hosts`: pure, no I/O.
@@ -246,6 +269,9 @@ pub struct Prepared {
     pub worlds: BTreeMap<String, WorldState>,
     /// The spec with the mutating webhook's defaults applied.
     pub defaulted: Defaulted,
+    /// (image, world) learned from the object's annotations, to remember once it is admitted
+    /// and stored ([`Engine::remember`]).
+    pub learned: Vec<(String, std::sync::Arc<crate::wit::ComponentWorld>)>,
 }
 
 impl Prepared {
@@ -292,6 +318,9 @@ pub struct Evaluation {
     pub validate: Verdict,
     /// The defaults applied, one line each, without the `wasmgate: ` prefix of the warnings.
     pub notes: Vec<String>,
+    /// The component worlds it was judged with, by component name (empty when the object did
+    /// not decode).
+    pub worlds: BTreeMap<String, WorldState>,
 }
 
 /// The name of an `imagePullSecret`, if set.

@@ -33,7 +33,7 @@ pub struct LiveArgs {
     pub heartbeat_settle: Option<Duration>,
     /// Watch events kept for resuming `kubectl get hosts -w` and informers (older versions get
     /// 410 Gone and relist).
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = 10_000, env = "WASMGATE_WATCH_HISTORY")]
     pub watch_history: usize,
     /// With --nats-url: report not ready (/readyz) until NATS is connected and this long has
     /// passed, so the inventory has heard every host once (hosts heartbeat every 15 s).

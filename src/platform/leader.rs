@@ -82,13 +82,13 @@ pub struct LeaderArgs {
     #[arg(long, env = "WASMGATE_LEADER_LEASE_NAMESPACE")]
     pub leader_lease_namespace: Option<String>,
     /// How long a Lease that is not renewed stays with its holder.
-    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    #[arg(long, default_value = "15s", value_parser = parse_duration, env = "WASMGATE_LEADER_LEASE_DURATION")]
     pub leader_lease_duration: Duration,
     /// How often the leader renews the Lease.
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, default_value = "5s", value_parser = parse_duration, env = "WASMGATE_LEADER_RENEW_PERIOD")]
     pub leader_renew_period: Duration,
     /// How often a follower (or a leader whose renewal failed) tries again.
-    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    #[arg(long, default_value = "2s", value_parser = parse_duration, env = "WASMGATE_LEADER_RETRY_PERIOD")]
     pub leader_retry_period: Duration,
 }
 
@@ -743,5 +743,104 @@ mod tests {
             Duration::from_secs(15),
         );
         assert_eq!(renewed.since, t0 + Duration::from_secs(6));
+    }
+
+    /// A Kubernetes API that serves Leases from memory until `hang` is set, then accepts
+    /// requests and never answers (a hung apiserver or a half-open connection).
+    async fn fake_lease_api(hang: Arc<std::sync::atomic::AtomicBool>) -> kube::Client {
+        use axum::extract::State as AxState;
+        use axum::http::StatusCode;
+        use axum::response::IntoResponse;
+        use axum::routing::get;
+        type Stored = Arc<std::sync::Mutex<Option<serde_json::Value>>>;
+        #[derive(Clone)]
+        struct Fake {
+            lease: Stored,
+            hang: Arc<std::sync::atomic::AtomicBool>,
+            rv: Arc<std::sync::atomic::AtomicU64>,
+        }
+        impl Fake {
+            async fn gate(&self) {
+                if self.hang.load(std::sync::atomic::Ordering::SeqCst) {
+                    std::future::pending::<()>().await;
+                }
+            }
+            fn store(&self, mut body: serde_json::Value) -> serde_json::Value {
+                let rv = self.rv.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                body["metadata"]["resourceVersion"] = rv.to_string().into();
+                *self.lease.lock().unwrap() = Some(body.clone());
+                body
+            }
+        }
+        async fn read(AxState(f): AxState<Fake>) -> axum::response::Response {
+            f.gate().await;
+            match f.lease.lock().unwrap().clone() {
+                Some(l) => axum::Json(l).into_response(),
+                None => (
+                    StatusCode::NOT_FOUND,
+                    axum::Json(serde_json::json!({
+                        "kind": "Status", "apiVersion": "v1", "status": "Failure",
+                        "reason": "NotFound", "code": 404, "message": "not found"
+                    })),
+                )
+                    .into_response(),
+            }
+        }
+        async fn write(
+            AxState(f): AxState<Fake>,
+            axum::Json(body): axum::Json<serde_json::Value>,
+        ) -> axum::response::Response {
+            f.gate().await;
+            (StatusCode::CREATED, axum::Json(f.store(body))).into_response()
+        }
+        let fake = Fake {
+            lease: Arc::new(std::sync::Mutex::new(None)),
+            hang,
+            rv: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+        };
+        let base = "/apis/coordination.k8s.io/v1/namespaces/ns/leases";
+        let app = axum::Router::new()
+            .route(base, axum::routing::post(write))
+            .route(&format!("{base}/{{name}}"), get(read).put(write))
+            .with_state(fake);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        let config = kube::Config::new(format!("http://{addr}").parse().unwrap());
+        kube::Client::try_from(config).unwrap()
+    }
+
+    /// A leader whose apiserver stops answering steps down on its own, although no renewal
+    /// call ever returns: each attempt is bounded (kube's client has no read timeout), so the
+    /// renew deadline is checked. Without the bound the attempt would hang and the replica
+    /// would keep leading for as long as the apiserver stays silent.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_hung_apiserver_makes_the_leader_step_down() {
+        let hang = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let client = fake_lease_api(hang.clone()).await;
+        let api: Api<Lease> = Api::namespaced(client, "ns");
+        let config = LeaderConfig {
+            identity: "replica-a".into(),
+            lease_name: "wasmgate".into(),
+            namespace: "ns".into(),
+            lease_duration: Duration::from_secs(4),
+            renew_period: Duration::from_millis(500),
+            retry_period: Duration::from_secs(1),
+        };
+        let (tx, mut rx) = watch::channel(false);
+        let (_stop_tx, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(run(api, config, tx, stop_rx));
+        tokio::time::timeout(Duration::from_secs(30), rx.wait_for(|leading| *leading))
+            .await
+            .expect("became the leader within 30 s")
+            .unwrap();
+        hang.store(true, std::sync::atomic::Ordering::SeqCst);
+        tokio::time::timeout(Duration::from_secs(60), rx.wait_for(|leading| !*leading))
+            .await
+            .expect("stepped down while the apiserver was silent")
+            .unwrap();
+        task.abort();
     }
 }

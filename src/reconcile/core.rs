@@ -408,7 +408,15 @@ mod tests {
             name: "orders".into(),
         };
         let object = AdmittedObject::Workload(Box::new(Workload::new("orders", spec)));
-        (key, object, Prepared { worlds, defaulted })
+        (
+            key,
+            object,
+            Prepared {
+                worlds,
+                defaulted,
+                learned: Vec::new(),
+            },
+        )
     }
 
     fn core() -> (ReconcileCore, Arc<ResolutionStore>) {

@@ -38,13 +38,13 @@ pub struct ReconcileArgs {
     #[arg(long, action = clap::ArgAction::Set, env = "WASMGATE_RECONCILE")]
     pub reconcile: Option<bool>,
     /// How often the inventory is checked for changes.
-    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    #[arg(long, default_value = "1s", value_parser = parse_duration, env = "WASMGATE_RECONCILE_INTERVAL")]
     pub reconcile_interval: Duration,
     /// Publish Events on objects whose verdict changes (leader only).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, env = "WASMGATE_EVENTS")]
     pub events: bool,
     /// Component world lookups running at once (registry pulls are cached and single-flight).
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, env = "WASMGATE_RECONCILE_LOOKUPS")]
     pub reconcile_lookups: usize,
 }
 
@@ -320,6 +320,8 @@ fn applied(
             return;
         };
         let prepared = admission.prepare(&key.namespace, &object).await;
+        // A stored object: its annotation worlds serve the Workloads a replica set stamps out.
+        admission.remember(&key.namespace, &prepared);
         let _ = tx
             .send(Msg::Prepared {
                 key,

@@ -21,6 +21,9 @@ use crate::engine::{Engine, Mode, Verdict};
 use crate::inventory::IngestStats;
 use crate::platform::duration::{parse_duration, DurationError};
 use crate::platform::metrics::{self, Metrics, ObjectKind};
+use crate::platform::tls::RequiredClientCa;
+use axum::Extension;
+use axum_server::tls::TlsInfo;
 
 /// Largest AdmissionReview body accepted (kube-apiserver's own request limit is 3 MiB).
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
@@ -38,6 +41,9 @@ pub struct AppState {
     pub admission_metrics: AdmissionMetrics,
     /// With `--nats-url`: the heartbeat connection `/readyz` also checks.
     pub nats: Option<NatsReadiness>,
+    /// With `--webhook-client-ca`: the CA `/validate` and `/mutate` callers' certificates must
+    /// chain to.
+    pub webhook_client_ca: Option<Arc<RequiredClientCa>>,
 }
 
 /// `/readyz`'s NATS check: a replica whose heartbeat connection has been down longer than
@@ -199,14 +205,40 @@ fn rejection_response(rejection: BytesRejection) -> Response {
 
 async fn validate(
     State(s): State<AppState>,
+    tls: Option<Extension<Arc<TlsInfo>>>,
     Query(q): Query<WebhookQuery>,
     body: Body,
 ) -> Response {
+    if let Err(refused) = caller_allowed(&s, tls.as_deref()) {
+        return refused;
+    }
     webhook(s, Mode::Validate, q, body).await
 }
 
-async fn mutate(State(s): State<AppState>, Query(q): Query<WebhookQuery>, body: Body) -> Response {
+async fn mutate(
+    State(s): State<AppState>,
+    tls: Option<Extension<Arc<TlsInfo>>>,
+    Query(q): Query<WebhookQuery>,
+    body: Body,
+) -> Response {
+    if let Err(refused) = caller_allowed(&s, tls.as_deref()) {
+        return refused;
+    }
     webhook(s, Mode::Mutate, q, body).await
+}
+
+/// With `--webhook-client-ca`, only a caller whose client certificate chains to it (the
+/// apiserver) may ask for a verdict: 401 otherwise, before the body is read.
+#[allow(clippy::result_large_err)]
+fn caller_allowed(s: &AppState, tls: Option<&Arc<TlsInfo>>) -> Result<(), Response> {
+    let Some(ca) = &s.webhook_client_ca else {
+        return Ok(());
+    };
+    let peer = tls.map(|t| t.peer_certificates.as_slice()).unwrap_or(&[]);
+    ca.verify(peer).map_err(|why| {
+        tracing::warn!(reason = %why, "webhook call refused: no accepted client certificate");
+        status_response(StatusCode::UNAUTHORIZED, "Unauthorized", why)
+    })
 }
 
 /// `GET /metrics`: OpenMetrics text. Unauthenticated like `/healthz`: expose it inside the
@@ -261,15 +293,24 @@ async fn not_found() -> Response {
     )
 }
 
+/// A method the path does not serve: 405 with a `Status`, like every other error.
+async fn wrong_method(method: axum::http::Method) -> Response {
+    status_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "MethodNotAllowed",
+        format!("the server does not allow this method on the requested resource ({method})"),
+    )
+}
+
 /// The application router.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/validate", post(validate))
-        .route("/mutate", post(mutate))
-        .route("/healthz", get(live))
-        .route("/livez", get(live))
-        .route("/readyz", get(ready))
-        .route("/metrics", get(serve_metrics))
+        .route("/validate", post(validate).fallback(wrong_method))
+        .route("/mutate", post(mutate).fallback(wrong_method))
+        .route("/healthz", get(live).fallback(wrong_method))
+        .route("/livez", get(live).fallback(wrong_method))
+        .route("/readyz", get(ready).fallback(wrong_method))
+        .route("/metrics", get(serve_metrics).fallback(wrong_method))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

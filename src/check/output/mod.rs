@@ -1,6 +1,7 @@
 //! Renderers of a [`CheckReport`]: compiler-style text, JSON (the report itself), SARIF 2.1.0
-//! and JUnit XML.
+//! JUnit XML, and the link graph (Graphviz DOT, Mermaid).
 
+mod graph;
 mod json;
 mod junit;
 mod sarif;
@@ -24,6 +25,12 @@ pub enum OutputFormat {
     Sarif,
     /// JUnit XML: one testsuite per file, one testcase per object.
     Junit,
+    /// The link graph of each object as Graphviz DOT (one digraph per object): components,
+    /// each import and what provides it (sibling, built-in, plugin on which hosts), failures in
+    /// red. Same as `--graph dot`.
+    Dot,
+    /// The link graph as Mermaid flowcharts (one per object). Same as `--graph mermaid`.
+    Mermaid,
 }
 
 /// Renders `report` in `format`. `exit_code` is recorded where the format has a place for it
@@ -38,5 +45,7 @@ pub fn render(
         OutputFormat::Json => json::render(report)?,
         OutputFormat::Sarif => sarif::render(report, exit_code),
         OutputFormat::Junit => junit::render(report),
+        OutputFormat::Dot => graph::dot(report),
+        OutputFormat::Mermaid => graph::mermaid(report),
     })
 }

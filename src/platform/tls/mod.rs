@@ -10,6 +10,8 @@
 mod client_cert;
 pub mod issue;
 
+pub use client_cert::RequiredClientCa;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;

@@ -24,7 +24,7 @@ use crate::wit::{
 
 pub use defaults::{apply_defaults, apply_defaults_checked, image_pull_policy_default, Defaulted};
 pub use eligibility::{eligible_hosts, Eligibility};
-pub use report::{Code, Finding, Report};
+pub use report::{Code, Finding, Link, Provider, Report};
 
 /// The key under which the workload's service appears among the components.
 pub const SERVICE_KEY: &str = "service";
@@ -392,7 +392,29 @@ impl<'a> Resolver<'a> {
         (false, near)
     }
 
+    /// Judges one import and records what provides it ([`Report::links`]).
     fn resolve_import(&mut self, me: &str, world: &ComponentWorld, import: &WorldItemRef) {
+        let before = self.report.violations.len();
+        let provider = self.judge_import(me, world, import).unwrap_or_else(|| {
+            match self.report.violations.get(before) {
+                Some(f) => Provider::Unresolved(f.code),
+                None => Provider::Unresolved(Code::UnresolvedImport),
+            }
+        });
+        self.report.links.push(Link {
+            component: me.to_string(),
+            import: import.to_string(),
+            provider,
+        });
+    }
+
+    /// What provides `import` (`None`: nothing; a violation says why).
+    fn judge_import(
+        &mut self,
+        me: &str,
+        world: &ComponentWorld,
+        import: &WorldItemRef,
+    ) -> Option<Provider> {
         let (mut siblings, mut near) = self.sibling_exporters(me, import);
         // The export map holds the importer's own exports too (wash-runtime 2.7.0
         // `build_export_map`): a name it both imports and exports is ambiguous when another
@@ -412,7 +434,7 @@ impl<'a> Resolver<'a> {
                     )
                     .with_item(import),
                 );
-                return;
+                return None;
             }
             if let Some(name) = self.worlds().map(|(n, _)| n).find(|n| *n == me) {
                 siblings.insert(0, name);
@@ -422,7 +444,7 @@ impl<'a> Resolver<'a> {
             [one] => {
                 self.edges.insert((me.to_string(), one.to_string()));
                 self.check_shim_resources(me, world, import, one);
-                return;
+                return Some(Provider::Sibling(one.to_string()));
             }
             [] => {}
             many => {
@@ -438,7 +460,7 @@ impl<'a> Resolver<'a> {
                     )
                     .with_item(import),
                 );
-                return;
+                return None;
             }
         }
         let r = match import {
@@ -453,17 +475,16 @@ impl<'a> Resolver<'a> {
                     )
                     .with_item(import),
                 );
-                return;
+                return None;
             }
             WorldItemRef::Named { name, interface } => {
-                self.resolve_named(me, world, name, interface);
-                return;
+                return self.resolve_named(me, world, name, interface);
             }
             WorldItemRef::Interface(r) => r,
         };
         let (is_builtin, near_builtin) = self.builtin(r);
         if is_builtin {
-            return;
+            return Some(Provider::Builtin);
         }
         near.extend(near_builtin);
 
@@ -478,12 +499,19 @@ impl<'a> Resolver<'a> {
             .collect();
         if unnamed.is_empty() || r.package.is("wasi", "http") {
             self.report_unresolved(me, r, near);
+            None
         } else {
-            self.check_plugin(me, world, r, &unnamed);
+            self.check_plugin(me, world, r, &unnamed)
         }
     }
 
-    fn resolve_named(&mut self, me: &str, world: &ComponentWorld, label: &str, r: &InterfaceRef) {
+    fn resolve_named(
+        &mut self,
+        me: &str,
+        world: &ComponentWorld,
+        label: &str,
+        r: &InterfaceRef,
+    ) -> Option<Provider> {
         // One name may label entries of several packages: prefer the entry for this package.
         let by_name = |e: &Entry<'_>| e.name() == Some(label);
         let found = self
@@ -506,7 +534,7 @@ impl<'a> Resolver<'a> {
                 )
                 .with_item(format!("{label}: {r}")),
             );
-            return;
+            return None;
         };
         let entry = &self.entries[i];
         if !entry.is_for(r) {
@@ -522,9 +550,9 @@ impl<'a> Resolver<'a> {
                 Finding::component(Code::NamedEntryMissing, me, msg)
                     .with_item(format!("{label}: {r}")),
             );
-            return;
+            return None;
         }
-        self.check_plugin(me, world, r, &[i]);
+        self.check_plugin(me, world, r, &[i])
     }
 
     /// An import that only a host plugin can provide, with the entries that could bind one
@@ -540,7 +568,7 @@ impl<'a> Resolver<'a> {
         world: &ComponentWorld,
         r: &InterfaceRef,
         candidates: &[usize],
-    ) {
+    ) -> Option<Provider> {
         for &i in candidates {
             self.used_entries.insert(self.entries[i].index);
         }
@@ -553,9 +581,10 @@ impl<'a> Resolver<'a> {
         });
         if !bound_somewhere {
             self.report_unbound(me, world, r, candidates);
-            return;
+            return None;
         }
         let mut providers = 0;
+        let mut linking = BTreeSet::new();
         for (p, host) in self.profiles.iter().enumerate() {
             let rule = plugins::EntryRule::for_host(host);
             let links = candidates.iter().any(|&i| {
@@ -567,13 +596,25 @@ impl<'a> Resolver<'a> {
             });
             if links {
                 providers += 1;
+                linking.insert(p);
             } else {
                 self.runnable[p] = false;
             }
         }
         self.needs_plugins_checked = true;
         if providers > 0 {
-            return;
+            return Some(Provider::Plugin {
+                entry: self.entries[candidates[0]].label(),
+                hosts: self
+                    .profile_of
+                    .iter()
+                    .filter(|p| linking.contains(p))
+                    .count(),
+                eligible: self.eligible.len(),
+                versions: offered_versions(&self.eligible, r, false)
+                    .into_iter()
+                    .collect(),
+            });
         }
         let entry = &self.entries[candidates[0]];
         let versions = offered_versions(&self.eligible, r, false);
@@ -620,6 +661,7 @@ impl<'a> Resolver<'a> {
             )
             .with_item(r),
         );
+        None
     }
 
     /// The entry rules of the eligible hosts' releases (the older one when none is eligible).

@@ -122,6 +122,43 @@ pub struct Report {
     pub warnings: Vec<Finding>,
     /// How many known hosts are eligible (Ready and matching targeting).
     pub eligible_hosts: usize,
+    /// Who provides each import of each component, in the order they were judged: the link
+    /// graph (`wasmgate check --graph`). Not part of the JSON report.
+    #[serde(skip)]
+    pub links: Vec<Link>,
+}
+
+/// One import of one component and what provides it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Link {
+    /// The importing component (or `service`).
+    pub component: String,
+    /// The import as written (`ns:pkg/iface@version`, `label: ...`, or a bare name).
+    pub import: String,
+    /// What provides it.
+    pub provider: Provider,
+}
+
+/// What an import links to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Provider {
+    /// Another component of the workload exports it.
+    Sibling(String),
+    /// The host's built-in WASI set.
+    Builtin,
+    /// A host plugin, bound through a `hostInterfaces` entry.
+    Plugin {
+        /// The entry (`hostInterfaces entry "name"` or `... for ns:pkg`).
+        entry: String,
+        /// Eligible hosts whose plugin links it.
+        hosts: usize,
+        /// Eligible hosts in all.
+        eligible: usize,
+        /// Versions of the package the eligible hosts offer.
+        versions: Vec<String>,
+    },
+    /// Nothing: the finding that says why.
+    Unresolved(Code),
 }
 
 impl Report {

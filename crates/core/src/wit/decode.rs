@@ -62,6 +62,7 @@ pub fn decode_component(bytes: &[u8]) -> Result<ComponentWorld, WitError> {
 /// uses), in which case it is fully resolved; or it may name foreign interfaces without defining
 /// them, which is the common case for an annotation, and then the references are taken as written.
 pub fn parse_world_text(text: &str) -> Result<ComponentWorld, WitError> {
+    check_feature_gates(text)?;
     let group = UnresolvedPackageGroup::parse("annotation.wit", text)
         .map_err(|(map, e)| WitError::InvalidWit(e.render(&map)))?;
     let main_worlds = group.main.worlds.len();
@@ -91,6 +92,151 @@ pub fn parse_world_text(text: &str) -> Result<ComponentWorld, WitError> {
         Err(e) if group.main.foreign_deps.is_empty() => Err(WitError::InvalidWit(e.to_string())),
         Err(_) => from_unresolved(&group.main),
     }
+}
+
+/// Refuses feature-gate attributes that no item may carry, before wit-parser sees them.
+///
+/// wit-parser 0.263 validates the attributes of an item that names a foreign package (`import
+/// wasi:io/streams@0.2.6;`, `use wasi:io/poll.{pollable};`) with an `unwrap()`
+/// (`ast/resolve.rs`, `populate_foreign_deps`): `@deprecated(version = 0.2.0)` alone on such an
+/// import panics instead of failing (found by fuzzing, `fuzz/fuzz_targets/wit_annotation.rs`).
+/// An annotation is request input, so the same rules are checked here first, on every group of
+/// attributes: at most one each of `@since`, `@unstable` and `@deprecated`, not both `@since`
+/// and `@unstable`, and `@deprecated` only with one of them. wit-parser refuses all of these
+/// wherever else they appear, so no text it accepts is refused here.
+fn check_feature_gates(text: &str) -> Result<(), WitError> {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    // The attributes of the group being read (since, unstable, deprecated), and where it starts.
+    let mut group: [usize; 3] = [0; 3];
+    let mut group_at = 0;
+    let check = |group: &[usize; 3], at: usize| -> Result<(), WitError> {
+        let [since, unstable, deprecated] = *group;
+        let problem = if since > 1 {
+            "cannot specify @since twice"
+        } else if unstable > 1 {
+            "cannot specify @unstable twice"
+        } else if deprecated > 1 {
+            "cannot specify @deprecated twice"
+        } else if since == 1 && unstable == 1 {
+            "cannot specify both @since and @unstable"
+        } else if deprecated == 1 && since == 0 && unstable == 0 {
+            "@deprecated needs @since or @unstable on the same item"
+        } else {
+            return Ok(());
+        };
+        let line = text.as_bytes()[..at]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count()
+            + 1;
+        Err(WitError::InvalidWit(format!("line {line}: {problem}")))
+    };
+    // Skips whitespace and comments (block comments nest, as in wit-parser's lexer).
+    let skip_trivia = |mut i: usize| -> usize {
+        loop {
+            match bytes.get(i..) {
+                Some([b, ..]) if b.is_ascii_whitespace() => i += 1,
+                Some([b'/', b'/', ..]) => {
+                    while i < bytes.len() && bytes[i] != b'\n' {
+                        i += 1;
+                    }
+                }
+                Some([b'/', b'*', ..]) => {
+                    let mut depth = 0usize;
+                    while i < bytes.len() {
+                        match &bytes[i..] {
+                            [b'/', b'*', ..] => {
+                                depth += 1;
+                                i += 2;
+                            }
+                            [b'*', b'/', ..] => {
+                                depth -= 1;
+                                i += 2;
+                                if depth == 0 {
+                                    break;
+                                }
+                            }
+                            _ => i += 1,
+                        }
+                    }
+                }
+                _ => return i,
+            }
+        }
+    };
+    // Skips a string literal starting at `i` (a `"`), with its escapes.
+    let skip_string = |mut i: usize| -> usize {
+        i += 1;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'\\' => i += 2,
+                b'"' => return i + 1,
+                _ => i += 1,
+            }
+        }
+        i
+    };
+    loop {
+        i = skip_trivia(i);
+        let Some(&b) = bytes.get(i) else { break };
+        match b {
+            b'"' => {
+                check(&group, group_at)?;
+                group = [0; 3];
+                i = skip_string(i);
+            }
+            b'@' => {
+                // An attribute (`@name(...)`, the name possibly `%`-escaped), or a version.
+                let start = skip_trivia(i + 1);
+                let name_start = start + usize::from(bytes.get(start) == Some(&b'%'));
+                let mut end = name_start;
+                while end < bytes.len()
+                    && (bytes[end].is_ascii_alphanumeric() || bytes[end] == b'-')
+                {
+                    end += 1;
+                }
+                let slot = match &text[name_start..end] {
+                    "since" => Some(0),
+                    "unstable" => Some(1),
+                    "deprecated" => Some(2),
+                    "external-id" => None,
+                    _ => {
+                        // A version (`@0.2.0`) ends the group.
+                        check(&group, group_at)?;
+                        group = [0; 3];
+                        i += 1;
+                        continue;
+                    }
+                };
+                if group == [0; 3] {
+                    group_at = i;
+                }
+                if let Some(slot) = slot {
+                    group[slot] += 1;
+                }
+                // The arguments, up to the closing parenthesis.
+                i = skip_trivia(end);
+                if bytes.get(i) == Some(&b'(') {
+                    i += 1;
+                    while i < bytes.len() && bytes[i] != b')' {
+                        i = if bytes[i] == b'"' {
+                            skip_string(i)
+                        } else {
+                            i + 1
+                        };
+                    }
+                    i += 1;
+                }
+            }
+            _ => {
+                check(&group, group_at)?;
+                group = [0; 3];
+                i += 1;
+            }
+        }
+    }
+    check(&group, group_at)
 }
 
 fn interface_ref(name: &PackageName, interface: &str) -> InterfaceRef {
@@ -329,6 +475,78 @@ mod tests {
             parse_world_text("package a:b; world x {} world y {}").unwrap_err(),
             WitError::AmbiguousWorld(2, _)
         ));
+    }
+
+    /// Found by `fuzz/fuzz_targets/wit_annotation.rs`: wit-parser 0.263 panics (an `unwrap()`
+    /// in `populate_foreign_deps`) on `@deprecated` without `@since` or `@unstable` before an
+    /// item that names a foreign package. The crashing input, as the fuzzer wrote it.
+    #[test]
+    fn lone_deprecated_gate_on_a_foreign_import_is_invalid_not_a_panic() {
+        let text = "package example:hello;\nworld hello {\n  import w2si:keyvalue/store@0.2.0-draft;\n  import wasi:keyvalue/atomics@0.2.0-draft;\n@deprecated(version = 0.2.0)  import wasi:logging/logging@0.1.0-draft;\n  import wasi:io/streams@0.2.6;\n  export wasi:http/incoming-handler@0.2.0;\n}\n";
+        let err = parse_world_text(text).unwrap_err();
+        assert_eq!(
+            err,
+            WitError::InvalidWit(
+                "line 5: @deprecated needs @since or @unstable on the same item".into()
+            )
+        );
+        // The other gate combinations wit-parser refuses, on foreign imports, exports, includes
+        // and uses (each panicked the same way).
+        for (gates, problem) in [
+            (
+                "@since(version = 1.0.0) @since(version = 1.0.0)",
+                "cannot specify @since twice",
+            ),
+            (
+                "@unstable(feature = a)\n@unstable(feature = b)",
+                "cannot specify @unstable twice",
+            ),
+            (
+                "@since(version = 1.0.0) /* c */ @unstable(feature = a)",
+                "cannot specify both @since and @unstable",
+            ),
+            (
+                "@unstable(feature = a) @deprecated(version = 1.0.0) @deprecated(version = 1.0.0)",
+                "cannot specify @deprecated twice",
+            ),
+            (
+                "// doc\n@%deprecated(version = 1.0.0)",
+                "@deprecated needs @since or @unstable on the same item",
+            ),
+        ] {
+            for item in [
+                "import wasi:io/streams@0.2.6;",
+                "export wasi:http/incoming-handler@0.2.0;",
+                "include wasi:cli/imports@0.2.0;",
+            ] {
+                let text = format!("package a:b@1.0.0;\nworld w {{\n  {gates} {item}\n}}");
+                match parse_world_text(&text) {
+                    Err(WitError::InvalidWit(m)) => assert!(m.ends_with(problem), "{text}: {m}"),
+                    other => panic!("{text}: {other:?}"),
+                }
+            }
+            let text = format!(
+                "package a:b@1.0.0;\ninterface i {{ {gates} use wasi:io/poll@0.2.6.{{pollable}}; }}\nworld w {{ import i; }}"
+            );
+            assert!(
+                matches!(parse_world_text(&text), Err(WitError::InvalidWit(_))),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn valid_feature_gates_still_parse() {
+        let text = "package a:b@1.0.0;\n\
+            world w {\n\
+              @since(version = 1.0.0) import wasi:io/streams@0.2.6;\n\
+              @unstable(feature = fancy) @deprecated(version = 1.0.0) import wasi:io/poll@0.2.6;\n\
+              @since(version = 1.0.0)\n  /* @deprecated(version = 1.0.0) */\n  // @deprecated(version = 1.0.0)\n  \
+              @deprecated(version = 1.0.0) export wasi:http/incoming-handler@0.2.0;\n\
+            }";
+        let world = parse_world_text(text).unwrap();
+        assert_eq!(world.imports.len(), 2, "{world:?}");
+        assert_eq!(world.exports.len(), 1, "{world:?}");
     }
 
     #[test]
