@@ -16,7 +16,9 @@ use tracing_subscriber::EnvFilter;
 use wasmgate::cli::{Cli, Command, LogFormat, ServeArgs};
 use wasmgate::components::{LocalFileSource, WorldResolver, WorldSource};
 use wasmgate::engine::Engine;
-use wasmgate::inventory::{load_hosts, start_live, watch_file, InventorySource};
+use wasmgate::inventory::{
+    load_hosts, start_live, start_live_jetstream, watch_file, InventoryLog, InventorySource,
+};
 use wasmgate::platform::leader::{default_identity, LeaderHandle};
 use wasmgate::platform::metrics::Metrics;
 use wasmgate::platform::serving::{self, TlsInputs};
@@ -114,7 +116,29 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // The live inventory: admission judges against it and the `hosts` API serves it, so both
     // always see the same hosts. It is fed by NATS heartbeats, by API writes, or by an inventory
     // file (--inventory, or --dev without --nats-url), which then owns it.
-    let live = start_live(args.live.config(), nats.clone(), Duration::from_secs(1));
+    let live = match (args.live.inventory_log, &nats) {
+        (InventoryLog::Jetstream, Some(connection)) => {
+            // Without leader election this is the only replica: it leads (ages hosts).
+            let leading = leader
+                .as_ref()
+                .map(|l| l.is_leader.clone())
+                .unwrap_or_else(|| LeaderHandle::always(default_identity()).is_leader);
+            start_live_jetstream(
+                args.live.config(),
+                connection.clone(),
+                args.live.stream(),
+                leading,
+                Duration::from_secs(1),
+            )
+            .await?
+        }
+        (InventoryLog::Jetstream, None) => {
+            anyhow::bail!("--inventory-log jetstream needs --nats-url")
+        }
+        (InventoryLog::Memory, _) => {
+            start_live(args.live.config(), nats.clone(), Duration::from_secs(1))
+        }
+    };
     // One registry for the process; each part registers its own series in it. The inventory
     // series are read from `live` at scrape time.
     let mut metrics = Metrics::new();

@@ -756,7 +756,7 @@ fn random_suffix() -> String {
         .collect()
 }
 
-fn store(s: &ApiState, host: Host, dry: bool) -> ApiResult<Host> {
+async fn store(s: &ApiState, host: Host, dry: bool) -> ApiResult<Host> {
     let name = host.metadata.name.clone().unwrap_or_default();
     let errs = validate(&host);
     if !errs.is_empty() {
@@ -766,17 +766,29 @@ fn store(s: &ApiState, host: Host, dry: bool) -> ApiResult<Host> {
         return Ok(host);
     }
     s.inventory
-        .upsert(host, SystemTime::now())
+        .write(host, SystemTime::now())
+        .await
         .map(normalized)
-        .map_err(|e| match e {
-            InventoryError::Conflict { name, message } => ApiError::conflict(&name, &message),
-            InventoryError::Invalid {
-                name,
-                field,
-                message,
-            } => ApiError::invalid(&name, vec![(field.to_string(), message)]),
-            other => ApiError::invalid(&name, vec![("body".into(), other.to_string())]),
-        })
+        .map_err(|e| write_error(&name, e))
+}
+
+/// The Status of a refused or failed write.
+fn write_error(name: &str, e: InventoryError) -> ApiError {
+    match e {
+        InventoryError::Conflict { name, message } => ApiError::conflict(&name, &message),
+        InventoryError::Invalid {
+            name,
+            field,
+            message,
+        } => ApiError::invalid(&name, vec![(field.to_string(), message)]),
+        // The inventory log (JetStream) did not take the write, or took it but this replica has
+        // not applied it yet: as kube-apiserver's 503 and 504 (Timeout) when etcd is slow.
+        InventoryError::Unavailable { message } => ApiError::unavailable(message),
+        e @ InventoryError::Timeout { .. } => {
+            ApiError::new(StatusCode::GATEWAY_TIMEOUT, "Timeout", e.to_string())
+        }
+        other => ApiError::invalid(name, vec![("body".into(), other.to_string())]),
+    }
 }
 
 /// Writes are refused while the hosts come from an inventory file (`--inventory`): the file is
@@ -843,7 +855,7 @@ pub async fn create(
     if !name.is_empty() && s.inventory.get(&name).is_some() {
         return Err(ApiError::already_exists(&name));
     }
-    let stored = store(&s, host, dry)?;
+    let stored = store(&s, host, dry).await?;
     log_write(&user, "create", &name, dry);
     render_one(&stored, out, IncludeObject::Object, StatusCode::CREATED)
 }
@@ -892,7 +904,7 @@ pub async fn update(
         .get(&name)
         .ok_or_else(|| ApiError::not_found(&name))?;
     check_precondition(&name, &host, &existing)?;
-    let stored = store(&s, host, dry)?;
+    let stored = store(&s, host, dry).await?;
     log_write(&user, "update", &name, dry);
     render_one(&stored, out, IncludeObject::Object, StatusCode::OK)
 }
@@ -1007,7 +1019,7 @@ pub async fn patch(
     let mut host = host;
     host.metadata.name = Some(name.clone());
     let created = existing.is_none();
-    let stored = store(&s, host, dry)?;
+    let stored = store(&s, host, dry).await?;
     log_write(&user, if created { "create" } else { "patch" }, &name, dry);
     let code = if created {
         StatusCode::CREATED
@@ -1076,7 +1088,9 @@ pub async fn delete(
         existing
     } else {
         s.inventory
-            .delete(&name)
+            .remove(&name)
+            .await
+            .map_err(|e| write_error(&name, e))?
             .ok_or_else(|| ApiError::not_found(&name))?
     };
     log_write(&user, "delete", &name, dry);

@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{LiveConfig, NatsAuthArgs, NatsConfigError, NatsConnection};
+use super::{
+    LiveConfig, NatsAuthArgs, NatsConfigError, NatsConnection, StreamSettings, StreamStorage,
+};
 use crate::platform::duration::parse_duration;
 
 /// Live inventory options of `wasmgate serve`.
@@ -37,6 +39,45 @@ pub struct LiveArgs {
     /// passed, so the inventory has heard every host once (hosts heartbeat every 15 s).
     #[arg(long, default_value = "16s", value_parser = parse_duration, env = "WASMGATE_INVENTORY_WARMUP")]
     pub inventory_warmup: Duration,
+    /// Where the inventory's changes are ordered: `memory` (each replica on its own: for one
+    /// replica) or `jetstream` (a NATS JetStream stream on --nats-url: every replica applies the
+    /// same log, so hosts, resourceVersions and watches are the same on each).
+    #[arg(
+        long,
+        value_enum,
+        default_value_t = InventoryLog::Memory,
+        env = "WASMGATE_INVENTORY_LOG",
+        requires_if("jetstream", "nats_url")
+    )]
+    pub inventory_log: InventoryLog,
+    /// With --inventory-log jetstream: the stream's name (created or updated at start).
+    #[arg(
+        long,
+        default_value = "WASMGATE_INVENTORY",
+        env = "WASMGATE_INVENTORY_STREAM"
+    )]
+    pub inventory_stream: String,
+    /// With --inventory-log jetstream: the stream's storage (`file` survives a nats-server
+    /// restart).
+    #[arg(
+        long,
+        value_enum,
+        default_value_t = StreamStorage::File,
+        env = "WASMGATE_INVENTORY_STREAM_STORAGE"
+    )]
+    pub inventory_stream_storage: StreamStorage,
+    /// With --inventory-log jetstream: the stream's replicas (JetStream cluster peers).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=5), env = "WASMGATE_INVENTORY_STREAM_REPLICAS")]
+    pub inventory_stream_replicas: u16,
+}
+
+/// `--inventory-log`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum InventoryLog {
+    /// In this process only (one replica).
+    Memory,
+    /// A NATS JetStream stream shared by every replica.
+    Jetstream,
 }
 
 impl LiveArgs {
@@ -46,6 +87,15 @@ impl LiveArgs {
             .as_ref()
             .map(|url| NatsConnection::new(url.clone(), &self.nats_auth))
             .transpose()
+    }
+
+    /// The stream settings of --inventory-log jetstream.
+    pub fn stream(&self) -> StreamSettings {
+        StreamSettings {
+            name: self.inventory_stream.clone(),
+            storage: self.inventory_stream_storage,
+            replicas: usize::from(self.inventory_stream_replicas),
+        }
     }
 
     /// The inventory configuration these options describe.

@@ -61,6 +61,21 @@ pub enum InventoryError {
         /// What is wrong.
         message: String,
     },
+    /// Log mode: the write could not be published to the inventory stream (HTTP 503).
+    #[error("the inventory log is unavailable: {message}")]
+    Unavailable {
+        /// Why.
+        message: String,
+    },
+    /// Log mode: the write was published (at `seq`) but this replica did not apply it in time
+    /// (HTTP 504); it will be applied.
+    #[error("the write was stored in the inventory log at sequence {seq} but not applied here within {waited:?}")]
+    Timeout {
+        /// The write's stream sequence.
+        seq: u64,
+        /// How long the request waited.
+        waited: std::time::Duration,
+    },
 }
 
 /// Whether an object is a Host (wasmgate's or upstream's).

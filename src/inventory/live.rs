@@ -42,20 +42,22 @@ use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, MutexGuard};
+use std::sync::{Arc, MutexGuard, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::jiff::Timestamp;
-use tokio::sync::broadcast;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, watch};
 
 use crate::crd::{Condition, Host, HostStatus, HostWitInterface, WASMGATE_GROUP, WASMGATE_VERSION};
 
 use super::heartbeat::{rfc3339_seconds, timestamp, HostHeartbeat, WitInterface};
+use super::jetstream::{EntryKind, LogPublisher, WRITE_WAIT};
 use super::{InventoryError, InventorySource, Snapshot};
 use crate::resolve::Hosts;
-use crate::store::{State, Store, Versioned};
+use crate::store::{State, Store, VersionError, Versioned};
 
 pub use crate::store::{EventType as WatchEventType, WatchError};
 
@@ -147,10 +149,95 @@ enum Health {
 /// What the inventory tracks beside each host.
 #[derive(Debug)]
 struct Tracking {
-    /// Last heartbeat (or API write), by this process's clock.
+    /// Last heartbeat (or API write), by this process's clock (in log mode: the log entry's
+    /// timestamp).
     last_seen: SystemTime,
     health: Health,
+    /// Log mode: the sequence of the heartbeat or write `last_seen` comes from (0 otherwise). A
+    /// health transition judged from another one is stale.
+    beat: u64,
 }
+
+/// A position in the inventory log (the JetStream stream): an entry's stream sequence, which
+/// becomes the resourceVersion of what it changes, and the server's timestamp of it, which is
+/// the time of the change on every replica (never the local clock).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogPosition {
+    /// The stream sequence.
+    pub seq: u64,
+    /// When the server stored the entry.
+    pub time: SystemTime,
+}
+
+/// A health state only time causes (silence), as the leader publishes it to the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum HealthState {
+    /// `Reporting=False`, `Ready=Unknown`.
+    Unknown,
+    /// `Ready=False`.
+    False,
+    /// Removed after the retention.
+    Removed,
+}
+
+/// A health transition decided by the leader ([`LiveInventory::due_transitions`]) and applied
+/// by every replica when it reads it from the log ([`LogEntry::Health`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthTransition {
+    /// The host it is about (a host of the same name but another id is left alone).
+    pub host_id: String,
+    /// The log sequence of the heartbeat or write the silence was counted from: if the host
+    /// has been heard from since, the transition is stale and ignored.
+    pub beat: u64,
+    /// The new state.
+    pub state: HealthState,
+    /// For `False`: since when `Reporting` is False (the `Unknown` entry's time, which the log
+    /// may no longer hold once this entry replaced it). `None`: this entry's time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reporting_since: Option<String>,
+}
+
+/// One entry of the inventory log, decoded.
+#[derive(Clone, Debug)]
+pub enum LogEntry {
+    /// A host's heartbeat.
+    Heartbeat(Box<HostHeartbeat>),
+    /// A host written through the API (create, update, patch).
+    Write(Box<Host>),
+    /// A host deleted through the API.
+    Delete {
+        /// The host's name.
+        name: String,
+    },
+    /// A health transition published by the leader.
+    Health {
+        /// The host's name.
+        name: String,
+        /// What changed.
+        transition: HealthTransition,
+    },
+    /// An entry that changes nothing (undecodable, refused): its sequence is still consumed.
+    Skip,
+}
+
+/// What applying a log entry did (kept for the replica that published a write, which waits
+/// for it: [`LiveInventory::wait_applied`], [`LiveInventory::take_outcome`]).
+#[derive(Clone, Debug, PartialEq)]
+pub enum LogOutcome {
+    /// A host stored (heartbeat, write, health transition).
+    Stored(Arc<Host>),
+    /// A host removed: its last state at the deletion's version.
+    Deleted(Arc<Host>),
+    /// Nothing changed (unknown host, stale transition, skipped entry, already applied).
+    Unchanged,
+    /// A write whose resourceVersion precondition failed when it was applied (another write
+    /// came first).
+    Conflict(String),
+}
+
+/// Outcomes of writes kept for their publishers; older ones are dropped.
+const OUTCOMES_KEPT: usize = 4096;
 
 /// What the inventory tracks once, under the store's lock.
 #[derive(Debug)]
@@ -164,6 +251,12 @@ struct Extra {
     /// The hosts come from an inventory file ([`LiveInventory::replace_from_file`]): they keep
     /// the file's conditions, never age, and the API does not write them.
     from_file: bool,
+    /// While a log entry is applied: its position (the time and identity of every change).
+    log_at: Option<LogPosition>,
+    /// While a write entry (`LogEntry::Write`) is applied.
+    log_write: bool,
+    /// Outcomes of API writes and deletes applied from the log, by sequence.
+    outcomes: std::collections::BTreeMap<u64, LogOutcome>,
 }
 
 /// The hosts by name, as served (metadata and conditions set), with their tracking.
@@ -185,6 +278,10 @@ pub struct LiveInventory {
     cache: ArcSwap<Cached>,
     uid_seed: RandomState,
     uid_counter: AtomicU64,
+    /// Log mode: the sequence of the last log entry applied (0 before the first).
+    applied: watch::Sender<u64>,
+    /// Log mode: where API writes go ([`Self::write`], [`Self::remove`]).
+    log: OnceLock<Arc<dyn LogPublisher>>,
 }
 
 impl LiveInventory {
@@ -200,6 +297,9 @@ impl LiveInventory {
                 significant_rv: 0,
                 connected_since: Some(SystemTime::now()),
                 from_file: false,
+                log_at: None,
+                log_write: false,
+                outcomes: std::collections::BTreeMap::new(),
             },
         );
         Arc::new(Self {
@@ -213,6 +313,8 @@ impl LiveInventory {
             }),
             uid_seed: RandomState::new(),
             uid_counter: AtomicU64::new(0),
+            applied: watch::channel(0).0,
+            log: OnceLock::new(),
         })
     }
 
@@ -311,8 +413,19 @@ impl LiveInventory {
         let fallback = fallback_name(&hb.id);
         // Built before taking the lock, by moving the heartbeat's strings and lists.
         let host = host_from_heartbeat(hb, now);
-        let id = host.host_id.as_str();
         let mut inner = self.lock();
+        self.heartbeat_locked(&mut inner, preferred, fallback, host, now)
+    }
+
+    fn heartbeat_locked(
+        &self,
+        inner: &mut Inner,
+        preferred: String,
+        fallback: String,
+        host: Host,
+        now: SystemTime,
+    ) -> Arc<Host> {
+        let id = host.host_id.as_str();
         let name = match inner.get(preferred.as_str()) {
             Some(e) if e.object().host_id != id && !matches!(e.meta.health, Health::Lost(_)) => {
                 if inner.extra.by_id.get(id) != Some(&fallback) {
@@ -336,7 +449,7 @@ impl LiveInventory {
                     .get(old.as_str())
                     .is_some_and(|e| e.object().host_id == id)
                 {
-                    self.remove_locked(&mut inner, &old);
+                    self.remove_locked(inner, &old);
                 }
                 inner.extra.by_id.insert(id.to_string(), name.clone());
             }
@@ -344,7 +457,7 @@ impl LiveInventory {
                 inner.extra.by_id.insert(id.to_string(), name.clone());
             }
         }
-        self.store_locked(&mut inner, name, host, now)
+        self.store_locked(inner, name, host, now)
     }
 
     /// Creates or replaces a host written through the API (create, update, patch: the caller
@@ -355,7 +468,15 @@ impl LiveInventory {
     /// `resourceVersion`. `metadata.name` (a DNS-1123 subdomain) and `hostId` are required. If
     /// `metadata.resourceVersion` is set and the host exists at another version, the write is a
     /// [`InventoryError::Conflict`] (optimistic concurrency: clear it for an unconditional write).
-    pub fn upsert(&self, mut host: Host, now: SystemTime) -> Result<Host, InventoryError> {
+    pub fn upsert(&self, host: Host, now: SystemTime) -> Result<Host, InventoryError> {
+        Self::validate_write(&host)?;
+        let mut inner = self.lock();
+        self.upsert_locked(&mut inner, host, now)
+            .map(|h| Host::clone(&h))
+    }
+
+    /// What [`Self::upsert`] checks before taking the lock: a valid name and a host id.
+    pub fn validate_write(host: &Host) -> Result<(), InventoryError> {
         let name = host.metadata.name.clone().unwrap_or_default();
         if let Err(message) = validate_name(&name) {
             return Err(InventoryError::Invalid {
@@ -371,7 +492,17 @@ impl LiveInventory {
                 message: "Required value".into(),
             });
         }
-        let mut inner = self.lock();
+        Ok(())
+    }
+
+    /// The resourceVersion precondition of a write (none when `metadata.resourceVersion` is
+    /// unset or the host does not exist), checked against this replica's view.
+    pub fn check_precondition(&self, host: &Host) -> Result<(), InventoryError> {
+        Self::precondition_locked(&self.lock(), host)
+    }
+
+    fn precondition_locked(inner: &Inner, host: &Host) -> Result<(), InventoryError> {
+        let name = host.metadata.name.clone().unwrap_or_default();
         if let Some(wanted) = host
             .metadata
             .resource_version
@@ -391,18 +522,298 @@ impl LiveInventory {
                 }
             }
         }
+        Ok(())
+    }
+
+    fn upsert_locked(
+        &self,
+        inner: &mut Inner,
+        mut host: Host,
+        now: SystemTime,
+    ) -> Result<Arc<Host>, InventoryError> {
+        Self::precondition_locked(inner, &host)?;
+        let name = host.metadata.name.clone().unwrap_or_default();
         host.api_version = api_version();
         host.kind = "Host".into();
         let status = host.status.get_or_insert_with(HostStatus::default);
         status.last_seen = Some(rfc3339_seconds(now));
         inner.extra.by_id.insert(host.host_id.clone(), name.clone());
-        Ok(Host::clone(&self.store_locked(&mut inner, name, host, now)))
+        Ok(self.store_locked(inner, name, host, now))
     }
 
     /// Removes a host; returns its last state (with the deletion's resourceVersion).
     pub fn delete(&self, name: &str) -> Option<Host> {
         let mut inner = self.lock();
         self.remove_locked(&mut inner, name)
+    }
+
+    /// Applies one entry of the inventory log at `at` (log mode: every replica applies the same
+    /// entries in the same order, so every replica holds the same hosts at the same
+    /// resourceVersions). Every change it makes gets resourceVersion `at.seq` and time
+    /// `at.time`; new objects get a uid derived from their name and host id (the same on every
+    /// replica). An entry at or below the last applied sequence is ignored (`Unchanged`); one
+    /// whose sequence is not above the store's resourceVersion is a [`VersionError`] (the
+    /// store was changed outside the log).
+    pub fn apply_logged(
+        &self,
+        at: LogPosition,
+        entry: LogEntry,
+    ) -> Result<LogOutcome, VersionError> {
+        let mut inner = self.lock();
+        if at.seq <= *self.applied.borrow() {
+            return Ok(LogOutcome::Unchanged);
+        }
+        inner.begin_version(at.seq)?;
+        inner.extra.log_at = Some(at);
+        let keep = matches!(entry, LogEntry::Write(_) | LogEntry::Delete { .. });
+        let outcome = match entry {
+            LogEntry::Heartbeat(hb) => {
+                let hb = *hb;
+                let preferred = name_for_heartbeat(&hb);
+                let fallback = fallback_name(&hb.id);
+                let host = host_from_heartbeat(hb, at.time);
+                LogOutcome::Stored(
+                    self.heartbeat_locked(&mut inner, preferred, fallback, host, at.time),
+                )
+            }
+            LogEntry::Write(host) => {
+                inner.extra.log_write = true;
+                let result = self.upsert_locked(&mut inner, *host, at.time);
+                inner.extra.log_write = false;
+                match result {
+                    Ok(host) => LogOutcome::Stored(host),
+                    Err(e) => LogOutcome::Conflict(e.to_string()),
+                }
+            }
+            LogEntry::Delete { name } => match self.remove_locked(&mut inner, &name) {
+                Some(gone) => LogOutcome::Deleted(Arc::new(gone)),
+                None => LogOutcome::Unchanged,
+            },
+            LogEntry::Health { name, transition } => {
+                self.health_locked(&mut inner, &name, &transition, at.time)
+            }
+            LogEntry::Skip => LogOutcome::Unchanged,
+        };
+        inner.extra.log_at = None;
+        inner.end_version();
+        if keep {
+            while inner.extra.outcomes.len() >= OUTCOMES_KEPT {
+                inner.extra.outcomes.pop_first();
+            }
+            inner.extra.outcomes.insert(at.seq, outcome.clone());
+        }
+        // Under the lock: a waiter that sees the sequence finds the outcome.
+        self.applied.send_replace(at.seq);
+        Ok(outcome)
+    }
+
+    /// Log mode from now on: API writes ([`Self::write`], [`Self::remove`]) are published with
+    /// `publisher` and applied when read back from the log. Only the first call counts.
+    pub fn attach_log(&self, publisher: Arc<dyn LogPublisher>) {
+        let _ = self.log.set(publisher);
+    }
+
+    /// Whether the inventory is fed by the log ([`Self::attach_log`]).
+    pub fn is_logged(&self) -> bool {
+        self.log.get().is_some()
+    }
+
+    /// An API write (create, update, patch). In memory mode [`Self::upsert`] at `now`; in log
+    /// mode, checked against this replica's view (name, host id, the resourceVersion
+    /// precondition), published to the log (the precondition removed: every replica applies the
+    /// entry as it is), and answered once this replica has applied it, within [`WRITE_WAIT`].
+    pub async fn write(&self, mut host: Host, now: SystemTime) -> Result<Host, InventoryError> {
+        let Some(log) = self.log.get() else {
+            return self.upsert(host, now);
+        };
+        Self::validate_write(&host)?;
+        self.check_precondition(&host)?;
+        let name = host.metadata.name.clone().unwrap_or_default();
+        host.metadata.resource_version = None;
+        host.metadata.managed_fields = None;
+        // The entry carries the object's identity and its conditions' transition times, so a
+        // replica that replays only this entry (the stream keeps the latest per host) gives it
+        // the same uid, creation time and conditions.
+        match self.get(&name) {
+            Some(old) if old.host_id == host.host_id => {
+                carry_conditions(&mut host, &old);
+                host.metadata.uid = old.metadata.uid;
+                host.metadata.creation_timestamp = old.metadata.creation_timestamp;
+            }
+            _ => {
+                host.metadata.uid = None;
+                host.metadata.creation_timestamp = None;
+                if let Some(status) = host.status.as_mut() {
+                    status.conditions = None;
+                }
+            }
+        }
+        let payload = serde_json::to_vec(&host).map_err(|e| InventoryError::Invalid {
+            name: name.clone(),
+            field: "body",
+            message: e.to_string(),
+        })?;
+        let seq = self
+            .publish(log.as_ref(), EntryKind::Write, &name, payload)
+            .await?;
+        match self.take_outcome(seq) {
+            Some(LogOutcome::Stored(host)) => Ok(Host::clone(&host)),
+            Some(LogOutcome::Conflict(message)) => Err(InventoryError::Conflict { name, message }),
+            _ => self.get(&name).ok_or(InventoryError::Unavailable {
+                message: format!("the write at sequence {seq} left no host {name:?}"),
+            }),
+        }
+    }
+
+    /// An API delete: [`Self::delete`] in memory mode; in log mode published and answered once
+    /// applied here (`Ok(None)`: no such host).
+    pub async fn remove(&self, name: &str) -> Result<Option<Host>, InventoryError> {
+        let Some(log) = self.log.get() else {
+            return Ok(self.delete(name));
+        };
+        if self.get(name).is_none() {
+            return Ok(None);
+        }
+        let seq = self
+            .publish(log.as_ref(), EntryKind::Delete, name, Vec::new())
+            .await?;
+        Ok(match self.take_outcome(seq) {
+            Some(LogOutcome::Deleted(host)) => Some(Host::clone(&host)),
+            _ => None,
+        })
+    }
+
+    async fn publish(
+        &self,
+        log: &dyn LogPublisher,
+        kind: EntryKind,
+        name: &str,
+        payload: Vec<u8>,
+    ) -> Result<u64, InventoryError> {
+        let seq =
+            log.publish(kind, name, payload)
+                .await
+                .map_err(|e| InventoryError::Unavailable {
+                    message: e.to_string(),
+                })?;
+        if !self.wait_applied(seq, WRITE_WAIT).await {
+            return Err(InventoryError::Timeout {
+                seq,
+                waited: WRITE_WAIT,
+            });
+        }
+        Ok(seq)
+    }
+
+    /// The sequence of the last log entry applied (0 before the first, and in memory mode).
+    pub fn applied_sequence(&self) -> u64 {
+        *self.applied.borrow()
+    }
+
+    /// Waits until the log entry `seq` has been applied (`false` after `timeout`).
+    pub async fn wait_applied(&self, seq: u64, timeout: Duration) -> bool {
+        let mut rx = self.applied.subscribe();
+        tokio::time::timeout(timeout, rx.wait_for(|applied| *applied >= seq))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    /// The outcome of the write or delete at `seq` (once; `None` when not applied yet or no
+    /// longer kept).
+    pub fn take_outcome(&self, seq: u64) -> Option<LogOutcome> {
+        self.lock().extra.outcomes.remove(&seq)
+    }
+
+    /// Log mode, on the leader: the health transitions due at `now` by the same rules as
+    /// [`Self::tick`] (silence, settle window, retention), without applying them: the leader
+    /// publishes them to the log and every replica applies them from there.
+    pub fn due_transitions(&self, now: SystemTime) -> Vec<(String, HealthTransition)> {
+        let inner = self.lock();
+        if inner.extra.from_file {
+            return Vec::new();
+        }
+        let settled = inner
+            .extra
+            .connected_since
+            .is_some_and(|since| elapsed(since, now) >= self.config.settle);
+        let mut due = Vec::new();
+        for (name, entry) in inner.iter() {
+            let silence = elapsed(entry.meta.last_seen, now);
+            let (state, reporting_since) = match entry.meta.health {
+                Health::Lost(since) => {
+                    if settled && elapsed(since, now) >= self.config.retention {
+                        (HealthState::Removed, None)
+                    } else {
+                        continue;
+                    }
+                }
+                _ if silence <= self.config.reporting_grace() => continue,
+                Health::Reporting if silence <= self.config.heartbeat_timeout || !settled => {
+                    (HealthState::Unknown, None)
+                }
+                Health::NotReporting if silence <= self.config.heartbeat_timeout || !settled => {
+                    continue
+                }
+                health => {
+                    let since = (health == Health::NotReporting)
+                        .then(|| condition_since(entry.object(), "Reporting", "False"))
+                        .flatten();
+                    (HealthState::False, since)
+                }
+            };
+            due.push((
+                name.clone(),
+                HealthTransition {
+                    host_id: entry.object().host_id.clone(),
+                    beat: entry.meta.beat,
+                    state,
+                    reporting_since,
+                },
+            ));
+        }
+        due
+    }
+
+    fn health_locked(
+        &self,
+        inner: &mut Inner,
+        name: &str,
+        transition: &HealthTransition,
+        now: SystemTime,
+    ) -> LogOutcome {
+        let current = inner
+            .get(name)
+            .filter(|e| e.object().host_id == transition.host_id && e.meta.beat == transition.beat)
+            .map(|e| Host::clone(e.object()));
+        let Some(mut host) = current else {
+            return LogOutcome::Unchanged;
+        };
+        let health = match transition.state {
+            HealthState::Removed => {
+                tracing::info!(host = %name, "removing host that has not reported recently");
+                return match self.remove_locked(inner, name) {
+                    Some(gone) => LogOutcome::Deleted(Arc::new(gone)),
+                    None => LogOutcome::Unchanged,
+                };
+            }
+            HealthState::Unknown => Health::NotReporting,
+            HealthState::False => Health::Lost(now),
+        };
+        if let Some(tracking) = inner.meta_mut(name) {
+            tracking.health = health;
+        }
+        set_conditions(&mut host, health, now);
+        if let Some(since) = &transition.reporting_since {
+            for c in host
+                .status
+                .iter_mut()
+                .flat_map(|s| s.conditions.iter_mut().flatten())
+                .filter(|c| c.type_ == "Reporting" && c.status == "False")
+            {
+                c.last_transition_time = Some(since.clone());
+            }
+        }
+        LogOutcome::Stored(self.commit_locked(inner, name.to_string(), host, now))
     }
 
     /// Ages hosts at `now`: conditions follow the silence of each host (see the module docs);
@@ -576,10 +987,17 @@ impl LiveInventory {
             self.remove_locked(inner, &name);
         }
         host.metadata.name = Some(name.clone());
+        let beat = inner.extra.log_at.map_or(0, |at| at.seq);
+        let logged = inner.extra.log_at.is_some();
+        // A write from the log determines the whole object by itself (its publisher put the
+        // uid, creation time and conditions it knew in it), so a replica that missed earlier
+        // entries of the host (compacted, or read later) stores the same object.
+        let whole = inner.extra.log_write;
         match inner.meta_mut(name.as_str()) {
-            Some(tracking) => {
+            Some(tracking) if !whole => {
                 tracking.last_seen = now;
                 tracking.health = Health::Reporting;
+                tracking.beat = beat;
                 let Some(old) = inner.get(name.as_str()).map(|e| e.object().clone()) else {
                     return Arc::new(host); // unreachable: the entry was just found
                 };
@@ -590,16 +1008,44 @@ impl LiveInventory {
                 host.metadata
                     .resource_version
                     .clone_from(&old.metadata.resource_version);
+                if logged {
+                    // From the heartbeat itself, so a replica that replays only the host's
+                    // latest heartbeat (the stream keeps one per host) gives the same time.
+                    if let Some(started) = started_at(&host) {
+                        host.metadata.creation_timestamp = Some(started);
+                    }
+                }
                 carry_conditions(&mut host, &old);
                 set_conditions(&mut host, Health::Reporting, now);
-                if host == *old {
+                // In log mode every entry is a change, so a replica that replays only the
+                // latest entry of a host (the stream keeps one per subject) gives it the same
+                // resourceVersion as one that saw them all.
+                if host == *old && !logged {
                     return old;
                 }
                 self.commit_locked(inner, name, host, now)
             }
-            None => {
-                host.metadata.uid = Some(self.new_uid());
-                host.metadata.creation_timestamp = Some(Time(to_timestamp(now)));
+            _ => {
+                // A whole write over an existing entry: its tracking restarts here too.
+                if let Some(tracking) = inner.meta_mut(name.as_str()) {
+                    tracking.last_seen = now;
+                    tracking.health = Health::Reporting;
+                    tracking.beat = beat;
+                }
+                host.metadata.uid = Some(match (logged, &host.metadata.uid) {
+                    // A write carries the uid its publisher chose (or kept).
+                    (true, Some(uid)) if !uid.is_empty() => uid.clone(),
+                    (true, _) => log_uid(&name, &host.host_id),
+                    (false, _) => self.new_uid(),
+                });
+                host.metadata.creation_timestamp =
+                    match (logged, host.metadata.creation_timestamp.take()) {
+                        (true, Some(t)) => Some(t),
+                        (true, None) if !whole => {
+                            Some(started_at(&host).unwrap_or_else(|| Time(to_timestamp(now))))
+                        }
+                        _ => Some(Time(to_timestamp(now))),
+                    };
                 host.metadata.resource_version = None;
                 set_conditions(&mut host, Health::Reporting, now);
                 self.commit_locked(inner, name, host, now)
@@ -629,6 +1075,7 @@ impl LiveInventory {
         let tracking = Tracking {
             last_seen: now,
             health: Health::Reporting,
+            beat: inner.extra.log_at.map_or(0, |at| at.seq),
         };
         inner.put(name, host, tracking)
     }
@@ -672,6 +1119,46 @@ impl InventorySource for LiveInventory {
         }));
         snapshot
     }
+}
+
+/// Log mode: a heartbeat host's creation time is its `startedAt` (to the second; wasmCloud
+/// hosts get a new id at every start, so it is fixed for the object).
+fn started_at(host: &Host) -> Option<Time> {
+    let t: Timestamp = host.status.as_ref()?.started_at.as_deref()?.parse().ok()?;
+    Timestamp::from_second(t.as_second()).ok().map(Time)
+}
+
+/// The `lastTransitionTime` of condition `type_` when its status is `status`.
+fn condition_since(host: &Host, type_: &str, status: &str) -> Option<String> {
+    host.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == type_ && c.status == status)?
+        .last_transition_time
+        .clone()
+}
+
+/// Log mode: the uid of a host object, the same on every replica (derived from its name and
+/// host id, so a replica replaying the log gives it the same uid).
+fn log_uid(name: &str, host_id: &str) -> String {
+    let digest = ring::digest::digest(
+        &ring::digest::SHA256,
+        format!("wasmgate.dev/hosts/{name}/{host_id}").as_bytes(),
+    );
+    let b = digest.as_ref();
+    let hex =
+        |r: std::ops::Range<usize>| b[r].iter().map(|x| format!("{x:02x}")).collect::<String>();
+    format!(
+        "{}-{}-5{}-{:x}{}-{}",
+        hex(0..4),
+        hex(4..6),
+        &hex(6..8)[1..],
+        8 | (b[8] & 0x03),
+        &hex(8..10)[1..],
+        hex(10..16)
+    )
 }
 
 fn elapsed(since: SystemTime, now: SystemTime) -> Duration {
@@ -1034,6 +1521,153 @@ mod tests {
             .iter()
             .find(|c| c.type_ == type_)
             .unwrap()
+    }
+
+    fn at(seq: u64, secs: u64) -> LogPosition {
+        LogPosition { seq, time: t(secs) }
+    }
+
+    /// The same log applied to two inventories: the same hosts, versions and objects.
+    #[test]
+    fn log_mode_replicas_agree_and_versions_are_sequences() {
+        let log = vec![
+            (at(3, 0), LogEntry::Heartbeat(Box::new(hb("a", "a")))),
+            (at(5, 1), LogEntry::Heartbeat(Box::new(hb("b", "b")))),
+            (at(6, 15), LogEntry::Heartbeat(Box::new(hb("a", "a")))),
+            // The same heartbeat again: still a change (a replay sees only the latest).
+            (at(7, 15), LogEntry::Heartbeat(Box::new(hb("a", "a")))),
+            (at(9, 16), LogEntry::Delete { name: "b".into() }),
+            (at(10, 17), LogEntry::Skip),
+        ];
+        let replicas = [inv(cfg()), inv(cfg())];
+        for r in &replicas {
+            for (pos, entry) in log.clone() {
+                r.apply_logged(pos, entry).unwrap();
+            }
+        }
+        let (a, rv_a) = replicas[0].list();
+        let (b, rv_b) = replicas[1].list();
+        assert_eq!((&a, rv_a), (&b, rv_b), "identical objects, uids included");
+        assert_eq!(rv_a, 9);
+        assert_eq!(rv_of(&a[0]), 7);
+        assert_eq!(
+            a[0].status.as_ref().unwrap().last_seen,
+            Some(rfc3339_seconds(t(15)))
+        );
+        assert_eq!(replicas[0].applied_sequence(), 10);
+        // Applied already: ignored.
+        assert_eq!(
+            replicas[0].apply_logged(at(7, 99), LogEntry::Delete { name: "a".into() }),
+            Ok(LogOutcome::Unchanged)
+        );
+        let (events, _) = replicas[1].watch(Some(0)).unwrap();
+        assert_eq!(
+            events
+                .iter()
+                .map(WatchEvent::resource_version)
+                .collect::<Vec<_>>(),
+            [3, 5, 6, 7, 9]
+        );
+        // The memory-mode counter is untouched by this: writes outside the log are refused
+        // only when they would go backwards.
+        assert!(replicas[0]
+            .apply_logged(at(8, 0), LogEntry::Skip)
+            .is_ok_and(|o| o == LogOutcome::Unchanged));
+    }
+
+    #[test]
+    fn log_mode_health_comes_from_transitions_only() {
+        let inv = inv(cfg());
+        inv.apply_logged(at(1, 0), LogEntry::Heartbeat(Box::new(hb("id", "h"))))
+            .unwrap();
+        // No local ageing was asked for: the leader computes what is due.
+        assert!(inv.due_transitions(t(30)).is_empty());
+        let due = inv.due_transitions(t(31));
+        assert_eq!(due.len(), 1);
+        let (name, unknown) = due[0].clone();
+        assert_eq!(
+            (name.as_str(), unknown.state, unknown.beat),
+            ("h", HealthState::Unknown, 1)
+        );
+        assert_eq!(
+            inv.get("h").unwrap().ready_status(),
+            Some("True"),
+            "not applied yet"
+        );
+        inv.apply_logged(
+            at(2, 31),
+            LogEntry::Health {
+                name: "h".into(),
+                transition: unknown.clone(),
+            },
+        )
+        .unwrap();
+        let h = inv.get("h").unwrap();
+        assert_eq!((h.ready_status(), rv_of(&h)), (Some("Unknown"), 2));
+        assert!(
+            inv.due_transitions(t(40)).is_empty(),
+            "nothing more due yet"
+        );
+        let (_, lost) = inv.due_transitions(t(61)).remove(0);
+        assert_eq!(lost.state, HealthState::False);
+        assert_eq!(lost.reporting_since, Some(rfc3339_seconds(t(31))));
+        // A heartbeat came in between: the transition is stale.
+        inv.apply_logged(at(3, 62), LogEntry::Heartbeat(Box::new(hb("id", "h"))))
+            .unwrap();
+        let stale = LogEntry::Health {
+            name: "h".into(),
+            transition: lost.clone(),
+        };
+        assert_eq!(
+            inv.apply_logged(at(4, 62), stale),
+            Ok(LogOutcome::Unchanged)
+        );
+        assert_eq!(inv.get("h").unwrap().ready_status(), Some("True"));
+        // A replica that replays only the latest entries (heartbeat 3, then a False judged from
+        // it) gets the same conditions as one that saw every step.
+        let full = self::inv(cfg());
+        let replay = self::inv(cfg());
+        let unknown = HealthTransition { beat: 3, ..unknown };
+        let lost = HealthTransition {
+            beat: 3,
+            reporting_since: Some(rfc3339_seconds(t(100))),
+            ..lost
+        };
+        for r in [&full, &replay] {
+            r.apply_logged(at(3, 62), LogEntry::Heartbeat(Box::new(hb("id", "h"))))
+                .unwrap();
+        }
+        full.apply_logged(
+            at(5, 100),
+            LogEntry::Health {
+                name: "h".into(),
+                transition: unknown,
+            },
+        )
+        .unwrap();
+        for r in [&full, &replay] {
+            r.apply_logged(
+                at(6, 130),
+                LogEntry::Health {
+                    name: "h".into(),
+                    transition: lost.clone(),
+                },
+            )
+            .unwrap();
+        }
+        assert_eq!(full.get("h"), replay.get("h"));
+        assert_eq!(full.get("h").unwrap().ready_status(), Some("False"));
+        let removed = full.due_transitions(t(130 + 300)).remove(0).1;
+        assert_eq!(removed.state, HealthState::Removed);
+        full.apply_logged(
+            at(7, 431),
+            LogEntry::Health {
+                name: "h".into(),
+                transition: removed,
+            },
+        )
+        .unwrap();
+        assert!(full.is_empty());
     }
 
     #[test]

@@ -6,6 +6,7 @@
 mod args;
 mod file;
 pub mod heartbeat;
+pub mod jetstream;
 pub mod live;
 pub mod nats;
 mod nats_connect;
@@ -17,10 +18,14 @@ use arc_swap::ArcSwap;
 use crate::crd::Host;
 use crate::resolve::Hosts;
 
-pub use args::LiveArgs;
+pub use args::{InventoryLog, LiveArgs};
 pub use file::{is_host, load_hosts, watch_file, InventoryError, ReplaceHosts};
 pub use heartbeat::{HeartbeatError, HostHeartbeat, WitInterface};
-pub use live::{LiveConfig, LiveInventory, ReadyCounts, WatchError, WatchEvent, WatchEventType};
+pub use jetstream::{JetStreamError, JetStreamLog, StreamSettings, StreamStorage};
+pub use live::{
+    HealthState, HealthTransition, LiveConfig, LiveInventory, LogEntry, LogOutcome, LogPosition,
+    ReadyCounts, WatchError, WatchEvent, WatchEventType,
+};
 pub use nats::IngestStats;
 pub use nats_connect::{NatsAuthArgs, NatsConfigError, NatsConnection};
 
@@ -79,13 +84,29 @@ pub struct LiveRuntime {
     pub stats: Arc<IngestStats>,
     /// The ageing ticker and, with NATS, the ingestion task. Aborting them stops the inventory.
     pub tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// The inventory log, in jetstream mode ([`start_live_jetstream`]).
+    pub log: Option<Arc<JetStreamLog>>,
 }
 
 impl LiveRuntime {
+    /// Stops the background tasks (ageing, ingestion, the log's consumer).
+    pub fn stop(&self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+
     /// Waits until the inventory is worth answering from: with `warmup` (NATS), until the first
     /// connection plus `warmup` (one heartbeat interval: every host has reported once);
     /// without, at once.
+    ///
+    /// In jetstream mode: until this replica has applied everything the stream held at start
+    /// (no fixed wait: the log already holds every host's latest heartbeat).
     pub async fn warm_up(&self, warmup: Option<std::time::Duration>) {
+        if let Some(log) = &self.log {
+            log.wait_caught_up().await;
+            return;
+        }
         let Some(warmup) = warmup else { return };
         while self
             .stats
@@ -124,5 +145,37 @@ pub fn start_live(
         inventory,
         stats,
         tasks,
+        log: None,
     }
+}
+
+/// Starts the live inventory on the JetStream inventory log (`--inventory-log jetstream`):
+/// connects, gets or creates the stream (an error names what is missing: JetStream, a
+/// permission, a storage that cannot change), replays it, and keeps consuming it. Only the
+/// replica whose `leader` is true ages hosts, by publishing health transitions to the log, every
+/// `tick`; every replica applies them when it reads them.
+pub async fn start_live_jetstream(
+    config: LiveConfig,
+    nats: NatsConnection,
+    settings: StreamSettings,
+    leader: tokio::sync::watch::Receiver<bool>,
+    tick: std::time::Duration,
+) -> Result<LiveRuntime, JetStreamError> {
+    let inventory = LiveInventory::new(config);
+    let stats = Arc::new(IngestStats::default());
+    let (log, tasks) = jetstream::start(
+        &nats,
+        &settings,
+        inventory.clone(),
+        stats.clone(),
+        leader,
+        tick,
+    )
+    .await?;
+    Ok(LiveRuntime {
+        inventory,
+        stats,
+        tasks,
+        log: Some(log),
+    })
 }

@@ -153,6 +153,19 @@ pub struct State<K, T, M, X> {
     tx: broadcast::Sender<Event<T>>,
     /// The resourceVersion as readers without the lock see it ([`Store::resource_version`]).
     published: Arc<AtomicU64>,
+    /// While set ([`State::begin_version`]), every change gets this resourceVersion instead of
+    /// the next one of the counter.
+    pinned: Option<u64>,
+}
+
+/// Why [`State::begin_version`] refused a resourceVersion.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("resourceVersion {requested} is not above the current {current}")]
+pub struct VersionError {
+    /// The version asked for.
+    pub requested: u64,
+    /// The newest version issued.
+    pub current: u64,
 }
 
 impl<K: Ord, T: Versioned, M, X> State<K, T, M, X> {
@@ -163,7 +176,29 @@ impl<K: Ord, T: Versioned, M, X> State<K, T, M, X> {
 
     /// The resourceVersion the next change will get.
     pub fn next_resource_version(&self) -> u64 {
-        self.rv + 1
+        self.pinned.unwrap_or(self.rv + 1)
+    }
+
+    /// From now until [`Self::end_version`], every change ([`Self::put`], [`Self::remove`]) gets
+    /// resourceVersion `rv`, which must be strictly above every version issued so far. This is
+    /// how a replicated log's sequence numbers become resourceVersions (the inventory on
+    /// JetStream: one log entry, one version, on every replica); the changes of one entry (a
+    /// renamed host: the old object's deletion and the new one) share it, as the keys of one
+    /// etcd transaction share a revision.
+    pub fn begin_version(&mut self, rv: u64) -> Result<(), VersionError> {
+        if rv <= self.rv {
+            return Err(VersionError {
+                requested: rv,
+                current: self.rv,
+            });
+        }
+        self.pinned = Some(rv);
+        Ok(())
+    }
+
+    /// Back to the counter: the next change gets one above the newest version issued.
+    pub fn end_version(&mut self) {
+        self.pinned = None;
     }
 
     /// Number of objects.
@@ -283,7 +318,7 @@ impl<K: Ord, T: Versioned, M, X> State<K, T, M, X> {
     }
 
     fn next_rv(&mut self) -> u64 {
-        self.rv += 1;
+        self.rv = self.pinned.unwrap_or(self.rv + 1);
         self.rv
     }
 
@@ -332,6 +367,7 @@ impl<K: Ord, T: Versioned, M, X> Store<K, T, M, X> {
                 trimmed_through: 0,
                 tx: broadcast::channel(broadcast_capacity.max(1)).0,
                 published: rv.clone(),
+                pinned: None,
             }),
             rv,
         }
@@ -476,6 +512,42 @@ mod tests {
         assert_eq!(
             kinds,
             [EventType::Added, EventType::Modified, EventType::Deleted]
+        );
+    }
+
+    #[test]
+    fn pinned_versions_come_from_the_caller_and_only_grow() {
+        let s = S::new(10, 10, 16, ());
+        let mut st = s.lock();
+        st.put("a".into(), obj(1), 0);
+        st.begin_version(7).unwrap();
+        assert_eq!(st.next_resource_version(), 7);
+        // Two changes of one log entry share its version.
+        st.remove("a");
+        let b = st.put("b".into(), obj(2), 0);
+        st.end_version();
+        assert_eq!(b.resource_version(), 7);
+        assert_eq!(
+            st.begin_version(7),
+            Err(VersionError {
+                requested: 7,
+                current: 7
+            })
+        );
+        assert_eq!(
+            st.next_resource_version(),
+            8,
+            "the counter goes on from there"
+        );
+        drop(st);
+        assert_eq!(s.resource_version(), 7);
+        let (events, _) = s.watch(Some(1)).unwrap();
+        assert_eq!(
+            events
+                .iter()
+                .map(|e| e.resource_version())
+                .collect::<Vec<_>>(),
+            [7, 7]
         );
     }
 

@@ -1,0 +1,491 @@
+//! One inventory for every replica (issue 14), on a real nats-server with JetStream
+//! (`-js -sd <tempdir>`): in-process replicas started as `wasmgate serve --inventory-log
+//! jetstream` starts them ([`start_live_jetstream`]), fed by `wasmgate sim-hosts` heartbeats
+//! and by the write path the hosts API calls ([`LiveInventory::write`], `remove`).
+//!
+//! Bounds are generous (the CI machine is a loaded 2-core box): the tests assert on order and
+//! on the state reached, never on how fast.
+
+mod common;
+
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use tokio::sync::watch;
+
+use common::free_port;
+use wasmgate::crd::Host;
+use wasmgate::inventory::{
+    start_live_jetstream, JetStreamError, LiveConfig, LiveInventory, LiveRuntime, NatsAuthArgs,
+    NatsConnection, StreamSettings, WatchEvent, WatchEventType,
+};
+use wasmgate::sim::SimHostsArgs;
+
+fn nats_binary() -> String {
+    std::env::var("NATS_SERVER").unwrap_or_else(|_| {
+        if std::path::Path::new("/usr/sbin/nats-server").exists() {
+            "/usr/sbin/nats-server".into()
+        } else {
+            "nats-server".into()
+        }
+    })
+}
+
+/// A nats-server child on a free loopback port, with JetStream in a temporary directory that
+/// outlives restarts; killed on drop.
+struct Nats {
+    child: Option<Child>,
+    port: u16,
+    jetstream: bool,
+    dir: tempfile::TempDir,
+}
+
+impl Nats {
+    fn start(jetstream: bool) -> Nats {
+        let mut nats = Nats {
+            child: None,
+            port: free_port(),
+            jetstream,
+            dir: tempfile::tempdir().expect("tempdir"),
+        };
+        nats.spawn();
+        nats
+    }
+
+    fn spawn(&mut self) {
+        let port = self.port.to_string();
+        let mut args = vec!["-a", "127.0.0.1", "-p", port.as_str()];
+        let store = self.dir.path().display().to_string();
+        if self.jetstream {
+            args.extend(["-js", "-sd", store.as_str()]);
+        }
+        let child = Command::new(nats_binary())
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start nats-server (Debian package nats-server; scripts/lib-install.sh)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "nats-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[derive(Parser)]
+struct SimCli {
+    #[command(flatten)]
+    args: SimHostsArgs,
+}
+
+fn sim_args(url: &str, extra: &[&str]) -> SimHostsArgs {
+    let mut argv = vec!["sim-hosts", "--nats-url", url, "--once"];
+    argv.extend_from_slice(extra);
+    SimCli::parse_from(argv).args
+}
+
+/// Long timeouts: nothing ages unless a test asks for it.
+fn quiet() -> LiveConfig {
+    LiveConfig {
+        heartbeat_timeout: Duration::from_secs(3600),
+        retention: Duration::from_secs(3600),
+        settle: Duration::ZERO,
+        history: 10_000,
+    }
+}
+
+/// A replica: the inventory on the stream, leading or not (its sender kept alive).
+struct Replica {
+    rt: LiveRuntime,
+    _leader: watch::Sender<bool>,
+}
+
+impl Replica {
+    fn inv(&self) -> &Arc<LiveInventory> {
+        &self.rt.inventory
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.rt.stop();
+    }
+}
+
+async fn replica(nats: &Nats, config: LiveConfig, leader: bool) -> Replica {
+    let connection = NatsConnection::new(nats.url(), &NatsAuthArgs::default()).expect("no files");
+    let (tx, rx) = watch::channel(leader);
+    let rt = start_live_jetstream(
+        config,
+        connection,
+        StreamSettings::default(),
+        rx,
+        Duration::from_millis(100),
+    )
+    .await
+    .expect("the inventory log starts");
+    tokio::time::timeout(Duration::from_secs(60), rt.warm_up(None))
+        .await
+        .expect("the replica catches up with the stream");
+    Replica { rt, _leader: tx }
+}
+
+/// Polls `f` every 50 ms until it returns `Some`, for at most `timeout`.
+async fn eventually<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until every replica lists the same hosts at the same resourceVersion, and `done`
+/// holds for them; returns that list.
+async fn agreed(
+    replicas: &[&Replica],
+    what: &str,
+    done: impl Fn(&[Host]) -> bool,
+) -> (Vec<Host>, u64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let first = replicas[0].inv().list();
+        if done(&first.0) && replicas[1..].iter().all(|r| r.inv().list() == first) {
+            return first;
+        }
+        if Instant::now() > deadline {
+            let state: Vec<_> = replicas
+                .iter()
+                .map(|r| {
+                    let (hosts, rv) = r.inv().list();
+                    (names(&hosts), rv, r.inv().applied_sequence())
+                })
+                .collect();
+            let (base, _) = replicas[0].inv().list();
+            for r in &replicas[1..] {
+                for (x, y) in base.iter().zip(r.inv().list().0) {
+                    if *x != y {
+                        eprintln!(
+                            "differs:\n{}\n{}",
+                            serde_json::to_string(x).unwrap_or_default(),
+                            serde_json::to_string(&y).unwrap_or_default()
+                        );
+                    }
+                }
+            }
+            panic!("timed out waiting for {what}: (names, rv, applied) by replica: {state:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn names(hosts: &[Host]) -> Vec<String> {
+    hosts
+        .iter()
+        .map(|h| h.metadata.name.clone().unwrap_or_default())
+        .collect()
+}
+
+fn rv(host: &Host) -> u64 {
+    host.metadata
+        .resource_version
+        .as_deref()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// (kind, name, resourceVersion, Ready) of every event up to resourceVersion `until`.
+async fn events_until(
+    replay: Vec<WatchEvent>,
+    rx: &mut tokio::sync::broadcast::Receiver<WatchEvent>,
+    until: u64,
+) -> Vec<(WatchEventType, String, u64, Option<String>)> {
+    let mut out: Vec<_> = replay.into_iter().map(summary).collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while out.last().is_none_or(|e| e.2 < until) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ev = tokio::time::timeout(left, rx.recv())
+            .await
+            .expect("the events up to the final resourceVersion")
+            .expect("no lag");
+        out.push(summary(ev));
+    }
+    out
+}
+
+fn summary(ev: WatchEvent) -> (WatchEventType, String, u64, Option<String>) {
+    (
+        ev.kind,
+        ev.object.metadata.name.clone().unwrap_or_default(),
+        ev.resource_version(),
+        ev.object.ready_status().map(str::to_string),
+    )
+}
+
+fn api_host(name: &str, id: &str) -> Host {
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "wasmgate.dev/v1alpha1",
+        "kind": "Host",
+        "metadata": {"name": name, "labels": {"hostgroup": "http"}},
+        "hostId": id,
+    }))
+    .expect("a Host")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_agree_on_hosts_versions_writes_and_watches() {
+    let nats = Nats::start(true);
+    let a = replica(&nats, quiet(), true).await;
+    let b = replica(&nats, quiet(), false).await;
+
+    // Heartbeats from sim-hosts: the same hosts at the same resourceVersions on both.
+    wasmgate::sim::run(sim_args(&nats.url(), &["--count", "3", "--prefix", "js"]))
+        .await
+        .expect("sim-hosts");
+    let (hosts, list_rv) =
+        agreed(&[&a, &b], "three hosts on both replicas", |h| h.len() == 3).await;
+    assert_eq!(names(&hosts), ["js-0", "js-1", "js-2"]);
+    assert!(hosts.iter().all(|h| rv(h) > 0 && h.metadata.uid.is_some()));
+
+    // Watches on both from A's list resourceVersion.
+    let (replay_a, mut rx_a) = a.inv().watch(Some(list_rv)).expect("watch on A");
+    let (replay_b, mut rx_b) = b
+        .inv()
+        .watch(Some(list_rv))
+        .expect("watch on B from A's version");
+
+    // A write through A is listed by B at the same resourceVersion.
+    let written = a
+        .inv()
+        .write(
+            api_host("http-host", "http-id"),
+            std::time::SystemTime::now(),
+        )
+        .await
+        .expect("written through A");
+    assert!(rv(&written) > list_rv);
+    let on_b = eventually(Duration::from_secs(30), "the write on B", || {
+        b.inv().get("http-host")
+    })
+    .await;
+    assert_eq!(
+        on_b, written,
+        "the same object, resourceVersion and uid included"
+    );
+
+    // A stale precondition is refused before publishing.
+    let mut stale = api_host("http-host", "http-id");
+    stale.metadata.resource_version = Some(list_rv.to_string());
+    assert!(matches!(
+        b.inv().write(stale, std::time::SystemTime::now()).await,
+        Err(wasmgate::inventory::InventoryError::Conflict { .. })
+    ));
+
+    // More heartbeats, then a delete through B.
+    wasmgate::sim::run(sim_args(&nats.url(), &["--count", "3", "--prefix", "js"]))
+        .await
+        .expect("sim-hosts");
+    let deleted = b
+        .inv()
+        .remove("js-1")
+        .await
+        .expect("deleted through B")
+        .expect("js-1 existed");
+    let (hosts, last) = agreed(&[&a, &b], "the delete on both", |h| {
+        !names(h).contains(&"js-1".to_string()) && h.len() == 3
+    })
+    .await;
+    assert_eq!(last, rv(&deleted));
+    assert_eq!(names(&hosts), ["http-host", "js-0", "js-2"]);
+
+    // Exactly the same events on both watches.
+    let seen_a = events_until(replay_a, &mut rx_a, last).await;
+    let seen_b = events_until(replay_b, &mut rx_b, last).await;
+    assert_eq!(seen_a, seen_b);
+    let kinds: Vec<_> = seen_a.iter().map(|e| (e.0, e.1.as_str())).collect();
+    assert_eq!(kinds[0], (WatchEventType::Added, "http-host"));
+    assert_eq!(kinds.last(), Some(&(WatchEventType::Deleted, "js-1")));
+    assert!(
+        seen_a.windows(2).all(|w| w[0].2 < w[1].2),
+        "increasing versions"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_replica_has_the_hosts_back_before_any_heartbeat() {
+    let nats = Nats::start(true);
+    let a = replica(&nats, quiet(), true).await;
+    let args = sim_args(&nats.url(), &["--count", "4", "--prefix", "back"]);
+    // Two rounds: the stream keeps only each host's latest heartbeat.
+    wasmgate::sim::run(args.clone()).await.expect("sim-hosts");
+    agreed(&[&a], "four hosts", |h| h.len() == 4).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    wasmgate::sim::run(args).await.expect("sim-hosts");
+    let rv_after_second_round = eventually(Duration::from_secs(30), "the second round", || {
+        let (hosts, rv) = a.inv().list();
+        (hosts.len() == 4 && rv >= 8 && hosts.iter().all(|h| self::rv(h) > 4)).then_some(rv)
+    })
+    .await;
+    a.inv()
+        .write(
+            api_host("http-host", "http-id"),
+            std::time::SystemTime::now(),
+        )
+        .await
+        .expect("written");
+    let (before, rv_before) = a.inv().list();
+    assert!(rv_before > rv_after_second_round);
+    drop(a);
+
+    // No heartbeat is published from here on.
+    let again = replica(&nats, quiet(), true).await;
+    let (after, rv_after) = again.inv().list();
+    assert_eq!(rv_after, rv_before);
+    let key = |h: &Host| {
+        (
+            h.metadata.name.clone(),
+            rv(h),
+            h.metadata.uid.clone(),
+            h.host_id.clone(),
+            h.status.as_ref().and_then(|s| s.last_seen.clone()),
+            h.ready_status().map(str::to_string),
+        )
+    };
+    assert_eq!(
+        after.iter().map(key).collect::<Vec<_>>(),
+        before.iter().map(key).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_hosts_age_on_every_replica_through_the_leader_only() {
+    let nats = Nats::start(true);
+    let config = LiveConfig {
+        heartbeat_timeout: Duration::from_secs(4),
+        retention: Duration::from_secs(3600),
+        settle: Duration::ZERO,
+        history: 10_000,
+    };
+    let follower = replica(&nats, config.clone(), false).await;
+    let args = sim_args(&nats.url(), &["--count", "2", "--prefix", "quiet"]);
+    wasmgate::sim::run(args.clone()).await.expect("sim-hosts");
+    let (_, rv0) = agreed(&[&follower], "two hosts", |h| h.len() == 2).await;
+    // A follower alone never ages: well past the timeout, nothing changed.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let (hosts, now_rv) = follower.inv().list();
+    assert_eq!(now_rv, rv0);
+    assert!(hosts.iter().all(|h| h.ready_status() == Some("True")));
+
+    // Fresh heartbeats, then a leader: Unknown, then False, on both, from its messages.
+    wasmgate::sim::run(args).await.expect("sim-hosts");
+    let (_, fresh) = agreed(&[&follower], "fresh heartbeats", |h| {
+        h.iter().all(|h| rv(h) > rv0)
+    })
+    .await;
+    let (replay, mut rx) = follower.inv().watch(Some(fresh)).expect("watch");
+    let leader = replica(&nats, config, true).await;
+    let (hosts, last) = agreed(&[&leader, &follower], "both hosts False on both", |h| {
+        h.len() == 2 && h.iter().all(|h| h.ready_status() == Some("False"))
+    })
+    .await;
+    assert_eq!(names(&hosts), ["quiet-0", "quiet-1"]);
+    let seen = events_until(replay, &mut rx, last).await;
+    for name in ["quiet-0", "quiet-1"] {
+        let states: Vec<_> = seen
+            .iter()
+            .filter(|e| e.1 == name)
+            .map(|e| e.3.clone().unwrap_or_default())
+            .collect();
+        assert_eq!(states, ["Unknown", "False"], "{name}: {seen:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nats_restart_with_file_storage_loses_nothing() {
+    let mut nats = Nats::start(true);
+    let a = replica(&nats, quiet(), true).await;
+    wasmgate::sim::run(sim_args(&nats.url(), &["--count", "3", "--prefix", "kept"]))
+        .await
+        .expect("sim-hosts");
+    agreed(&[&a], "three hosts", |h| h.len() == 3).await;
+    a.inv()
+        .write(
+            api_host("http-host", "http-id"),
+            std::time::SystemTime::now(),
+        )
+        .await
+        .expect("written");
+    let before = a.inv().list();
+
+    nats.stop();
+    nats.spawn();
+
+    // A new replica replays the stream from the restarted server's disk.
+    let fresh = replica(&nats, quiet(), false).await;
+    assert_eq!(fresh.inv().list(), before);
+    // The running one goes on: a write after the restart reaches both.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let written = loop {
+        match a
+            .inv()
+            .write(
+                api_host("after-restart", "after-id"),
+                std::time::SystemTime::now(),
+            )
+            .await
+        {
+            Ok(h) => break h,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "no write after the restart: {e}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    };
+    let (hosts, _) = agreed(&[&a, &fresh], "the write on both", |h| h.len() == 5).await;
+    assert!(hosts.contains(&written));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_jetstream_start_fails_naming_it() {
+    let nats = Nats::start(false);
+    let connection = NatsConnection::new(nats.url(), &NatsAuthArgs::default()).expect("no files");
+    let (_tx, rx) = watch::channel(true);
+    let err = start_live_jetstream(
+        quiet(),
+        connection,
+        StreamSettings::default(),
+        rx,
+        Duration::from_secs(1),
+    )
+    .await
+    .expect_err("no JetStream");
+    assert!(matches!(err, JetStreamError::NotEnabled { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("JetStream is not enabled"),
+        "{err}"
+    );
+}
