@@ -567,17 +567,54 @@ fn manifests_and_chart_agree() {
             monitor["spec"]["endpoints"][0]["tlsConfig"]["ca"]["secret"]["name"],
             "wasmgate-tls"
         );
+
+        // The dashboard ConfigMap and the PrometheusRule only when enabled, and then carrying
+        // the repository's files unchanged (tests/observability.rs checks the files).
+        assert!(
+            !defaults
+                .keys()
+                .any(|k| k.starts_with("PrometheusRule/") || k.starts_with("ConfigMap/")),
+            "{:?}",
+            defaults.keys()
+        );
+        let observed = by_key(helm.template(&[
+            "--set",
+            "dashboards.enabled=true,prometheusRule.enabled=true,prometheusRule.labels.release=prometheus",
+        ]));
+        let dashboard = &observed[&format!("ConfigMap/{NAMESPACE}/wasmgate-dashboard")];
+        assert_eq!(dashboard["metadata"]["labels"]["grafana_dashboard"], "1");
+        let file = |path: &str| {
+            std::fs::read_to_string(repo_root().join(CHART).join(path))
+                .unwrap_or_else(|e| panic!("{CHART}/{path}: {e}"))
+        };
+        let rendered: Value = serde_json::from_str(
+            dashboard["data"]["wasmgate.json"]
+                .as_str()
+                .expect("data.wasmgate.json"),
+        )
+        .expect("the ConfigMap's dashboard is JSON");
+        let json_file: Value =
+            serde_json::from_str(&file("dashboards/wasmgate.json")).expect("the dashboard is JSON");
+        assert_eq!(rendered, json_file);
+        let rule = &observed[&format!("PrometheusRule/{NAMESPACE}/wasmgate")];
+        assert_eq!(rule["apiVersion"], "monitoring.coreos.com/v1");
+        assert_eq!(rule["metadata"]["labels"]["release"], "prometheus");
+        let rules_file: Value =
+            serde_saphyr::from_str(&file("rules/wasmgate.rules.yaml")).expect("the rules are YAML");
+        assert_eq!(rule["spec"], rules_file);
     });
 }
 
 /// Minimal CRDs for the kinds the chart may render whose operators are not installed in the test
-/// cluster: cert-manager's Issuer and Certificate, and the Prometheus Operator's ServiceMonitor.
+/// cluster: cert-manager's Issuer and Certificate, and the Prometheus Operator's ServiceMonitor and
+/// PrometheusRule.
 /// Their schemas accept anything: the server checks the rest of each object.
 fn minimal_crds() -> String {
     [
         ("cert-manager.io", "issuers", "Issuer"),
         ("cert-manager.io", "certificates", "Certificate"),
         ("monitoring.coreos.com", "servicemonitors", "ServiceMonitor"),
+        ("monitoring.coreos.com", "prometheusrules", "PrometheusRule"),
     ]
     .iter()
     .map(|(group, plural, kind)| {
@@ -602,21 +639,25 @@ fn chart_on_a_real_apiserver() {
     };
     let helm = Helm::new(&dir, Some(cluster.kubeconfig.clone()));
 
-    scenario("minimal CRDs for cert-manager and ServiceMonitor", || {
-        kubectl.ok(&["apply", "-f", "-"], Some(&minimal_crds()));
-        kubectl.ok(
-            &[
-                "wait",
-                "--for",
-                "condition=established",
-                "--timeout=60s",
-                "crd/issuers.cert-manager.io",
-                "crd/certificates.cert-manager.io",
-                "crd/servicemonitors.monitoring.coreos.com",
-            ],
-            None,
-        );
-    });
+    scenario(
+        "minimal CRDs for cert-manager, ServiceMonitor and PrometheusRule",
+        || {
+            kubectl.ok(&["apply", "-f", "-"], Some(&minimal_crds()));
+            kubectl.ok(
+                &[
+                    "wait",
+                    "--for",
+                    "condition=established",
+                    "--timeout=60s",
+                    "crd/issuers.cert-manager.io",
+                    "crd/certificates.cert-manager.io",
+                    "crd/servicemonitors.monitoring.coreos.com",
+                    "crd/prometheusrules.monitoring.coreos.com",
+                ],
+                None,
+            );
+        },
+    );
 
     scenario(
         "each values file: helm template | kubectl apply --dry-run=server",

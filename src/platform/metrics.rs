@@ -15,6 +15,7 @@
 //! | series | type | labels |
 //! |---|---|---|
 //! | `admission_requests_total` | counter | `operation`, `kind`, `verdict` |
+//! | `admission_denials_total` | counter | `operation`, `kind`, `code` (a finding code, `timeout`, `undecodable`) |
 //! | `admission_duration_seconds` | histogram | `operation`, `verdict` |
 //! | `hosts` | gauge | `ready` (`true`, `false`, `unknown`) |
 //! | `heartbeats_total`, `heartbeats_malformed_total` | counter | |

@@ -1,6 +1,7 @@
 //! The series of `wasmgate serve`'s server, registered in the process's registry (see
 //! [`crate::platform::metrics`]): the admission webhook's (`wasmgate_admission_requests_total`,
-//! `wasmgate_admission_duration_seconds`) and the live inventory's, read at scrape time
+//! `wasmgate_admission_denials_total`, `wasmgate_admission_duration_seconds`) and the live
+//! inventory's, read at scrape time
 //! (`wasmgate_hosts`, `wasmgate_heartbeats_total`, `wasmgate_heartbeats_malformed_total`,
 //! `wasmgate_inventory_resource_version`). The inventory series live here rather than in
 //! `crate::platform`, so the platform layer needs nothing of the core.
@@ -22,6 +23,7 @@ use prometheus_client::registry::{Registry, Unit};
 use crate::engine::Mode;
 use crate::inventory::{IngestStats, LiveInventory};
 use crate::platform::metrics::ObjectKind;
+use crate::resolve::Code;
 
 /// Upper bounds (seconds) of the admission latency buckets: 1 ms to the apiserver's 10 s
 /// webhook timeout.
@@ -53,6 +55,35 @@ impl AdmissionVerdict {
 }
 
 impl EncodeLabelValue for AdmissionVerdict {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        EncodeLabelValue::encode(&self.as_str(), encoder)
+    }
+}
+
+/// Why a review was denied, as the `code` label of `admission_denials_total`: a fixed set (the
+/// resolver's finding codes and two more), so the number of series stays bounded.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub enum DenialCode {
+    /// The code of the resolver's first violation (its kebab-case name, as in `check`'s JSON).
+    Finding(Code),
+    /// The review ran out of time (answered with a denial).
+    Timeout,
+    /// The object does not decode as its kind, so nothing was resolved.
+    Undecodable,
+}
+
+impl DenialCode {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Finding(code) => code.as_str(),
+            Self::Timeout => "timeout",
+            Self::Undecodable => "undecodable",
+        }
+    }
+}
+
+impl EncodeLabelValue for DenialCode {
     fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
         EncodeLabelValue::encode(&self.as_str(), encoder)
     }
@@ -92,6 +123,13 @@ struct RequestLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DenialLabels {
+    operation: Operation,
+    kind: ObjectKind,
+    code: DenialCode,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DurationLabels {
     operation: Operation,
     verdict: AdmissionVerdict,
@@ -107,6 +145,7 @@ fn admission_histogram() -> Histogram {
 #[derive(Clone, Debug)]
 pub struct AdmissionMetrics {
     requests: Family<RequestLabels, Counter>,
+    denials: Family<DenialLabels, Counter>,
     duration: HistogramFamily<DurationLabels>,
 }
 
@@ -116,6 +155,7 @@ impl AdmissionMetrics {
     pub fn register(registry: &mut Registry) -> Self {
         let me = Self {
             requests: Family::default(),
+            denials: Family::default(),
             duration: Family::new_with_constructor(admission_histogram),
         };
         let sub = registry.sub_registry_with_prefix("admission");
@@ -123,6 +163,11 @@ impl AdmissionMetrics {
             "requests",
             "Admission requests, by webhook, object kind and verdict (error: malformed request or timeout)",
             me.requests.clone(),
+        );
+        sub.register(
+            "denials",
+            "Denied admission requests, by webhook, object kind and the code of the first violation (timeout: out of time; undecodable: the object does not decode)",
+            me.denials.clone(),
         );
         sub.register_with_unit(
             "duration",
@@ -134,12 +179,14 @@ impl AdmissionMetrics {
     }
 
     /// Records one request to the `mode` webhook about a `kind` object: counts it in
-    /// `admission_requests_total` and observes `elapsed` in `admission_duration_seconds`.
+    /// `admission_requests_total`, and with `denial` (the answer denied it) in
+    /// `admission_denials_total`, and observes `elapsed` in `admission_duration_seconds`.
     pub fn record(
         &self,
         mode: Mode,
         kind: ObjectKind,
         verdict: AdmissionVerdict,
+        denial: Option<DenialCode>,
         elapsed: Duration,
     ) {
         let operation = Operation::from(mode);
@@ -150,6 +197,15 @@ impl AdmissionMetrics {
                 verdict,
             })
             .inc();
+        if let Some(code) = denial {
+            self.denials
+                .get_or_create(&DenialLabels {
+                    operation,
+                    kind,
+                    code,
+                })
+                .inc();
+        }
         self.duration
             .get_or_create(&DurationLabels { operation, verdict })
             .observe(elapsed.as_secs_f64());
@@ -250,7 +306,7 @@ mod tests {
     use super::*;
     use crate::inventory::nats::ingest;
     use crate::inventory::LiveConfig;
-    use crate::platform::metrics::testing::{assert_lines, value};
+    use crate::platform::metrics::testing::{assert_lines, lines, value};
     use crate::platform::metrics::Metrics;
 
     #[test]
@@ -268,24 +324,28 @@ mod tests {
             Mode::Validate,
             ObjectKind::Workload,
             AdmissionVerdict::Allowed,
+            None,
             Duration::from_millis(3),
         );
         a.record(
             Mode::Validate,
             ObjectKind::Workload,
             AdmissionVerdict::Denied,
+            Some(DenialCode::Finding(Code::UnresolvedImport)),
             Duration::from_micros(31_250),
         );
         a.record(
             Mode::Validate,
             ObjectKind::WorkloadDeployment,
             AdmissionVerdict::Denied,
+            Some(DenialCode::Finding(Code::UnresolvedImport)),
             Duration::from_nanos(7_812_500),
         );
         a.record(
             Mode::Mutate,
             ObjectKind::Other,
             AdmissionVerdict::Error,
+            None,
             Duration::from_secs(20),
         );
         assert_lines(
@@ -317,6 +377,7 @@ mod tests {
             Mode::Validate,
             ObjectKind::Workload,
             AdmissionVerdict::Allowed,
+            None,
             Duration::from_millis(1),
         );
         assert_eq!(
@@ -327,6 +388,112 @@ mod tests {
             .as_deref(),
             Some("2")
         );
+    }
+
+    #[test]
+    fn denials_by_code() {
+        let mut m = Metrics::new();
+        let a = AdmissionMetrics::register(m.registry());
+        // Admitted requests and errors without an answer are no denials.
+        a.record(
+            Mode::Validate,
+            ObjectKind::Workload,
+            AdmissionVerdict::Allowed,
+            None,
+            Duration::from_millis(1),
+        );
+        assert!(
+            !m.encode().unwrap().contains("wasmgate_admission_denials"),
+            "{}",
+            m.encode().unwrap()
+        );
+        let denied = [
+            (
+                Mode::Validate,
+                ObjectKind::Workload,
+                AdmissionVerdict::Denied,
+                DenialCode::Finding(Code::UnresolvedImport),
+            ),
+            (
+                Mode::Validate,
+                ObjectKind::Workload,
+                AdmissionVerdict::Denied,
+                DenialCode::Finding(Code::UnresolvedImport),
+            ),
+            (
+                Mode::Validate,
+                ObjectKind::WorkloadDeployment,
+                AdmissionVerdict::Denied,
+                DenialCode::Finding(Code::NoEligibleHost),
+            ),
+            (
+                Mode::Validate,
+                ObjectKind::Workload,
+                AdmissionVerdict::Denied,
+                DenialCode::Undecodable,
+            ),
+            (
+                Mode::Mutate,
+                ObjectKind::WorkloadReplicaSet,
+                AdmissionVerdict::Error,
+                DenialCode::Timeout,
+            ),
+        ];
+        for (mode, kind, verdict, code) in denied {
+            a.record(mode, kind, verdict, Some(code), Duration::from_millis(2));
+        }
+        assert_lines(
+            &m,
+            &[
+                "# TYPE wasmgate_admission_denials counter",
+                r#"wasmgate_admission_denials_total{operation="validate",kind="Workload",code="unresolved-import"} 2"#,
+                r#"wasmgate_admission_denials_total{operation="validate",kind="WorkloadDeployment",code="no-eligible-host"} 1"#,
+                r#"wasmgate_admission_denials_total{operation="validate",kind="Workload",code="undecodable"} 1"#,
+                r#"wasmgate_admission_denials_total{operation="mutate",kind="WorkloadReplicaSet",code="timeout"} 1"#,
+                // The requests counter still counts every request, denied or not.
+                r#"wasmgate_admission_requests_total{operation="validate",kind="Workload",verdict="denied"} 3"#,
+                r#"wasmgate_admission_requests_total{operation="mutate",kind="WorkloadReplicaSet",verdict="error"} 1"#,
+            ],
+        );
+        let denial_lines = lines(&m)
+            .into_iter()
+            .filter(|l| l.starts_with("wasmgate_admission_denials_total{"))
+            .count();
+        assert_eq!(denial_lines, 4, "{}", m.encode().unwrap());
+    }
+
+    #[test]
+    fn denial_codes_are_the_findings_kebab_names() {
+        // The label is the finding code as `check`'s JSON spells it (serde's kebab-case).
+        for code in [
+            Code::UnresolvedImport,
+            Code::PluginUnavailable,
+            Code::VersionMismatch,
+            Code::InterfaceNotListed,
+            Code::NamedEntryMissing,
+            Code::AmbiguousProvider,
+            Code::DependencyCycle,
+            Code::NoEligibleHost,
+            Code::HostExportMisconfigured,
+            Code::UncalledExport,
+            Code::UnusedHostInterface,
+            Code::WorldUnavailable,
+            Code::InvalidComponent,
+            Code::InvalidSpec,
+            Code::CrossEnvironment,
+            Code::Defaulted,
+            Code::EgressDenied,
+            Code::PartialPlacement,
+        ] {
+            let json = serde_json::to_value(code).unwrap();
+            assert_eq!(
+                Some(DenialCode::Finding(code).as_str()),
+                json.as_str(),
+                "{code:?}"
+            );
+        }
+        assert_eq!(DenialCode::Timeout.as_str(), "timeout");
+        assert_eq!(DenialCode::Undecodable.as_str(), "undecodable");
     }
 
     #[test]

@@ -15,7 +15,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::metrics::{AdmissionMetrics, AdmissionVerdict};
+use super::metrics::{AdmissionMetrics, AdmissionVerdict, DenialCode};
 use crate::admission::{self, parse_review, review_response, Review};
 use crate::engine::{Engine, Mode, Verdict};
 use crate::inventory::IngestStats;
@@ -93,38 +93,52 @@ fn parse_timeout(s: &str) -> Option<Duration> {
 }
 
 /// Answers one webhook call and records it (`admission_requests_total`,
-/// `admission_duration_seconds`, timed from the handler's start, after the body is read).
+/// `admission_denials_total` when it denies, `admission_duration_seconds`, timed from the
+/// handler's start, after the body is read).
 async fn webhook(state: AppState, mode: Mode, query: WebhookQuery, body: Body) -> Response {
     let started = Instant::now();
-    let (response, kind, verdict) = match body {
+    let (response, kind, verdict, denial) = match body {
         Ok(body) => handle(&state, mode, query, body, started).await,
         Err(r) => (
             rejection_response(r),
             ObjectKind::Other,
             AdmissionVerdict::Error,
+            None,
         ),
     };
     state
         .admission_metrics
-        .record(mode, kind, verdict, started.elapsed());
+        .record(mode, kind, verdict, denial, started.elapsed());
     response
 }
 
-/// The response, the object's kind and the verdict (`Error` for a malformed request or a review
-/// that ran out of time).
+/// Why `verdict` (a denial) denies: the code of the resolver's first violation. A denial without
+/// a report resolved nothing: the object did not decode as its kind (the mutating webhook's
+/// "cannot compute the defaults", which no decoded spec is expected to reach, is counted there
+/// too).
+fn denial_code(verdict: &Verdict) -> DenialCode {
+    verdict
+        .report
+        .as_ref()
+        .and_then(|r| r.violations.first())
+        .map_or(DenialCode::Undecodable, |f| DenialCode::Finding(f.code))
+}
+
+/// The response, the object's kind, the verdict (`Error` for a malformed request or a review
+/// that ran out of time) and, when the answer denies, why.
 async fn handle(
     state: &AppState,
     mode: Mode,
     query: WebhookQuery,
     body: Bytes,
     started: Instant,
-) -> (Response, ObjectKind, AdmissionVerdict) {
+) -> (Response, ObjectKind, AdmissionVerdict, Option<DenialCode>) {
     let Review { request, object } = match parse_review(&body) {
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(error = %e, "rejected a malformed admission request");
             let response = status_response(StatusCode::BAD_REQUEST, "BadRequest", e.to_string());
-            return (response, ObjectKind::Other, AdmissionVerdict::Error);
+            return (response, ObjectKind::Other, AdmissionVerdict::Error, None);
         }
     };
     let kind = ObjectKind::from_kind(&request.kind.kind);
@@ -136,14 +150,17 @@ async fn handle(
         .unwrap_or(Duration::from_secs(10))
         .saturating_sub(Duration::from_millis(500))
         .max(Duration::from_millis(500));
-    let (verdict, outcome) = match tokio::time::timeout(
+    let (verdict, outcome, denial) = match tokio::time::timeout(
         budget,
         admission::review(&state.admission, mode, &request, object),
     )
     .await
     {
-        Ok(v) if v.allowed => (v, AdmissionVerdict::Allowed),
-        Ok(v) => (v, AdmissionVerdict::Denied),
+        Ok(v) if v.allowed => (v, AdmissionVerdict::Allowed, None),
+        Ok(v) => {
+            let code = denial_code(&v);
+            (v, AdmissionVerdict::Denied, Some(code))
+        }
         // Out of time, both webhooks deny (the apiserver retries nothing; the user applies
         // again): a mutation admitted without its patch would store an object without the
         // defaults that validation judged it with.
@@ -158,6 +175,7 @@ async fn handle(
                 report: None,
             },
             AdmissionVerdict::Error,
+            Some(DenialCode::Timeout),
         ),
     };
     // Denials (and reviews that ran out of time) at INFO, admitted reviews at DEBUG: one line
@@ -189,7 +207,7 @@ async fn handle(
         log_review!(tracing::Level::INFO);
     }
     match review_response(&request, &verdict) {
-        Ok(review) => (Json(review).into_response(), kind, outcome),
+        Ok(review) => (Json(review).into_response(), kind, outcome, denial),
         Err(e) => {
             tracing::error!(uid = %request.uid, error = %e, "cannot encode an admission response");
             let response = status_response(
@@ -197,7 +215,8 @@ async fn handle(
                 "InternalError",
                 e.to_string(),
             );
-            (response, kind, AdmissionVerdict::Error)
+            // A Status error, not a denial.
+            (response, kind, AdmissionVerdict::Error, None)
         }
     }
 }
@@ -332,8 +351,37 @@ pub fn router(state: AppState) -> Router {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_timeout;
+    use super::{denial_code, parse_timeout, DenialCode};
+    use crate::engine::{Mode, Verdict};
+    use crate::resolve::{Code, Finding, Report};
     use std::time::Duration;
+
+    #[test]
+    fn a_denial_is_counted_under_its_first_violation() {
+        let report = Report {
+            violations: vec![
+                Finding::new(Code::NoEligibleHost, "no host"),
+                Finding::new(Code::UnresolvedImport, "nothing provides it"),
+            ],
+            warnings: vec![Finding::new(Code::UncalledExport, "unused")],
+            ..Report::default()
+        };
+        let denied = Verdict {
+            allowed: false,
+            message: Some(report.denial_message()),
+            report: Some(report),
+            ..Verdict::allow()
+        };
+        assert_eq!(
+            denial_code(&denied),
+            DenialCode::Finding(Code::NoEligibleHost)
+        );
+        assert_eq!(denial_code(&denied).as_str(), "no-eligible-host");
+        // Nothing was resolved: the object did not decode.
+        let undecodable = Verdict::undecodable(Mode::Validate, "bad spec".into());
+        assert!(!undecodable.allowed);
+        assert_eq!(denial_code(&undecodable), DenialCode::Undecodable);
+    }
 
     #[test]
     fn timeouts() {
