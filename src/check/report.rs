@@ -23,27 +23,7 @@ pub const DEFAULTED: &str = "defaulted";
 /// Every finding code `check` reports, with a one-line description and whether it denies
 /// (`true`) or warns. The codes are the resolver's [`Code`]s plus [`INVALID_OBJECT`].
 pub fn rules() -> Vec<(&'static str, &'static str, bool)> {
-    const ALL: [Code; 18] = [
-        Code::UnresolvedImport,
-        Code::PluginUnavailable,
-        Code::VersionMismatch,
-        Code::InterfaceNotListed,
-        Code::NamedEntryMissing,
-        Code::AmbiguousProvider,
-        Code::DependencyCycle,
-        Code::NoEligibleHost,
-        Code::HostExportMisconfigured,
-        Code::UncalledExport,
-        Code::UnusedHostInterface,
-        Code::WorldUnavailable,
-        Code::InvalidComponent,
-        Code::InvalidSpec,
-        Code::CrossEnvironment,
-        Code::Defaulted,
-        Code::EgressDenied,
-        Code::PartialPlacement,
-    ];
-    let mut out: Vec<_> = ALL
+    let mut out: Vec<_> = Code::ALL
         .iter()
         .map(|c| {
             let (text, denies) = describe(*c);

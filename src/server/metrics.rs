@@ -465,26 +465,7 @@ mod tests {
     #[test]
     fn denial_codes_are_the_findings_kebab_names() {
         // The label is the finding code as `check`'s JSON spells it (serde's kebab-case).
-        for code in [
-            Code::UnresolvedImport,
-            Code::PluginUnavailable,
-            Code::VersionMismatch,
-            Code::InterfaceNotListed,
-            Code::NamedEntryMissing,
-            Code::AmbiguousProvider,
-            Code::DependencyCycle,
-            Code::NoEligibleHost,
-            Code::HostExportMisconfigured,
-            Code::UncalledExport,
-            Code::UnusedHostInterface,
-            Code::WorldUnavailable,
-            Code::InvalidComponent,
-            Code::InvalidSpec,
-            Code::CrossEnvironment,
-            Code::Defaulted,
-            Code::EgressDenied,
-            Code::PartialPlacement,
-        ] {
+        for code in Code::ALL {
             let json = serde_json::to_value(code).unwrap();
             assert_eq!(
                 Some(DenialCode::Finding(code).as_str()),

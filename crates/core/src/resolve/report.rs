@@ -46,6 +46,28 @@ pub enum Code {
 
 impl Code {
     /// The kebab-case name.
+    /// Every code, in declaration order.
+    pub const ALL: [Code; 18] = [
+        Code::UnresolvedImport,
+        Code::PluginUnavailable,
+        Code::VersionMismatch,
+        Code::InterfaceNotListed,
+        Code::NamedEntryMissing,
+        Code::AmbiguousProvider,
+        Code::DependencyCycle,
+        Code::NoEligibleHost,
+        Code::HostExportMisconfigured,
+        Code::UncalledExport,
+        Code::UnusedHostInterface,
+        Code::WorldUnavailable,
+        Code::InvalidComponent,
+        Code::InvalidSpec,
+        Code::CrossEnvironment,
+        Code::Defaulted,
+        Code::EgressDenied,
+        Code::PartialPlacement,
+    ];
+
     pub fn as_str(&self) -> &'static str {
         match self {
             Code::UnresolvedImport => "unresolved-import",
