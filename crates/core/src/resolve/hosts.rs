@@ -66,8 +66,6 @@ impl TargetKey {
 /// The hosts one targeting selects, grouped by profile.
 #[derive(Debug, Default)]
 pub(crate) struct Eligible {
-    /// How many hosts are eligible.
-    pub total: usize,
     /// The first eligible host of each profile (an index into the inventory).
     pub representatives: Vec<u32>,
     /// How many eligible hosts each profile has.
@@ -76,6 +74,13 @@ pub(crate) struct Eligible {
     /// names, so a message can name the first few that can run a workload without sorting
     /// every eligible host.
     pub members: Vec<Vec<u32>>,
+}
+
+impl Eligible {
+    /// How many hosts are eligible.
+    pub fn total(&self) -> usize {
+        self.counts.iter().sum()
+    }
 }
 
 impl Hosts {
@@ -138,7 +143,6 @@ impl Hosts {
             }
             out.counts[p as usize] += 1;
             out.members[p as usize].push(i);
-            out.total += 1;
         }
         for members in &mut out.members {
             members.sort_by(|&a, &b| {
@@ -276,7 +280,7 @@ mod tests {
             host("h0", "edge", "2.7.0"),
         ]);
         let e = hosts.eligible(&selecting("data"));
-        assert_eq!(e.total, 3);
+        assert_eq!(e.total(), 3);
         assert_eq!(e.counts, vec![2, 1]);
         let names = |p: usize| -> Vec<&str> {
             e.members[p]
@@ -300,7 +304,7 @@ mod tests {
         assert!(Arc::ptr_eq(&first, &hosts.eligible(&selecting("data"))));
         let other = hosts.eligible(&selecting("edge"));
         assert!(!Arc::ptr_eq(&first, &other));
-        assert_eq!(other.total, 1);
+        assert_eq!(other.total(), 1);
         // A clone is another inventory: nothing remembered.
         let copy = hosts.clone();
         assert!(!Arc::ptr_eq(&first, &copy.eligible(&selecting("data"))));

@@ -234,7 +234,7 @@ pub fn resolve(input: &ResolveInput<'_>) -> Report {
         needs_plugins_checked: false,
         report: Report::default(),
     };
-    r.report.eligible_hosts = r.eligible.total;
+    r.report.eligible_hosts = r.eligible.total();
     if let Some(f) = targeting.rejection {
         r.report.deny(f);
     }
@@ -306,7 +306,7 @@ impl<'a> Resolver<'a> {
             self.used_entries.contains(&e.index)
                 && !(e.raw.namespace == "wasi" && e.raw.package == "http")
         });
-        if self.eligible.total == 0 && !needs_plugins {
+        if self.eligible.total() == 0 && !needs_plugins {
             self.report.warn(Finding::new(
                 Code::NoEligibleHost,
                 format!(
@@ -637,7 +637,7 @@ impl<'a> Resolver<'a> {
             return Some(Provider::Plugin {
                 entry: self.entries[candidates[0]].label(),
                 hosts: linking.iter().map(|&p| self.eligible.counts[p]).sum(),
-                eligible: self.eligible.total,
+                eligible: self.eligible.total(),
                 versions: offered_versions(&self.profiles, r, false)
                     .into_iter()
                     .collect(),
@@ -646,7 +646,7 @@ impl<'a> Resolver<'a> {
         let entry = &self.entries[candidates[0]];
         let versions = offered_versions(&self.profiles, r, false);
         let versions_shown = versions.clone();
-        let offer = if self.eligible.total == 0 {
+        let offer = if self.eligible.total() == 0 {
             format!(
                 "no Ready host matches ({} hosts in the inventory)",
                 self.input.hosts.len()
@@ -682,7 +682,7 @@ impl<'a> Resolver<'a> {
                 format!(
                     "component {me:?} imports {r} through {}: none of the {} {} provides {what} ({offer}){pinned}",
                     entry.label(),
-                    self.eligible.total,
+                    self.eligible.total(),
                     self.targeting,
                 ),
             )
@@ -752,7 +752,7 @@ impl<'a> Resolver<'a> {
                             "component {me:?} uses every interface {} lists ([{}]), so the host binds the entry to a plugin, and none of the {} {} has a plugin advertising {}:{}{} with all of them: remove the entry if the interfaces are built in or served by another component, or run hosts with such a plugin",
                             e.label(),
                             e.raw.interfaces.join(", "),
-                            self.eligible.total,
+                            self.eligible.total(),
                             self.targeting,
                             e.raw.namespace,
                             e.raw.package,
@@ -819,10 +819,10 @@ impl<'a> Resolver<'a> {
     /// The operator places a workload on one eligible host at random: say when only some of
     /// them can run it, and deny when each plugin need is met somewhere but never all on one.
     fn check_placement(&mut self) {
-        if !self.needs_plugins_checked || self.eligible.total == 0 || !self.report.allowed() {
+        if !self.needs_plugins_checked || self.eligible.total() == 0 || !self.report.allowed() {
             return;
         }
-        let n = self.eligible.total;
+        let n = self.eligible.total();
         let k: usize = (0..self.profiles.len())
             .filter(|&p| self.runnable[p])
             .map(|p| self.eligible.counts[p])
@@ -916,13 +916,13 @@ impl<'a> Resolver<'a> {
             if providers > 0 {
                 msg.push_str(&format!(
                     ": add the hostInterfaces entry {entry} with its configuration ({providers} of the {} {} offer it)",
-                    self.eligible.total,
+                    self.eligible.total(),
                     self.targeting
                 ));
             } else {
                 msg.push_str(&format!(
                     ": add the hostInterfaces entry {entry}, and run hosts with a plugin for it (none of the {} {} offers it)",
-                    self.eligible.total,
+                    self.eligible.total(),
                     self.targeting
                 ));
             }
@@ -1024,7 +1024,7 @@ impl<'a> Resolver<'a> {
                     me,
                     format!(
                         "component {me:?} exports {r} for the host to call, but none of the {} {} calls it ({offer})",
-                        self.eligible.total,
+                        self.eligible.total(),
                         self.targeting
                     ),
                 )
