@@ -6,17 +6,15 @@
 //! Bounds are generous (the CI machine is a loaded 2-core box): the tests assert on order and
 //! on the state reached, never on how fast.
 
-mod common;
+mod support;
 
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
 use tokio::sync::watch;
 
-use common::free_port;
+use support::NatsServer;
 use wasmgate::crd::Host;
 use wasmgate::inventory::{
     start_live_jetstream, JetStreamError, LiveConfig, LiveInventory, LiveRuntime, NatsAuthArgs,
@@ -24,73 +22,36 @@ use wasmgate::inventory::{
 };
 use wasmgate::sim::SimHostsArgs;
 
-fn nats_binary() -> String {
-    std::env::var("NATS_SERVER").unwrap_or_else(|_| {
-        if std::path::Path::new("/usr/sbin/nats-server").exists() {
-            "/usr/sbin/nats-server".into()
-        } else {
-            "nats-server".into()
-        }
-    })
-}
-
-/// A nats-server child on a free loopback port, with JetStream in a temporary directory that
-/// outlives restarts; killed on drop.
+/// A real nats-server (tests/support), with JetStream in a temporary directory that outlives
+/// restarts, or without it.
 struct Nats {
-    child: Option<Child>,
-    port: u16,
-    jetstream: bool,
-    dir: tempfile::TempDir,
+    server: NatsServer,
+    _dirs: tempfile::TempDir,
 }
 
 impl Nats {
     fn start(jetstream: bool) -> Nats {
-        let mut nats = Nats {
-            child: None,
-            port: free_port(),
-            jetstream,
-            dir: tempfile::tempdir().expect("tempdir"),
+        let dirs = tempfile::tempdir().expect("tempdir");
+        let log = dirs.path().join("nats-server.log");
+        let server = if jetstream {
+            let store = dirs.path().join("jetstream");
+            NatsServer::start_jetstream(&log, &store)
+        } else {
+            NatsServer::start(&log)
         };
-        nats.spawn();
-        nats
-    }
-
-    fn spawn(&mut self) {
-        let port = self.port.to_string();
-        let mut args = vec!["-a", "127.0.0.1", "-p", port.as_str()];
-        let store = self.dir.path().display().to_string();
-        if self.jetstream {
-            args.extend(["-js", "-sd", store.as_str()]);
-        }
-        let child = Command::new(nats_binary())
-            .args(&args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start nats-server (Debian package nats-server; scripts/lib-install.sh)");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "nats-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
+        Nats {
+            server,
+            _dirs: dirs,
         }
     }
 
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+    /// Stops it and starts it again on the same port and store.
+    fn restart(&mut self) {
+        self.server.restart();
     }
 
     fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Nats {
-    fn drop(&mut self) {
-        self.stop();
+        self.server.url()
     }
 }
 
@@ -441,8 +402,7 @@ async fn a_nats_restart_with_file_storage_loses_nothing() {
         .expect("written");
     let before = a.inv().list();
 
-    nats.stop();
-    nats.spawn();
+    nats.restart();
 
     // A new replica replays the stream from the restarted server's disk.
     let fresh = replica(&nats, quiet(), false).await;

@@ -985,27 +985,37 @@ pub struct NatsServer {
     watchdog: Option<Child>,
     pub port: u16,
     pub log: PathBuf,
+    /// Arguments besides the address (kept for [`NatsServer::restart`]).
+    extra: Vec<String>,
 }
 
 impl NatsServer {
     /// Starts nats-server and waits (bounded) until it accepts TCP connections.
     pub fn start(log: &Path) -> NatsServer {
-        Self::start_on(free_port(), log)
+        Self::start_on(free_port(), log, Vec::new())
+    }
+
+    /// Starts nats-server with JetStream, storing in `store` (which outlives restarts).
+    pub fn start_jetstream(log: &Path, store: &Path) -> NatsServer {
+        let extra = vec!["-js".to_string(), "-sd".into(), store.display().to_string()];
+        Self::start_on(free_port(), log, extra)
     }
 
     /// Stops it and starts a new nats-server on the same port (clients reconnect to it).
     pub fn restart(&mut self) {
         self.stop();
         let log = self.log.with_extension("restarted.log");
-        *self = Self::start_on(self.port, &log);
+        let extra = std::mem::take(&mut self.extra);
+        *self = Self::start_on(self.port, &log, extra);
     }
 
-    fn start_on(port: u16, log: &Path) -> NatsServer {
+    fn start_on(port: u16, log: &Path, extra: Vec<String>) -> NatsServer {
         let logfile =
             std::fs::File::create(log).unwrap_or_else(|e| panic!("create {}: {e}", log.display()));
         let t = Instant::now();
         let child = Command::new(nats_server_binary())
             .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .args(&extra)
             .stdin(Stdio::null())
             .stdout(logfile.try_clone().expect("dup log file"))
             .stderr(logfile)
@@ -1017,6 +1027,7 @@ impl NatsServer {
             watchdog: spawn_watchdog(&format!("kill {pid} 2>/dev/null")),
             port,
             log: log.to_path_buf(),
+            extra,
         };
         let log = nats.log.clone();
         let child = nats.child.as_mut().expect("started");
