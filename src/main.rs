@@ -57,7 +57,6 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-    tracing::info!("shutting down; draining in-flight requests");
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -238,9 +237,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         listen.ip().is_loopback(),
     )
     .await?;
+    let stopping = Arc::new(AtomicBool::new(false));
     let app = server::router(AppState {
         admission,
         ready: ready.clone(),
+        stopping: stopping.clone(),
         metrics,
         admission_metrics,
         nats: nats.as_ref().map(|_| server::NatsReadiness {
@@ -263,11 +264,23 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let releasing = leader.clone();
     let shutdown = async move {
         shutdown_signal().await;
+        tracing::info!("stop signal received");
         if let Some(leader) = releasing {
             leader.release().await;
         }
     };
-    server::serve_tls(listen, tls.config, app, &args.listener, shutdown).await?;
+    // Polled only after the first signal was handled, so it waits for a second one.
+    let hurry = shutdown_signal();
+    server::serve_tls(
+        listen,
+        tls.config,
+        app,
+        &args.listener,
+        stopping,
+        shutdown,
+        hurry,
+    )
+    .await?;
     Ok(())
 }
 

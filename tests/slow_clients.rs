@@ -1,7 +1,8 @@
 //! The TLS listener against slow and idle clients (issue 13, finding 4), on a real
 //! `wasmgate serve` process: raw sockets and a rustls client that stall at each step of a
 //! request (before the TLS handshake, in the header, in the body, between requests), next to
-//! ordinary webhook calls that must still be answered, and the connection cap.
+//! ordinary webhook calls that must still be answered, and the connection cap; and how it stops
+//! on SIGTERM (the shutdown delay, then the drain).
 //!
 //! Timing: the flags are short (0.5 s to 2 s) and every "closed" is asserted within ten times
 //! the timeout, on a loaded 2-core machine. Lower bounds (closed no earlier than the timeout)
@@ -445,4 +446,153 @@ async fn the_connection_cap_queues_new_connections_until_idle_ones_time_out() {
         let took = f.validate().await;
         assert!(took < timeout * 10, "{took:?}");
     }
+}
+
+/// Reads one HTTP/1.1 response with a `Content-Length` body: the header (lowercased) and the
+/// body.
+fn read_response(tls: &mut Tls) -> (String, Vec<u8>) {
+    let mut received = Vec::new();
+    let mut buf = [0u8; 4096];
+    let head_end = loop {
+        if let Some(i) = received.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = tls.read(&mut buf).expect("a response");
+        assert!(n > 0, "closed before a response header");
+        received.extend_from_slice(&buf[..n]);
+    };
+    let head = String::from_utf8_lossy(&received[..head_end]).to_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .map(|v| v.trim().parse().expect("content-length"))
+        .expect("a content-length");
+    while received.len() < head_end + length {
+        let n = tls.read(&mut buf).expect("the response body");
+        assert!(n > 0, "closed inside the response body");
+        received.extend_from_slice(&buf[..n]);
+    }
+    (head, received[head_end..head_end + length].to_vec())
+}
+
+fn validate_header(length: usize) -> String {
+    format!(
+        "POST /validate?timeout=30s HTTP/1.1\r\nHost: localhost\r\n\
+         Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
+    )
+}
+
+/// (e) A stop signal, as a pod deletion sends it while the Service is still dropping the
+/// replica: for `--shutdown-delay` the server keeps accepting and answering, `/readyz` turns
+/// 503 and responses carry `Connection: close` (kept-alive clients move elsewhere); then the
+/// listener closes, a request that was still arriving is answered (the drain), and the process
+/// exits 0.
+///
+/// Timing: only lower bounds measured from before the signal (the listener is not closed before
+/// the delay) and generous upper bounds.
+#[test]
+fn a_stop_signal_keeps_serving_for_the_delay_then_drains_in_flight_requests() {
+    let delay = Duration::from_secs(3);
+    let mut f = start(&[
+        "--shutdown-delay",
+        "3s",
+        "--drain-timeout",
+        "20s",
+        "--request-body-timeout",
+        "60s",
+    ]);
+    let body = review();
+    let (first, rest) = body.split_at(body.len() / 2);
+
+    // A: a request still arriving (half its body sent) across the whole stop.
+    let mut in_flight = f.connect_tls();
+    in_flight
+        .write_all(validate_header(body.len()).as_bytes())
+        .and_then(|()| in_flight.write_all(first))
+        .and_then(|()| in_flight.flush())
+        .expect("half a request");
+    // B: a kept-alive connection with one answered request.
+    let mut kept = f.connect_tls();
+    let send_validate = |tls: &mut Tls| {
+        tls.write_all(validate_header(body.len()).as_bytes())
+            .and_then(|()| tls.write_all(&body))
+            .and_then(|()| tls.flush())
+            .expect("a request");
+        read_response(tls)
+    };
+    let (head, _) = send_validate(&mut kept);
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(!head.contains("connection: close"), "{head}");
+
+    let signalled = Instant::now();
+    f.server.signal("TERM");
+
+    // Still serving: a new connection is accepted and asked whether it is ready (no).
+    let readyz = |f: &Fixture| {
+        let mut tls = f.connect_tls();
+        tls.write_all(b"GET /readyz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .and_then(|()| tls.flush())
+            .expect("readyz request");
+        let (head, body) = read_response(&mut tls);
+        (head, String::from_utf8_lossy(&body).into_owned())
+    };
+    let mut answer = readyz(&f);
+    while answer.0.starts_with("http/1.1 200") && signalled.elapsed() < delay / 2 {
+        std::thread::sleep(STEP);
+        answer = readyz(&f);
+    }
+    let (head, text) = answer;
+    assert!(head.starts_with("http/1.1 503"), "{head}{text}");
+    assert!(text.contains("not ready: shutting down"), "{text}");
+    assert!(
+        signalled.elapsed() < delay,
+        "readyz turned 503 only after the delay"
+    );
+
+    // The kept-alive connection is answered once more, told to close, and closed.
+    let (head, reply) = send_validate(&mut kept);
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("connection: close"), "{head}");
+    let reply: Value = serde_json::from_slice(&reply).expect("JSON");
+    assert_eq!(reply["kind"], "AdmissionReview", "{reply}");
+    kept.sock
+        .set_read_timeout(Some(STEP))
+        .expect("read timeout");
+    wait_closed(
+        &mut kept,
+        Instant::now(),
+        Duration::from_secs(10),
+        "the kept-alive connection after Connection: close",
+    );
+
+    // After the delay the listener closes: new connections are refused.
+    let closed = loop {
+        if TcpStream::connect(f.addr).is_err() {
+            break signalled.elapsed();
+        }
+        assert!(
+            signalled.elapsed() < delay * 10,
+            "still accepting connections {:?} after the signal",
+            signalled.elapsed()
+        );
+        std::thread::sleep(STEP);
+    };
+    assert!(
+        closed >= delay,
+        "the listener closed {closed:?} after the signal, before the {delay:?} delay"
+    );
+
+    // The request that was still arriving is served to the end.
+    in_flight
+        .write_all(rest)
+        .and_then(|()| in_flight.flush())
+        .expect("the rest of the request");
+    let (head, reply) = read_response(&mut in_flight);
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    let reply: Value = serde_json::from_slice(&reply).expect("JSON");
+    assert_eq!(reply["response"]["allowed"], true, "{reply}");
+    drop(in_flight);
+
+    let status = f.server.wait_exit(Duration::from_secs(30));
+    assert!(status.success(), "exit status {status}");
 }

@@ -86,6 +86,15 @@ pub struct ListenerArgs {
     /// kernel's listen backlog until one closes.
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..), env = "WASMGATE_MAX_CONNECTIONS")]
     pub max_connections: u32,
+    /// After SIGTERM, how long to keep serving (answering not ready, asking clients to
+    /// reconnect) before the listener closes, so that the Service drops this replica first; a
+    /// second signal ends the wait. `0s` closes at once.
+    #[arg(long, default_value = "5s", value_parser = parse_duration, env = "WASMGATE_SHUTDOWN_DELAY")]
+    pub shutdown_delay: Duration,
+    /// Once the listener is closed, how long in-flight requests (and `hosts` watches) have to
+    /// finish before their connections are cut.
+    #[arg(long, default_value = "20s", value_parser = parse_timeout, env = "WASMGATE_DRAIN_TIMEOUT")]
+    pub drain_timeout: Duration,
 }
 
 impl Default for ListenerArgs {
@@ -95,6 +104,8 @@ impl Default for ListenerArgs {
             header_read_timeout: Duration::from_secs(10),
             request_body_timeout: Duration::from_secs(10),
             max_connections: 1024,
+            shutdown_delay: Duration::from_secs(5),
+            drain_timeout: Duration::from_secs(20),
         }
     }
 }

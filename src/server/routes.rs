@@ -35,6 +35,8 @@ pub struct AppState {
     pub admission: Arc<Engine>,
     /// Set once the server is ready to serve.
     pub ready: Arc<AtomicBool>,
+    /// Set when a stop signal came (see [`super::serve_tls`]): not ready any more.
+    pub stopping: Arc<AtomicBool>,
     /// The process's metrics registry (`/metrics` serves it).
     pub metrics: Arc<Metrics>,
     /// The admission series (registered in `metrics`), recorded per request.
@@ -292,6 +294,13 @@ async fn live() -> &'static str {
 }
 
 async fn ready(State(s): State<AppState>) -> Response {
+    if s.stopping.load(Ordering::Relaxed) {
+        return status_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            "not ready: shutting down",
+        );
+    }
     if !s.ready.load(Ordering::Relaxed) {
         return status_response(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -105,6 +105,33 @@ impl Server {
         }
     }
 
+    /// Sends `signal` (a `kill` name such as `TERM`) to the process.
+    #[allow(dead_code)]
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} failed: {status}");
+    }
+
+    /// Waits for the process to exit by itself; panics when it still runs after `within`.
+    #[allow(dead_code)]
+    pub fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for wasmgate") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "wasmgate still running {within:?} after it was asked to stop"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// A client that trusts only the server's CA.
     pub fn client(&self) -> reqwest::Client {
         let _ = rustls::crypto::ring::default_provider().install_default();
