@@ -17,7 +17,7 @@ use tower::ServiceExt as _;
 
 use wasmgate::apiserver::{self, ApiState, AuthMode, Authenticator, LiveConfig, LiveInventory};
 use wasmgate::components::WorldResolver;
-use wasmgate::crd::{Host, WorkloadSpec};
+use wasmgate::crd::WorkloadSpec;
 use wasmgate::engine::Engine;
 use wasmgate::inventory::{InventorySource, SharedInventory};
 use wasmgate::policy::Policy;
