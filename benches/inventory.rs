@@ -9,7 +9,8 @@
 //!    built. Bytes per host = heap growth / 10,000.
 //! 2. **criterion**: `apply_heartbeat` into an inventory of 10,000 hosts (round-robin, each a
 //!    `Modified`), decode + apply from the proto3 JSON payload, `tick` over 10,000 hosts,
-//!    `snapshot()` when unchanged, `list()` of 10,000 hosts.
+//!    `snapshot()` when unchanged, `list()` of 10,000 hosts, and the `hosts` API's first page
+//!    of 500 (JSON and Table) through its router.
 //! 3. **End to end through NATS** (when `nats-server` is installed): a real nats-server on a
 //!    loopback port, the ingestion task, and 10,000 simulated hosts publishing 100,000
 //!    heartbeats as fast as one client can while at most 20,000 are in flight (unapplied); the
@@ -31,6 +32,10 @@ use std::time::{Duration, Instant, SystemTime};
 use clap::Parser;
 use criterion::{BatchSize, Criterion, Throughput};
 
+use axum::body::Body;
+use axum::http::Request;
+use tower::ServiceExt;
+use wasmgate::apiserver::{self, ApiState, AuthMode, Authenticator};
 use wasmgate::inventory::{start_live, HostHeartbeat, InventorySource, LiveConfig, LiveInventory};
 use wasmgate::sim::{SimHosts, SimHostsArgs};
 
@@ -182,6 +187,43 @@ fn criterion_benches(c: &mut Criterion) {
     g.bench_function("snapshot (unchanged)", |b| b.iter(|| inv.snapshot()));
     g.throughput(Throughput::Elements(HOSTS as u64));
     g.bench_function("list (10k hosts)", |b| b.iter(|| inv.list()));
+
+    // The hosts API's first page of 500 (what `kubectl get hosts` asks for first): the list
+    // snapshot kept for `continue`, then one page rendered, through the API's router.
+    g.throughput(Throughput::Elements(1));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let auth = Authenticator::new(AuthMode::AllowAll, Duration::from_secs(10));
+    let router = apiserver::router(ApiState::new(inv.clone(), auth));
+    for (name, accept) in [
+        ("json", "application/json"),
+        (
+            "table",
+            "application/json;as=Table;v=v1;g=meta.k8s.io,application/json",
+        ),
+    ] {
+        g.bench_function(
+            format!("hosts API: first page of 500 ({name}, 10k hosts)"),
+            |b| {
+                b.iter(|| {
+                    rt.block_on(async {
+                        let req = Request::get("/apis/wasmgate.dev/v1alpha1/hosts?limit=500")
+                            .header("accept", accept)
+                            .body(Body::empty())
+                            .unwrap();
+                        let resp = router.clone().oneshot(req).await.unwrap();
+                        assert_eq!(resp.status(), 200);
+                        axum::body::to_bytes(resp.into_body(), usize::MAX)
+                            .await
+                            .unwrap()
+                            .len()
+                    })
+                })
+            },
+        );
+    }
     g.finish();
 }
 

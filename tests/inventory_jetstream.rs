@@ -134,21 +134,21 @@ async fn agreed(
 ) -> (Vec<Host>, u64) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let first = replicas[0].inv().list();
-        if done(&first.0) && replicas[1..].iter().all(|r| r.inv().list() == first) {
+        let first = owned(replicas[0].inv().list());
+        if done(&first.0) && replicas[1..].iter().all(|r| owned(r.inv().list()) == first) {
             return first;
         }
         if Instant::now() > deadline {
             let state: Vec<_> = replicas
                 .iter()
                 .map(|r| {
-                    let (hosts, rv) = r.inv().list();
+                    let (hosts, rv) = owned(r.inv().list());
                     (names(&hosts), rv, r.inv().applied_sequence())
                 })
                 .collect();
-            let (base, _) = replicas[0].inv().list();
+            let (base, _) = owned(replicas[0].inv().list());
             for r in &replicas[1..] {
-                for (x, y) in base.iter().zip(r.inv().list().0) {
+                for (x, y) in base.iter().zip(owned(r.inv().list()).0) {
                     if *x != y {
                         eprintln!(
                             "differs:\n{}\n{}",
@@ -162,6 +162,11 @@ async fn agreed(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// A replica's list with the hosts copied out of their shared pointers.
+fn owned((hosts, rv): (Vec<std::sync::Arc<Host>>, u64)) -> (Vec<Host>, u64) {
+    (hosts.iter().map(|h| Host::clone(h)).collect(), rv)
 }
 
 fn names(hosts: &[Host]) -> Vec<String> {
@@ -318,13 +323,13 @@ async fn a_restarted_replica_has_the_hosts_back_before_any_heartbeat() {
         )
         .await
         .expect("written");
-    let (before, rv_before) = a.inv().list();
+    let (before, rv_before) = owned(a.inv().list());
     assert!(rv_before > rv_after_second_round);
     drop(a);
 
     // No heartbeat is published from here on.
     let again = replica(&nats, quiet(), true).await;
-    let (after, rv_after) = again.inv().list();
+    let (after, rv_after) = owned(again.inv().list());
     assert_eq!(rv_after, rv_before);
     let key = |h: &Host| {
         (
@@ -357,7 +362,7 @@ async fn silent_hosts_age_on_every_replica_through_the_leader_only() {
     let (_, rv0) = agreed(&[&follower], "two hosts", |h| h.len() == 2).await;
     // A follower alone never ages: well past the timeout, nothing changed.
     tokio::time::sleep(Duration::from_secs(6)).await;
-    let (hosts, now_rv) = follower.inv().list();
+    let (hosts, now_rv) = owned(follower.inv().list());
     assert_eq!(now_rv, rv0);
     assert!(hosts.iter().all(|h| h.ready_status() == Some("True")));
 

@@ -65,7 +65,7 @@ fn selector_scope(params: &Params, user: Option<&UserInfo>) -> u64 {
 /// Snapshots behind `continue` tokens (a token is honoured only for a request with the same
 /// selectors (a digest of them), so that a forged or reused token cannot return items the
 /// request's own, authorized, selectors would not).
-pub type ListCache = crate::store::ListSnapshots<Host>;
+pub type ListCache = crate::store::ListSnapshots<Arc<Host>>;
 
 /// The list snapshots of the `hosts` resource.
 pub fn list_cache() -> ListCache {
@@ -298,13 +298,12 @@ fn list_hosts(
                     // kube-apiserver would answer 410 Expired, which fails a whole `kubectl
                     // get`; a list sorted by name loses nothing this way.
                     let (hosts, rv) = s.inventory.list();
-                    let rest: Vec<Host> = hosts
+                    let rest: Vec<Arc<Host>> = hosts
                         .into_iter()
                         .filter(|h| {
                             h.metadata.name.as_deref().unwrap_or("") > t.after.as_str()
                                 && sel.matches(h)
                         })
-                        .map(normalized)
                         .collect();
                     (Arc::new(rest), rv, 0, None)
                 }
@@ -315,7 +314,10 @@ fn list_hosts(
                 // One object by name: no full copy of the inventory.
                 Some(name) => {
                     let rv = s.inventory.resource_version();
-                    (s.inventory.get(name).into_iter().collect(), rv)
+                    (
+                        s.inventory.get(name).map(Arc::new).into_iter().collect(),
+                        rv,
+                    )
                 }
                 None => s.inventory.list(),
             };
@@ -328,11 +330,7 @@ fn list_hosts(
                     }
                 }
             }
-            let filtered: Vec<Host> = hosts
-                .into_iter()
-                .filter(|h| sel.matches(h))
-                .map(normalized)
-                .collect();
+            let filtered: Vec<Arc<Host>> = hosts.into_iter().filter(|h| sel.matches(h)).collect();
             (Arc::new(filtered), rv, 0, None)
         }
     };
@@ -355,7 +353,12 @@ fn list_hosts(
     } else {
         (None, None)
     };
-    render_list(&items[start..end], rv, cont, remaining, out, include)
+    // Only the page is copied (and given its apiVersion and kind).
+    let page: Vec<Host> = items[start..end]
+        .iter()
+        .map(|h| normalized(Host::clone(h)))
+        .collect();
+    render_list(&page, rv, cont, remaining, out, include)
 }
 
 /// `GET /apis/wasmgate.dev/v1alpha1/hosts/{name}`.
@@ -547,7 +550,7 @@ fn watch(
         if initial {
             for h in &hosts {
                 if enc.sel.matches(h) {
-                    let h = normalized(h.clone());
+                    let h = normalized(Host::clone(h));
                     first.push(enc.added(&h));
                 }
             }
@@ -582,7 +585,7 @@ fn watch(
     Ok(watch::respond(rx, enc, first, last_rv, options))
 }
 
-fn seed_present(enc: &mut Encoder, hosts: &[Host]) {
+fn seed_present(enc: &mut Encoder, hosts: &[Arc<Host>]) {
     if enc.sel.labels.is_empty() && enc.sel.fields.0.is_empty() {
         return;
     }
