@@ -36,6 +36,25 @@ pub enum WitError {
     /// An `include` of a package whose definition was not given.
     #[error("world includes {0}, whose definition is not in the WIT text; inline its imports or add the package")]
     UnresolvedInclude(String),
+    /// wit-parser or wit-component panicked on the input (a bug of theirs): refused rather
+    /// than judged.
+    #[error("{0} failed on this input ({1}); it cannot be checked")]
+    ParserPanicked(&'static str, String),
+}
+
+/// Runs a wit-parser / wit-component call, turning a panic inside it into
+/// [`WitError::ParserPanicked`]: their input is request input, and two of their panics have been
+/// found by fuzzing already (see [`check_feature_gates`] and [`parse_world_text`]). The process's
+/// panic hook still reports the panic.
+fn guarded<T>(what: &'static str, f: impl FnOnce() -> Result<T, WitError>) -> Result<T, WitError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|payload| {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".into());
+        Err(WitError::ParserPanicked(what, message))
+    })
 }
 
 /// Decodes the world of a component binary with wit-component.
@@ -46,13 +65,13 @@ pub fn decode_component(bytes: &[u8]) -> Result<ComponentWorld, WitError> {
     if wasmparser::Parser::is_core_wasm(bytes) {
         return Err(WitError::CoreModule);
     }
-    match wit_component::decode(bytes) {
+    guarded("wit-component", || match wit_component::decode(bytes) {
         Ok(wit_component::DecodedWasm::Component(resolve, world)) => {
             Ok(from_resolved(&resolve, &resolve.worlds[world]))
         }
         Ok(wit_component::DecodedWasm::WitPackage(..)) => Err(WitError::WitPackage),
         Err(e) => Err(WitError::Corrupt(format!("{e:#}"))),
-    }
+    })
 }
 
 /// Parses WIT text describing one component world (the `wit.wasmgate.dev/<component>`
@@ -63,6 +82,14 @@ pub fn decode_component(bytes: &[u8]) -> Result<ComponentWorld, WitError> {
 /// them, which is the common case for an annotation, and then the references are taken as written.
 pub fn parse_world_text(text: &str) -> Result<ComponentWorld, WitError> {
     check_feature_gates(text)?;
+    // wit-parser 0.263 reads the empty block comment `/**/` as a doc comment and then unwraps
+    // the `*/` it expects after `/**` (`ast/resolve.rs`, `docs`): a panic (found by fuzzing).
+    // `/* */` is the same empty comment.
+    let text = text.replace("/**/", "/* */");
+    guarded("wit-parser", || parse_world(&text))
+}
+
+fn parse_world(text: &str) -> Result<ComponentWorld, WitError> {
     let group = UnresolvedPackageGroup::parse("annotation.wit", text)
         .map_err(|(map, e)| WitError::InvalidWit(e.render(&map)))?;
     let main_worlds = group.main.worlds.len();
@@ -475,6 +502,39 @@ mod tests {
             parse_world_text("package a:b; world x {} world y {}").unwrap_err(),
             WitError::AmbiguousWorld(2, _)
         ));
+    }
+
+    /// Found by `fuzz/fuzz_targets/wit_annotation.rs` (5 minutes, 2026-12-05): wit-parser 0.263
+    /// panics on the empty block comment `/**/` (it reads it as a doc comment and unwraps the
+    /// missing `*/`). The crashing input, as the fuzzer wrote it, and the smallest one: each is
+    /// read as if the comment were `/* */`.
+    #[test]
+    fn an_empty_block_comment_is_a_comment_not_a_panic() {
+        let crash = "package example:hello;\nworld ho {/**///import value/atomios@0.3.0-draft;\n  import wasi:logging/ams@0.2.6;\n  export waraft;\n  import wasi:logging/ams@0.2.6;\n  export wasi:http/incoming-handler@0.2.0;\n}\n";
+        assert_eq!(
+            parse_world_text(crash),
+            parse_world_text(&crash.replace("/**/", "/* */"))
+        );
+        let world =
+            parse_world_text("package a:b;\nworld w {\n  /**/ import wasi:io/poll@0.2.6;\n}\n")
+                .expect("an empty comment is allowed");
+        assert_eq!(world.imports.len(), 1, "{world:?}");
+    }
+
+    /// A panic inside the parsers becomes an error naming the parser and the panic.
+    #[test]
+    fn a_parser_panic_is_an_error() {
+        let err = guarded::<()>("wit-parser", || panic!("boom")).unwrap_err();
+        assert_eq!(err, WitError::ParserPanicked("wit-parser", "boom".into()));
+        assert_eq!(
+            err.to_string(),
+            "wit-parser failed on this input (boom); it cannot be checked"
+        );
+        let owned = guarded::<()>("wit-component", || panic!("{}", String::from("owned")));
+        assert_eq!(
+            owned.unwrap_err(),
+            WitError::ParserPanicked("wit-component", "owned".into())
+        );
     }
 
     /// Found by `fuzz/fuzz_targets/wit_annotation.rs`: wit-parser 0.263 panics (an `unwrap()`
