@@ -33,8 +33,8 @@ use super::{
     WatchEventType, KIND, LIST_KIND,
 };
 
-/// How long the snapshot behind a `continue` token is kept (a snapshot of 10,000 hosts holds
-/// tens of MB; a token whose snapshot is gone continues from the current state).
+/// How long the snapshot behind a `continue` token is kept (a snapshot shares the stored hosts:
+/// 80 KB for 10,000; a token whose snapshot is gone continues from the current state).
 pub const LIST_SNAPSHOT_TTL: Duration = Duration::from_secs(30);
 /// At most this many paginated list snapshots are kept at once (oldest evicted first).
 pub const LIST_SNAPSHOTS: usize = 4;
