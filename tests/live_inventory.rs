@@ -4,77 +4,25 @@
 //! --nats-url` that follows the hosts' heartbeats.
 
 mod common;
+mod support;
 
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
 use serde_json::{json, Value};
 
-use common::{build_component, free_port, write, Server};
+use common::{build_component, write, Server};
+use support::NatsServer;
 use wasmgate::crd::Host;
 use wasmgate::inventory::{start_live, LiveConfig, LiveRuntime, NatsAuthArgs, NatsConnection};
 use wasmgate::sim::SimHostsArgs;
 
-/// A nats-server child on a free loopback port, killed on drop.
-struct Nats {
-    child: Option<Child>,
-    port: u16,
-}
-
-fn nats_binary() -> String {
-    std::env::var("NATS_SERVER").unwrap_or_else(|_| {
-        if std::path::Path::new("/usr/sbin/nats-server").exists() {
-            "/usr/sbin/nats-server".into()
-        } else {
-            "nats-server".into()
-        }
-    })
-}
-
-impl Nats {
-    fn start() -> Nats {
-        let mut nats = Nats {
-            child: None,
-            port: free_port(),
-        };
-        nats.spawn();
-        nats
-    }
-
-    fn spawn(&mut self) {
-        let child = Command::new(nats_binary())
-            .args(["-a", "127.0.0.1", "-p", &self.port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start nats-server (Debian package nats-server; scripts/lib-install.sh)");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "nats-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Nats {
-    fn drop(&mut self) {
-        self.stop();
-    }
+/// A real nats-server (tests/support's) whose log lives in a temporary directory dropped with it.
+fn start_nats() -> (NatsServer, tempfile::TempDir) {
+    let logs = tempfile::tempdir().expect("tempdir");
+    (NatsServer::start(&logs.path().join("nats.log")), logs)
 }
 
 #[derive(Parser)]
@@ -101,7 +49,7 @@ async fn eventually<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Opt
     }
 }
 
-fn live(nats: &Nats, config: LiveConfig) -> LiveRuntime {
+fn live(nats: &NatsServer, config: LiveConfig) -> LiveRuntime {
     let connection = NatsConnection::new(nats.url(), &NatsAuthArgs::default()).expect("no files");
     start_live(config, Some(connection), Duration::from_millis(100))
 }
@@ -139,13 +87,13 @@ async fn publish_until(args: &SimHostsArgs, what: &str, done: impl Fn() -> bool)
     }
 }
 
-async fn raw_client(nats: &Nats) -> async_nats::Client {
+async fn raw_client(nats: &NatsServer) -> async_nats::Client {
     async_nats::connect(nats.url()).await.expect("connect")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heartbeats_from_sim_hosts_are_ingested() {
-    let nats = Nats::start();
+    let (nats, _logs) = start_nats();
     let rt = live(&nats, LiveConfig::default());
     connected(&rt, 1).await;
     let args = sim_args(
@@ -262,7 +210,7 @@ async fn heartbeats_from_sim_hosts_are_ingested() {
 /// published on a real nats-server becomes a Host with every field the heartbeat carried.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heartbeats_from_an_independent_encoder_become_hosts() {
-    let nats = Nats::start();
+    let (nats, _logs) = start_nats();
     let rt = live(&nats, LiveConfig::default());
     connected(&rt, 1).await;
     let hb = common::pbjson_heartbeat();
@@ -320,7 +268,7 @@ async fn heartbeats_from_an_independent_encoder_become_hosts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_host_goes_unknown_then_false_then_away() {
-    let nats = Nats::start();
+    let (nats, _logs) = start_nats();
     let rt = live(
         &nats,
         LiveConfig {
@@ -402,7 +350,7 @@ async fn silent_host_goes_unknown_then_false_then_away() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nats_restart_settle_window() {
-    let mut nats = Nats::start();
+    let (mut nats, _logs) = start_nats();
     let settle = Duration::from_secs(3);
     let rt = live(
         &nats,
@@ -436,7 +384,7 @@ async fn nats_restart_settle_window() {
     assert!(rt.stats.disconnects.load(Ordering::Relaxed) >= 1);
 
     // Back on the same port: for a full settle window no host turns False, then they do.
-    nats.spawn();
+    nats.restart();
     connected(&rt, 2).await;
     let reconnected = Instant::now();
     while reconnected.elapsed() < settle - Duration::from_millis(300) {
@@ -516,7 +464,7 @@ fn sim_hosts_binary(url: &str, args: &[&str]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admission_follows_live_hosts() {
-    let nats = Nats::start();
+    let (nats, _logs) = start_nats();
     let dir = tempfile::tempdir().unwrap();
     let component = write(dir.path(), "orders.wasm", &build_component(ORDERS));
     let server = Server::start(
