@@ -383,10 +383,12 @@ async fn nats_restart_settle_window() {
     );
     assert!(rt.stats.disconnects.load(Ordering::Relaxed) >= 1);
 
-    // Back on the same port: for a full settle window no host turns False, then they do.
+    // Back on the same port: for a full settle window no host turns False, then they do. The
+    // window is timed from before the restart (the reconnect can only come later), so a slow
+    // machine shortens what is checked instead of failing it.
+    let reconnected = Instant::now();
     nats.restart();
     connected(&rt, 2).await;
-    let reconnected = Instant::now();
     while reconnected.elapsed() < settle - Duration::from_millis(300) {
         assert_eq!(
             states(&inv),
@@ -396,7 +398,7 @@ async fn nats_restart_settle_window() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    eventually(Duration::from_secs(3), "False after settling", || {
+    eventually(Duration::from_secs(10), "False after settling", || {
         (states(&inv) == vec!["False"; 5]).then_some(())
     })
     .await;
