@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use tokio::sync::watch;
 
-use support::NatsServer;
+use support::{eventually, NatsServer};
 use wasmgate::crd::Host;
 use wasmgate::inventory::{
     start_live_jetstream, JetStreamError, LiveConfig, LiveInventory, LiveRuntime, NatsAuthArgs,
@@ -111,18 +111,6 @@ async fn replica(nats: &Nats, config: LiveConfig, leader: bool) -> Replica {
         .await
         .expect("the replica catches up with the stream");
     Replica { rt, _leader: tx }
-}
-
-/// Polls `f` every 50 ms until it returns `Some`, for at most `timeout`.
-async fn eventually<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// Waits until every replica lists the same hosts at the same resourceVersion, and `done`

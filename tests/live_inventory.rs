@@ -14,7 +14,7 @@ use clap::Parser;
 use serde_json::{json, Value};
 
 use common::{build_component, write, Server};
-use support::NatsServer;
+use support::{eventually, NatsServer};
 use wasmgate::crd::Host;
 use wasmgate::inventory::{start_live, LiveConfig, LiveRuntime, NatsAuthArgs, NatsConnection};
 use wasmgate::sim::SimHostsArgs;
@@ -35,18 +35,6 @@ fn sim_args(url: &str, extra: &[&str]) -> SimHostsArgs {
     let mut argv = vec!["sim-hosts", "--nats-url", url];
     argv.extend_from_slice(extra);
     SimCli::parse_from(argv).args
-}
-
-/// Polls `f` every 50 ms until it returns `Some`, for at most `timeout`.
-async fn eventually<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 fn live(nats: &NatsServer, config: LiveConfig) -> LiveRuntime {

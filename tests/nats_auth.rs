@@ -8,11 +8,15 @@
 //! user to its own subject (`runtime.operator.heartbeat.<id>`), and wasmgate refuses a payload
 //! whose id differs from its subject's.
 
+mod support;
+
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+
+use support::eventually;
 
 use clap::Parser;
 use rcgen::{
@@ -110,17 +114,6 @@ fn sim(args: &[&str]) -> SimHostsArgs {
     match Cli::try_parse_from(argv).expect("sim-hosts flags").command {
         Subcommand::SimHosts(args) => args,
         _ => unreachable!("parsed a sim-hosts command"),
-    }
-}
-
-async fn eventually<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

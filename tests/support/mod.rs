@@ -259,6 +259,19 @@ pub fn run_bounded(mut cmd: Command, stdin: Option<&str>, timeout: Duration) -> 
     }
 }
 
+/// Polls `f` every 50 ms until it returns `Some`, for at most `timeout` (the async
+/// counterpart of [`poll`], for tests on a tokio runtime).
+pub async fn eventually<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Polls `probe` until it returns `Some`, at most `timeout`, every `every`. Panics with `what`
 /// and the last failure description on timeout.
 pub fn poll<T>(
