@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use common::{build_component, write, Server};
+use common::{admission_review, build_component, write, Server};
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -103,27 +103,6 @@ fn workload(name: &str, spec: Value) -> Value {
     })
 }
 
-fn review(object: &Value, dry_run: bool) -> Value {
-    let kind = object["kind"].as_str().unwrap_or_default();
-    let resource = format!("{}s", kind.to_lowercase());
-    json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": format!("uid-{}", object["metadata"]["name"].as_str().unwrap_or("x")),
-            "kind": { "group": "runtime.wasmcloud.dev", "version": "v1alpha1", "kind": kind },
-            "resource": { "group": "runtime.wasmcloud.dev", "version": "v1alpha1", "resource": resource },
-            "name": object["metadata"]["name"],
-            "namespace": "team-a",
-            "operation": "CREATE",
-            "userInfo": { "username": "alice", "groups": ["system:authenticated"] },
-            "object": object,
-            "oldObject": null,
-            "dryRun": dry_run,
-        }
-    })
-}
-
 impl Fixture {
     async fn post_raw(&self, path: &str, body: Vec<u8>) -> (u16, Value) {
         let resp = self
@@ -159,7 +138,7 @@ impl Fixture {
 
     /// Posts a review; returns the `response` object after checking the envelope.
     async fn post(&self, path: &str, object: &Value) -> Value {
-        let review = review(object, false);
+        let review = admission_review(object, false);
         let (status, body) = self
             .post_raw(path, serde_json::to_vec(&review).unwrap())
             .await;
@@ -403,7 +382,7 @@ async fn admission_over_tls() {
     assert_eq!(f.validate(&deploy("0.2.0")).await["allowed"], false);
 
     // dryRun gets the same verdict.
-    let dry = review(&orders("default"), true);
+    let dry = admission_review(&orders("default"), true);
     let (status, body) = f
         .post_raw("/validate", serde_json::to_vec(&dry).unwrap())
         .await;
@@ -673,7 +652,7 @@ async fn a_silent_registry_denies_within_the_deadline() {
         let resp = client
             .post(format!("{}{path}?timeout=2s", server.url))
             .header("content-type", "application/json")
-            .json(&review(&object, false))
+            .json(&admission_review(&object, false))
             .send()
             .await
             .expect("the webhook answers");
@@ -818,7 +797,7 @@ async fn worlds_are_remembered_only_from_admitted_stored_objects() {
         json!([{ "namespace": "wasi", "package": "keyvalue", "interfaces": ["store", "atomics"] }]);
 
     // A dry run of a good replica set: admitted, but not stored.
-    let dry = review(&replica_set("kv-rs", KV, kv_entry.clone()), true);
+    let dry = admission_review(&replica_set("kv-rs", KV, kv_entry.clone()), true);
     let (status, body) = f
         .post_raw("/validate", serde_json::to_vec(&dry).unwrap())
         .await;

@@ -2,6 +2,8 @@
 //! `wasmgate serve` process on a free loopback port.
 #![allow(dead_code)]
 
+pub mod registry;
+
 use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -70,13 +72,26 @@ impl Drop for Server {
 impl Server {
     /// Starts the binary with `args` (plus listen and cert-dir) and waits for `/readyz`.
     pub fn start(cert_dir: &Path, args: &[String]) -> Server {
+        let program = Command::new(env!("CARGO_BIN_EXE_wasmgate"));
+        Server::start_program(program, cert_dir, cert_dir, args)
+    }
+
+    /// Starts `program serve` (a wasmgate binary, possibly behind a wrapper such as `chroot`)
+    /// with `args` plus listen and `--cert-dir CERT_DIR_ARG`, which is `cert_dir` as the program
+    /// sees it, and waits until it listens with its CA written.
+    pub fn start_program(
+        mut program: Command,
+        cert_dir: &Path,
+        cert_dir_arg: &Path,
+        args: &[String],
+    ) -> Server {
         let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_wasmgate"))
+        let child = program
             .arg("serve")
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
             .arg("--cert-dir")
-            .arg(cert_dir)
+            .arg(cert_dir_arg)
             .args(args)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
@@ -143,6 +158,29 @@ impl Server {
             .build()
             .expect("client")
     }
+}
+
+/// An admission.k8s.io/v1 AdmissionReview of a CREATE of `object` in namespace team-a, as
+/// kube-apiserver posts it.
+pub fn admission_review(object: &serde_json::Value, dry_run: bool) -> serde_json::Value {
+    let kind = object["kind"].as_str().unwrap_or_default();
+    let resource = format!("{}s", kind.to_lowercase());
+    serde_json::json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": format!("uid-{}", object["metadata"]["name"].as_str().unwrap_or("x")),
+            "kind": { "group": "runtime.wasmcloud.dev", "version": "v1alpha1", "kind": kind },
+            "resource": { "group": "runtime.wasmcloud.dev", "version": "v1alpha1", "resource": resource },
+            "name": object["metadata"]["name"],
+            "namespace": "team-a",
+            "operation": "CREATE",
+            "userInfo": { "username": "alice", "groups": ["system:authenticated"] },
+            "object": object,
+            "oldObject": null,
+            "dryRun": dry_run,
+        }
+    })
 }
 
 /// The JSONPatch of an AdmissionReview `response`, decoded; `None` when it has none.
