@@ -2,12 +2,13 @@
 //! the dependency index, the host tracker, and the resolution store it writes.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::SystemTime;
 
 use crate::crd::{WASMCLOUD_GROUP, WASMCLOUD_VERSION};
 use crate::engine::{AdmittedObject, Engine, Prepared};
 use crate::inventory::Snapshot;
+use crate::resolve::DeploymentContext;
 
 use super::index::{Dependencies, DependencyIndex, HostTracker};
 use crate::crd::resolution::{resolution_name, ResolutionStatus, TargetRef, WorkloadResolution};
@@ -102,6 +103,9 @@ pub struct ReconcileCore {
     hosts: HostTracker,
     hosts_version: Option<u64>,
     current: Arc<Snapshot>,
+    /// Prepared inputs, shared by the objects whose are equal (the workloads a replica set
+    /// stamps out), by spec digest; see [`PassVerdicts`].
+    shared: HashMap<u64, Vec<Weak<Prepared>>>,
 }
 
 /// Metadata of an object, as the watcher saw it.
@@ -128,6 +132,7 @@ impl ReconcileCore {
             hosts: HostTracker::default(),
             hosts_version: None,
             current: Arc::new(Snapshot::default()),
+            shared: HashMap::new(),
         }
     }
 
@@ -187,9 +192,10 @@ impl ReconcileCore {
             return Vec::new();
         }
         let affected = self.index.affected(&changes);
+        let mut verdicts = PassVerdicts::default();
         let mut out = Vec::new();
         for key in affected {
-            if let Some(o) = self.resolve_one(&key, now) {
+            if let Some(o) = self.resolve_one(&key, now, Some(&mut verdicts)) {
                 out.push(o);
             }
         }
@@ -208,11 +214,12 @@ impl ReconcileCore {
         self.index
             .insert(key.clone(), Dependencies::of(&prepared.defaulted.spec));
         let status = self.objects.get(&key).and_then(|t| t.status.clone());
-        self.objects.insert(
+        let prepared = self.share(meta.spec_digest, prepared);
+        let replaced = self.objects.insert(
             key.clone(),
             Tracked {
                 object: Some(Arc::new(object)),
-                prepared: Some(Arc::new(prepared)),
+                prepared: Some(prepared),
                 uid: meta.uid,
                 labels: meta.labels,
                 generation: meta.generation,
@@ -220,7 +227,10 @@ impl ReconcileCore {
                 status,
             },
         );
-        self.resolve_one(&key, now)
+        if let Some(old) = replaced {
+            self.unshare(old);
+        }
+        self.resolve_one(&key, now, None)
     }
 
     /// Updates what does not need the worlds again (labels, uid, generation).
@@ -232,7 +242,7 @@ impl ReconcileCore {
         t.labels = meta.labels;
         t.uid = meta.uid;
         t.generation = meta.generation;
-        self.resolve_one(key, now)
+        self.resolve_one(key, now, None)
     }
 
     /// Tracks an object that does not decode.
@@ -244,7 +254,7 @@ impl ReconcileCore {
         now: SystemTime,
     ) -> Option<Outcome> {
         self.index.remove(&key);
-        let previous = self.objects.remove(&key).and_then(|t| t.status);
+        let previous = self.objects.remove(&key).and_then(|t| self.unshare(t));
         let status = ResolutionStatus::undecodable(message);
         self.objects.insert(
             key.clone(),
@@ -264,21 +274,74 @@ impl ReconcileCore {
     /// Forgets an object (deleted).
     pub fn remove(&mut self, key: &ObjectKey) {
         self.index.remove(key);
-        if self.objects.remove(key).is_some() {
+        if let Some(gone) = self.objects.remove(key) {
+            self.unshare(gone);
             self.store
                 .remove(&key.namespace, &resolution_name(key.kind.kind(), &key.name));
         }
     }
 
-    fn resolve_one(&mut self, key: &ObjectKey, now: SystemTime) -> Option<Outcome> {
+    /// The tracked copy of `prepared`: the one another object already has when their inputs
+    /// are equal (compared in full; the digest only buckets them), else a new one.
+    fn share(&mut self, digest: u64, prepared: Prepared) -> Arc<Prepared> {
+        let bucket = self.shared.entry(digest).or_default();
+        bucket.retain(|p| p.strong_count() > 0);
+        let equal = bucket
+            .iter()
+            .filter_map(Weak::upgrade)
+            .find(|p| p.defaulted.spec == prepared.defaulted.spec && p.worlds == prepared.worlds);
+        equal.unwrap_or_else(|| {
+            let new = Arc::new(prepared);
+            bucket.push(Arc::downgrade(&new));
+            new
+        })
+    }
+
+    /// Drops an untracked object's share of its prepared inputs; returns its last status.
+    fn unshare(&mut self, gone: Tracked) -> Option<ResolutionStatus> {
+        let digest = gone.spec_digest;
+        drop(gone.prepared);
+        if let Some(bucket) = self.shared.get_mut(&digest) {
+            bucket.retain(|p| p.strong_count() > 0);
+            if bucket.is_empty() {
+                self.shared.remove(&digest);
+            }
+        }
+        gone.status
+    }
+
+    /// Resolves one object against the current inventory and records its status; `verdicts`
+    /// holds what this pass already resolved, reused for an object with the same inputs.
+    fn resolve_one(
+        &mut self,
+        key: &ObjectKey,
+        now: SystemTime,
+        verdicts: Option<&mut PassVerdicts>,
+    ) -> Option<Outcome> {
         let t = self.objects.get(key)?;
         let (Some(object), Some(prepared)) = (&t.object, &t.prepared) else {
             return None;
         };
-        let report =
-            self.admission
-                .resolve_prepared(&key.namespace, object, prepared, &self.current.hosts);
-        let status = ResolutionStatus::from_report(&report);
+        let known = verdicts
+            .as_deref()
+            .and_then(|v| v.find(&key.namespace, object, prepared));
+        let status = match known {
+            Some(status) => status,
+            None => {
+                let report = self.admission.resolve_prepared(
+                    &key.namespace,
+                    object,
+                    prepared,
+                    &self.current.hosts,
+                );
+                let status = ResolutionStatus::from_report(&report);
+                // Only inputs another tracked object shares can be asked for again.
+                if let Some(v) = verdicts.filter(|_| Arc::strong_count(prepared) > 1) {
+                    v.remember(key, object, prepared, &status);
+                }
+                status
+            }
+        };
         self.record(key, status, now)
     }
 
@@ -318,6 +381,57 @@ impl ReconcileCore {
             was_resolved,
             status,
         })
+    }
+}
+
+/// The statuses one pass over an inventory change has computed, by input. Objects with the same
+/// inputs (namespace, defaulted spec, worlds, deployment fields), such as the workloads a
+/// replica set stamps out, get the same verdict from the pure resolver against the same hosts,
+/// so each distinct input is resolved once per pass. Equal prepared inputs are one shared
+/// `Arc` ([`ReconcileCore::share`]), so its address identifies them.
+#[derive(Default)]
+struct PassVerdicts {
+    by_input: HashMap<*const Prepared, Vec<PassVerdict>>,
+}
+
+struct PassVerdict {
+    namespace: String,
+    deployment: Option<DeploymentContext>,
+    /// Keeps the address the entry is filed under alive for the pass.
+    _prepared: Arc<Prepared>,
+    status: ResolutionStatus,
+}
+
+impl PassVerdicts {
+    fn find(
+        &self,
+        namespace: &str,
+        object: &AdmittedObject,
+        prepared: &Arc<Prepared>,
+    ) -> Option<ResolutionStatus> {
+        let same = self.by_input.get(&Arc::as_ptr(prepared))?;
+        let deployment = object.deployment_context();
+        same.iter()
+            .find(|v| v.namespace == namespace && v.deployment == deployment)
+            .map(|v| v.status.clone())
+    }
+
+    fn remember(
+        &mut self,
+        key: &ObjectKey,
+        object: &AdmittedObject,
+        prepared: &Arc<Prepared>,
+        status: &ResolutionStatus,
+    ) {
+        self.by_input
+            .entry(Arc::as_ptr(prepared))
+            .or_default()
+            .push(PassVerdict {
+                namespace: key.namespace.clone(),
+                deployment: object.deployment_context(),
+                _prepared: prepared.clone(),
+                status: status.clone(),
+            });
     }
 }
 
@@ -497,6 +611,68 @@ mod tests {
         core.remove(&key);
         assert!(store.get("default", "orders.workload").is_none());
         assert!(core.is_empty());
+        assert!(core.shared.is_empty(), "nothing kept for untracked objects");
+    }
+
+    #[test]
+    fn one_pass_resolves_equal_inputs_once_and_tells_different_worlds_apart() {
+        let (mut core, store) = core();
+        let now = SystemTime::now();
+        core.inventory_changed(snapshot(1, vec![host("a", true, "0.2.0")]), now);
+        let (key, object, prepared) = orders();
+        let named = |name: &str| ObjectKey {
+            name: name.into(),
+            ..key.clone()
+        };
+        // A twin: the same inputs under another name.
+        core.upsert(
+            named("twin"),
+            object.clone(),
+            prepared.clone(),
+            meta(1),
+            now,
+        );
+        // Same spec and spec digest, but its component's world imports another postgres
+        // version (a moved tag, say): it must not borrow the others' verdict.
+        let mut other = prepared.clone();
+        other.worlds.insert(
+            "api".into(),
+            WorldState::Known(ComponentWorld::new(
+                vec![WorldItemRef::Interface(
+                    "wasmcloud:postgres/query@0.1.1-draft".parse().unwrap(),
+                )],
+                vec![],
+            )),
+        );
+        core.upsert(named("other"), object.clone(), other, meta(1), now);
+        core.upsert(key.clone(), object, prepared, meta(1), now);
+
+        let out = core.inventory_changed(
+            snapshot(2, vec![host("a", true, "0.2.0"), host("b", true, "0.2.0")]),
+            now,
+        );
+        let status = |name: &str| {
+            store
+                .get("default", &format!("{name}.workload"))
+                .expect("stored")
+                .status
+                .clone()
+        };
+        assert_eq!(out.len(), 3, "all three re-resolved: {out:?}");
+        assert!(status("orders").resolved);
+        assert_eq!(status("orders").eligible_hosts, 2);
+        assert_eq!(status("twin"), status("orders"));
+        assert!(!status("other").resolved, "{:?}", status("other"));
+        assert!(status("other").message.contains("0.1.1-draft"));
+
+        // The twins share their prepared inputs; the other has its own.
+        let prepared = |name: &str| core.objects[&named(name)].prepared.clone().unwrap();
+        assert!(Arc::ptr_eq(&prepared("twin"), &prepared("orders")));
+        assert!(!Arc::ptr_eq(&prepared("other"), &prepared("orders")));
+        for name in ["twin", "other", "orders"] {
+            core.remove(&named(name));
+        }
+        assert!(core.shared.is_empty(), "nothing kept for untracked objects");
     }
 
     #[test]
