@@ -1111,7 +1111,8 @@ impl InventorySource for LiveInventory {
         }
         let inner = self.lock();
         let snapshot = Arc::new(Snapshot {
-            hosts: Hosts::new(inner.iter().map(|(_, e)| Host::clone(e.object())).collect()),
+            // The stored hosts are shared, not copied: the lock is held for a pointer per host.
+            hosts: Hosts::shared(inner.iter().map(|(_, e)| e.object().clone()).collect()),
             resource_version: inner.resource_version(),
         });
         self.cache.store(Arc::new(Cached {

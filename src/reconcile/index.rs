@@ -122,9 +122,9 @@ impl HostTracker {
     }
 
     /// Compares `hosts` with the previous call's and returns the verdict-relevant changes.
-    pub fn update(&mut self, hosts: &[Host]) -> Vec<HostChange> {
+    pub fn update<'h>(&mut self, hosts: impl IntoIterator<Item = &'h Host>) -> Vec<HostChange> {
         let mut changes = Vec::new();
-        let mut seen: HashSet<&str> = HashSet::with_capacity(hosts.len());
+        let mut seen: HashSet<&str> = HashSet::with_capacity(self.facts.len());
         for host in hosts {
             let name = host.metadata.name.as_deref().unwrap_or("");
             seen.insert(name);

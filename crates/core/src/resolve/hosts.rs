@@ -19,8 +19,11 @@ use crate::crd::{Host, HostWitInterface};
 const REMEMBERED_TARGETINGS: usize = 256;
 
 /// An inventory snapshot indexed for resolution. Dereferences to the hosts, in their order.
+///
+/// The hosts are shared (`Arc`) with whoever built the snapshot (the live inventory's store), so a
+/// snapshot costs a pointer and a profile index per host, not a copy of each.
 pub struct Hosts {
-    list: Vec<Host>,
+    list: Vec<Arc<Host>>,
     /// Per host, the index of its profile.
     profile_of: Vec<u32>,
     /// Eligible sets by targeting, filled on first use.
@@ -86,6 +89,11 @@ impl Eligible {
 impl Hosts {
     /// Indexes `list` (kept in its order).
     pub fn new(list: Vec<Host>) -> Self {
+        Self::shared(list.into_iter().map(Arc::new).collect())
+    }
+
+    /// Indexes `list` (kept in its order), sharing the hosts.
+    pub fn shared(list: Vec<Arc<Host>>) -> Self {
         let mut index: HashMap<ProfileKey<'_>, u32> = HashMap::new();
         let mut profile_of = Vec::with_capacity(list.len());
         for h in &list {
@@ -100,13 +108,18 @@ impl Hosts {
     }
 
     /// The hosts, in their order.
-    pub fn as_slice(&self) -> &[Host] {
+    pub fn as_slice(&self) -> &[Arc<Host>] {
         &self.list
     }
 
-    /// The hosts, taken back.
-    pub fn into_vec(self) -> Vec<Host> {
-        self.list
+    /// The hosts, copied out.
+    pub fn to_vec(&self) -> Vec<Host> {
+        self.list.iter().map(|h| Host::clone(h)).collect()
+    }
+
+    /// The hosts, in their order.
+    pub fn iter(&self) -> HostIter<'_> {
+        self.list.iter().map(|h| &**h)
     }
 
     /// The eligible hosts of `target`, computed once per inventory and targeting.
@@ -158,19 +171,22 @@ pub(crate) fn host_label(h: &Host) -> &str {
     h.metadata.name.as_deref().unwrap_or(&h.host_id)
 }
 
+/// The hosts of a [`Hosts`], in their order.
+pub type HostIter<'a> = std::iter::Map<std::slice::Iter<'a, Arc<Host>>, fn(&Arc<Host>) -> &Host>;
+
 impl<'a> IntoIterator for &'a Hosts {
     type Item = &'a Host;
-    type IntoIter = std::slice::Iter<'a, Host>;
+    type IntoIter = HostIter<'a>;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.list.iter()
+        self.iter()
     }
 }
 
 impl Deref for Hosts {
-    type Target = [Host];
+    type Target = [Arc<Host>];
 
-    fn deref(&self) -> &[Host] {
+    fn deref(&self) -> &[Arc<Host>] {
         &self.list
     }
 }

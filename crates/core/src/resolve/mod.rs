@@ -193,7 +193,7 @@ pub fn resolve(input: &ResolveInput<'_>) -> Report {
     let profiles: Vec<&Host> = eligible
         .representatives
         .iter()
-        .map(|&i| &all[i as usize])
+        .map(|&i| &*all[i as usize])
         .collect();
     let entries: Vec<Entry> = input
         .spec
