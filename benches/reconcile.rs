@@ -214,6 +214,28 @@ fn fixture(distinct: bool) -> Fixture {
     }
 }
 
+/// One host of group 0 turns NotReady, then Ready again, alternately: its group's workloads are
+/// re-resolved each time.
+fn host_not_ready(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    fx: &mut Fixture,
+    rv: &mut u64,
+) {
+    let mut down = false;
+    g.bench_function("host_not_ready", |b| {
+        b.iter_batched(
+            || {
+                *rv += 1;
+                down = !down;
+                let d = down;
+                snapshot(*rv, move |i| host(i, !(d && i == 0), "0.2.0", 0))
+            },
+            |snap| fx.core.inventory_changed(snap, SystemTime::now()),
+            BatchSize::LargeInput,
+        )
+    });
+}
+
 fn bench(c: &mut Criterion) {
     let mut fx = fixture(false);
     let mut rv = 1u64;
@@ -234,19 +256,7 @@ fn bench(c: &mut Criterion) {
         )
     });
 
-    let mut down = false;
-    g.bench_function("host_not_ready", |b| {
-        b.iter_batched(
-            || {
-                rv += 1;
-                down = !down;
-                let d = down;
-                snapshot(rv, move |i| host(i, !(d && i == 0), "0.2.0", 0))
-            },
-            |snap| fx.core.inventory_changed(snap, SystemTime::now()),
-            BatchSize::LargeInput,
-        )
-    });
+    host_not_ready(&mut g, &mut fx, &mut rv);
 
     let mut old_pg = false;
     g.bench_function("imports_change", |b| {
@@ -289,19 +299,7 @@ fn bench(c: &mut Criterion) {
     let mut fx = fixture(true);
     let mut g = c.benchmark_group("reconcile_10000_distinct_workloads_1000_hosts");
     g.sample_size(20);
-    let mut down = false;
-    g.bench_function("host_not_ready", |b| {
-        b.iter_batched(
-            || {
-                rv += 1;
-                down = !down;
-                let d = down;
-                snapshot(rv, move |i| host(i, !(d && i == 0), "0.2.0", 0))
-            },
-            |snap| fx.core.inventory_changed(snap, SystemTime::now()),
-            BatchSize::LargeInput,
-        )
-    });
+    host_not_ready(&mut g, &mut fx, &mut rv);
     g.finish();
 }
 
