@@ -103,7 +103,7 @@ pub struct ReconcileCore {
     hosts: HostTracker,
     hosts_version: Option<u64>,
     current: Arc<Snapshot>,
-    /// Prepared inputs, shared by the objects whose are equal (the workloads a replica set
+    /// Prepared inputs, shared by the objects whose inputs are equal (the workloads a replica set
     /// stamps out), by spec digest; see [`PassVerdicts`].
     shared: HashMap<u64, Vec<Weak<Prepared>>>,
 }
