@@ -254,7 +254,7 @@ impl Image {
         let layer = gz
             .write_all(&tar)
             .and_then(|()| gz.finish())
-            .map_err(io_error(&spec.binary))?;
+            .map_err(io_error(Path::new("layer.tar.gz")))?;
         let layer = Blob::new(LAYER_MEDIA_TYPE, layer);
 
         let mut labels = json!({

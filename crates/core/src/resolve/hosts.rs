@@ -112,11 +112,6 @@ impl Hosts {
         &self.list
     }
 
-    /// The hosts, copied out.
-    pub fn to_vec(&self) -> Vec<Host> {
-        self.list.iter().map(|h| Host::clone(h)).collect()
-    }
-
     /// The hosts, in their order.
     pub fn iter(&self) -> HostIter<'_> {
         self.list.iter().map(|h| &**h)
