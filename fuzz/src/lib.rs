@@ -17,7 +17,7 @@ use tower::ServiceExt as _;
 
 use wasmgate::apiserver::{self, ApiState, AuthMode, Authenticator, LiveConfig, LiveInventory};
 use wasmgate::components::WorldResolver;
-use wasmgate::crd::WorkloadSpec;
+use wasmgate::crd::{Host, WorkloadSpec};
 use wasmgate::engine::Engine;
 use wasmgate::inventory::{InventorySource, SharedInventory};
 use wasmgate::policy::Policy;
@@ -51,7 +51,9 @@ pub fn example_hosts() -> &'static Hosts {
 /// The example hosts as an admission inventory (immutable; shared by every input).
 pub fn example_inventory() -> Arc<dyn InventorySource> {
     static INV: OnceLock<Arc<SharedInventory>> = OnceLock::new();
-    INV.get_or_init(|| Arc::new(SharedInventory::new(example_hosts().to_vec())))
+    INV.get_or_init(|| Arc::new(SharedInventory::new(
+            example_hosts().iter().map(|host| Host::clone(host)).collect(),
+        )))
         .clone()
 }
 
