@@ -157,6 +157,12 @@ fn reconciler_end_to_end() {
             );
             let issue = &orders["status"]["unresolved"][0];
             assert_eq!(issue["component"], "api", "{orders:#}");
+            // The link graph names the import that fails and the finding that says why.
+            let code = issue["code"].as_str().unwrap_or_default();
+            assert_eq!(
+                links(&kubectl, "orders.workload"),
+                format!("api orders-db: wasmcloud:postgres/query@0.2.0 unresolved {code}\n")
+            );
             wait_resolution(&kubectl, "billing.workloaddeployment", false);
 
             let warning = wait_event(&kubectl, "Workload", "orders", "Warning");
@@ -183,6 +189,11 @@ fn reconciler_end_to_end() {
             db = start_db_host(&url, &work, "sim-db-2.log");
             let (orders, _) = wait_resolution(&kubectl, "orders.workload", true);
             assert_eq!(orders["status"]["eligibleHosts"], 1, "{orders:#}");
+            // README's example of `status.links`, through kubectl's jsonpath.
+            assert_eq!(
+                links(&kubectl, "orders.workload"),
+                "api orders-db: wasmcloud:postgres/query@0.2.0 plugin hostInterfaces entry \"orders-db\"\n"
+            );
             wait_resolution(&kubectl, "billing.workloaddeployment", true);
             let normal = wait_event(&kubectl, "Workload", "orders", "Normal");
             assert_eq!(normal["reason"], "Resolved", "{normal:#}");
@@ -434,6 +445,22 @@ fn resolved_listing(kubectl: &Kubectl) {
 }
 
 /// Polls until the resolution `name` (namespace default) has `status.resolved == want`.
+/// `status.links` of a resolution as README prints them (jsonpath).
+fn links(kubectl: &Kubectl, name: &str) -> String {
+    kubectl
+        .ok(
+            &[
+                "get",
+                "wgr",
+                name,
+                "-o",
+                r#"jsonpath={range .status.links[*]}{.component} {.import} {.provider} {.via}{"\n"}{end}"#,
+            ],
+            None,
+        )
+        .stdout
+}
+
 fn wait_resolution(kubectl: &Kubectl, name: &str, want: bool) -> (Value, Duration) {
     let t = Instant::now();
     let v = poll(

@@ -5,7 +5,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::resolve::{Code, Finding, Report};
+use crate::resolve::{Code, Finding, Link, Provider, Report};
 
 /// `apiVersion` of a WorkloadResolution (`wasmgate.dev/v1alpha1`).
 pub fn api_version() -> String {
@@ -80,6 +80,10 @@ pub struct ResolutionStatus {
     /// Warnings (admitted, but worth knowing).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<Issue>,
+    /// The link graph: one entry per import of each component whose world is known, and what
+    /// provides it (`wasmgate check --graph` draws the same links).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<LinkStatus>,
     /// The object generation resolved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
@@ -102,6 +106,54 @@ pub struct Issue {
     pub item: Option<String>,
     /// The full message, with the fix.
     pub message: String,
+}
+
+/// One edge of the link graph: an import of a component and what provides it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LinkStatus {
+    /// The importing component (or `service`).
+    pub component: String,
+    /// The import as written (`ns:pkg/iface@version`, `label: ...`, or a bare name).
+    pub import: String,
+    /// `sibling`, `builtin`, `plugin` or `unresolved`.
+    pub provider: String,
+    /// The sibling component, the `hostInterfaces` entry, or (unresolved) the finding's code,
+    /// whose entry in `unresolved` says why.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub via: String,
+    /// A plugin: how many eligible hosts link it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hosts: Option<usize>,
+    /// A plugin: the versions of its package the eligible hosts offer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub versions: Vec<String>,
+}
+
+impl From<&Link> for LinkStatus {
+    fn from(link: &Link) -> Self {
+        let (provider, via, hosts, versions) = match &link.provider {
+            Provider::Sibling(component) => ("sibling", component.clone(), None, Vec::new()),
+            Provider::Builtin => ("builtin", String::new(), None, Vec::new()),
+            Provider::Plugin {
+                entry,
+                hosts,
+                versions,
+                ..
+            } => ("plugin", entry.clone(), Some(*hosts), versions.clone()),
+            Provider::Unresolved(code) => {
+                ("unresolved", code.as_str().to_string(), None, Vec::new())
+            }
+        };
+        Self {
+            component: link.component.clone(),
+            import: link.import.clone(),
+            provider: provider.to_string(),
+            via,
+            hosts,
+            versions,
+        }
+    }
 }
 
 impl From<&Finding> for Issue {
@@ -157,6 +209,7 @@ impl ResolutionStatus {
             eligible_hosts: report.eligible_hosts,
             unresolved: report.violations.iter().map(Issue::from).collect(),
             warnings: report.warnings.iter().map(Issue::from).collect(),
+            links: report.links.iter().map(LinkStatus::from).collect(),
             observed_generation: None,
             last_transition_time: String::new(),
         }
@@ -230,6 +283,52 @@ mod tests {
             "wasmcloud:postgres/query@0.2.0"
         );
         assert_eq!(json["eligibleHosts"], 0);
+    }
+
+    #[test]
+    fn links_say_what_provides_each_import() {
+        let link = |component: &str, import: &str, provider| Link {
+            component: component.into(),
+            import: import.into(),
+            provider,
+        };
+        let report = Report {
+            links: vec![
+                link("api", "example:db/store", Provider::Sibling("db".into())),
+                link("api", "wasi:io/streams@0.2.0", Provider::Builtin),
+                link(
+                    "db",
+                    "wasmcloud:postgres/query@0.2.0",
+                    Provider::Plugin {
+                        entry: "entry \"orders-db\"".into(),
+                        hosts: 2,
+                        eligible: 5,
+                        versions: vec!["0.2.0".into()],
+                    },
+                ),
+                link(
+                    "db",
+                    "wasi:keyvalue/store@0.2.0-draft",
+                    Provider::Unresolved(Code::PluginUnavailable),
+                ),
+            ],
+            ..Report::default()
+        };
+        let json = serde_json::to_value(ResolutionStatus::from_report(&report)).unwrap();
+        assert_eq!(
+            json["links"],
+            serde_json::json!([
+                {"component": "api", "import": "example:db/store", "provider": "sibling", "via": "db"},
+                {"component": "api", "import": "wasi:io/streams@0.2.0", "provider": "builtin"},
+                {"component": "db", "import": "wasmcloud:postgres/query@0.2.0", "provider": "plugin",
+                 "via": "entry \"orders-db\"", "hosts": 2, "versions": ["0.2.0"]},
+                {"component": "db", "import": "wasi:keyvalue/store@0.2.0-draft",
+                 "provider": "unresolved", "via": "plugin-unavailable"},
+            ])
+        );
+        // A workload without known worlds has no links, and says nothing about them.
+        let json = serde_json::to_value(ResolutionStatus::from_report(&Report::default())).unwrap();
+        assert!(json.get("links").is_none(), "{json}");
     }
 
     #[test]
