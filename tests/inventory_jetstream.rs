@@ -16,9 +16,10 @@ use tokio::sync::watch;
 
 use support::{eventually, NatsServer};
 use wasmgate::crd::Host;
+use wasmgate::inventory::jetstream::{ensure_stream, WRITE_PREFIX};
 use wasmgate::inventory::{
-    start_live_jetstream, JetStreamError, LiveConfig, LiveInventory, LiveRuntime, NatsAuthArgs,
-    NatsConnection, StreamSettings, WatchEvent, WatchEventType,
+    repair_stream, start_live_jetstream, JetStreamError, LiveConfig, LiveInventory, LiveRuntime,
+    NatsAuthArgs, NatsConnection, StreamRepair, StreamSettings, WatchEvent, WatchEventType,
 };
 use wasmgate::sim::SimHostsArgs;
 
@@ -420,6 +421,151 @@ async fn a_nats_restart_with_file_storage_loses_nothing() {
     };
     let (hosts, _) = agreed(&[&a, &fresh], "the write on both", |h| h.len() == 5).await;
     assert!(hosts.contains(&written));
+}
+
+/// A JetStream context of the test's own on `nats`.
+async fn jetstream_context(nats: &Nats) -> async_nats::jetstream::Context {
+    let client = async_nats::connect(nats.url()).await.expect("connect");
+    async_nats::jetstream::new(client)
+}
+
+/// Publishes one API write entry, returning its stream sequence.
+async fn publish_entry(js: &async_nats::jetstream::Context, name: &str) -> u64 {
+    let payload = serde_json::to_vec(&api_host(name, name)).expect("json");
+    js.publish(format!("{WRITE_PREFIX}{name}"), payload.into())
+        .await
+        .expect("publish")
+        .await
+        .expect("ack")
+        .sequence
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repair_recreates_a_removed_stream_and_moves_a_restarted_one_past_what_was_applied() {
+    let nats = Nats::start(true);
+    let js = jetstream_context(&nats).await;
+    let settings = StreamSettings::default();
+    let url = nats.url();
+    ensure_stream(&js, &url, &settings).await.expect("created");
+    for i in 1..=5 {
+        assert_eq!(publish_entry(&js, &format!("h{i}")).await, i);
+    }
+    // Healthy: nothing to do, whatever was applied so far.
+    for applied in [0, 3, 5] {
+        assert_eq!(
+            repair_stream(&js, &url, &settings, applied)
+                .await
+                .expect("checked"),
+            None
+        );
+    }
+
+    // Removed: created again, numbering on after what was applied.
+    js.delete_stream(&settings.name).await.expect("deleted");
+    assert_eq!(
+        repair_stream(&js, &url, &settings, 5)
+            .await
+            .expect("repaired"),
+        Some(StreamRepair::Recreated { first: 6 })
+    );
+    assert_eq!(publish_entry(&js, "after-recreate").await, 6);
+    assert_eq!(
+        repair_stream(&js, &url, &settings, 6)
+            .await
+            .expect("checked"),
+        None
+    );
+
+    // Removed and created again outside wasmgate, numbering from 1: moved on past 6.
+    js.delete_stream(&settings.name).await.expect("deleted");
+    js.create_stream(settings.config())
+        .await
+        .expect("created by someone else");
+    assert_eq!(publish_entry(&js, "outside").await, 1);
+    assert_eq!(
+        repair_stream(&js, &url, &settings, 6)
+            .await
+            .expect("repaired"),
+        Some(StreamRepair::Advanced { last: 1, first: 7 })
+    );
+    assert_eq!(publish_entry(&js, "after-advance").await, 7);
+    // The stream keeps wasmgate's settings (one message per subject, both subject trees).
+    let mut stream = js.get_stream(&settings.name).await.expect("stream");
+    let info = stream.info().await.expect("info");
+    assert_eq!(info.config.max_messages_per_subject, 1);
+    assert_eq!(info.config.subjects, settings.config().subjects);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_stream_is_recreated_and_every_replica_goes_on_from_there() {
+    let nats = Nats::start(true);
+    let a = replica(&nats, quiet(), true).await;
+    let b = replica(&nats, quiet(), false).await;
+    wasmgate::sim::run(sim_args(
+        &nats.url(),
+        &["--count", "3", "--prefix", "before"],
+    ))
+    .await
+    .expect("sim-hosts");
+    let (_, rv_before) = agreed(&[&a, &b], "three hosts", |h| h.len() == 3).await;
+    let (replay, mut rx) = b.inv().watch(Some(rv_before)).expect("watch from the list");
+    assert!(replay.is_empty());
+
+    let js = jetstream_context(&nats).await;
+    let name = StreamSettings::default().name;
+    js.delete_stream(&name).await.expect("deleted");
+    // A replica's guard finds it gone and creates it again, numbering on after what it applied.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let first = loop {
+        if let Ok(mut stream) = js.get_stream(&name).await {
+            let state = stream.info().await.expect("info").state.clone();
+            if state.first_sequence > rv_before {
+                break state.first_sequence;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the stream was not recreated past {rv_before}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let repairs: u64 = [&a, &b]
+        .iter()
+        .map(|r| {
+            r.rt.log.as_ref().map_or(0, |l| {
+                l.state.repairs.load(std::sync::atomic::Ordering::Relaxed)
+            })
+        })
+        .sum();
+    assert!(repairs >= 1, "no replica reported the repair");
+
+    // The hosts written before are still served (from memory); a new host's heartbeat and a
+    // write through A reach both replicas at resourceVersions past the old ones.
+    wasmgate::sim::run(sim_args(
+        &nats.url(),
+        &["--count", "1", "--prefix", "after"],
+    ))
+    .await
+    .expect("sim-hosts");
+    let written = a
+        .inv()
+        .write(
+            api_host("written-after", "written-id"),
+            std::time::SystemTime::now(),
+        )
+        .await
+        .expect("a write after the repair");
+    assert!(rv(&written) >= first, "{} < {first}", rv(&written));
+    let (hosts, rv_after) = agreed(&[&a, &b], "five hosts", |h| h.len() == 5).await;
+    assert!(rv_after > rv_before);
+    let new: Vec<_> = hosts.iter().filter(|h| rv(h) > rv_before).collect();
+    assert_eq!(new.len(), 2, "{:?}", names(&hosts));
+    assert!(new.iter().all(|h| rv(h) >= first));
+    // B's watch from before the removal goes on without a gap or a 410.
+    let events = events_until(Vec::new(), &mut rx, rv_after).await;
+    let seen: Vec<_> = events.iter().map(|e| e.1.as_str()).collect();
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert!(seen.contains(&"written-after"), "{seen:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

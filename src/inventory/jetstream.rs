@@ -129,8 +129,9 @@ pub enum JetStreamError {
     #[error(
         "--inventory-log jetstream: the NATS user may not use stream {stream}: {detail}. It needs \
          publish on $JS.API.STREAM.INFO.{stream}, $JS.API.STREAM.CREATE.{stream}, \
-         $JS.API.STREAM.UPDATE.{stream}, $JS.API.CONSUMER.> and wasmgate.inventory.>, and \
-         subscribe on _INBOX.>"
+         $JS.API.STREAM.UPDATE.{stream}, $JS.API.STREAM.PURGE.{stream} (to repair a stream \
+         recreated under it), $JS.API.CONSUMER.> and wasmgate.inventory.>, and subscribe on \
+         _INBOX.>"
     )]
     Permission {
         /// The stream.
@@ -230,6 +231,9 @@ pub struct LogState {
     pub caught_up: AtomicBool,
     /// Entries that were not valid (counted, skipped).
     pub skipped: AtomicU64,
+    /// Times this replica found the stream removed or restarted and repaired it
+    /// ([`guard_stream`]).
+    pub repairs: AtomicU64,
 }
 
 /// The running inventory log of one replica.
@@ -470,14 +474,21 @@ pub async fn start(
         "inventory log on JetStream: replaying the stream"
     );
     let consume = tokio::spawn(consume(
-        context,
+        context.clone(),
         settings.name.clone(),
         inventory.clone(),
         stats,
         log.clone(),
     ));
+    let guard = tokio::spawn(guard_stream(
+        context,
+        url,
+        settings.clone(),
+        inventory.clone(),
+        log.clone(),
+    ));
     let age = tokio::spawn(age(inventory, log.clone(), leader, tick));
-    Ok((log, vec![consume, age]))
+    Ok((log, vec![consume, guard, age]))
 }
 
 /// Reads the stream in order forever (re-creating the consumer after the last applied entry
@@ -580,6 +591,135 @@ async fn consume_once(
         }
     }
     Err("the ordered consumer ended".into())
+}
+
+/// How often each replica checks that the stream is still there and still ahead of it.
+const GUARD_PERIOD: Duration = Duration::from_secs(2);
+
+/// What [`repair_stream`] found and did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamRepair {
+    /// The stream was gone (removed, or lost with a nats-server using memory storage); it was
+    /// created again, numbering from `first` on.
+    Recreated {
+        /// The first sequence of the new stream.
+        first: u64,
+    },
+    /// The stream's last sequence (`last`) was behind what this replica applied (it was
+    /// removed and created again by someone else); its numbering now goes on from `first`.
+    Advanced {
+        /// The stream's last sequence found.
+        last: u64,
+        /// The sequence its next message gets.
+        first: u64,
+    },
+}
+
+/// Checks the stream against what this replica has applied (`applied`) and repairs it:
+/// recreates it when it is gone, and moves its numbering past `applied` when it restarted
+/// lower. Host resourceVersions are stream sequences, so a stream that numbers from 1 again
+/// would send every replica's versions backwards (and their consumers, which resume after
+/// `applied`, would wait for sequences that mean something else).
+///
+/// The next sequence is set by purging up to it, which on an empty (or shorter) stream moves
+/// its first sequence there (nats-server 2.9 and later; the stream config's `first_seq` needs
+/// 2.10, and async-nats' `server_2_10` feature changes what consumers send to older servers).
+/// Messages the new stream took before the purge are heartbeats that come again within one
+/// interval.
+pub async fn repair_stream(
+    context: &jetstream::Context,
+    url: &str,
+    settings: &StreamSettings,
+    applied: u64,
+) -> Result<Option<StreamRepair>, JetStreamError> {
+    use async_nats::jetstream::context::{CreateStreamErrorKind, GetStreamErrorKind};
+    use async_nats::jetstream::ErrorCode;
+
+    let name = settings.name.as_str();
+    let next = applied + 1;
+    let fail = |e: &dyn std::fmt::Display| classify(url, name, e.to_string());
+    let (stream, recreated) = match context.get_stream(name).await {
+        Ok(stream) => (stream, false),
+        Err(e)
+            if matches!(e.kind(), GetStreamErrorKind::JetStream(ref j)
+                if j.error_code() == ErrorCode::STREAM_NOT_FOUND) =>
+        {
+            match context.create_stream(settings.config()).await {
+                Ok(stream) => (stream, true),
+                // Another replica created it first (with its own first sequence): check that one.
+                Err(e)
+                    if matches!(e.kind(), CreateStreamErrorKind::JetStream(ref j)
+                        if j.error_code() == ErrorCode::STREAM_NAME_EXIST) =>
+                {
+                    (context.get_stream(name).await.map_err(|e| fail(&e))?, false)
+                }
+                Err(e) => return Err(fail(&e)),
+            }
+        }
+        Err(e) => return Err(fail(&e)),
+    };
+    let last = stream.cached_info().state.last_sequence;
+    // `applied` was read before the stream's state, so a stream that only grew is never behind.
+    if applied == 0 || last >= applied {
+        return Ok(recreated.then_some(StreamRepair::Recreated { first: last + 1 }));
+    }
+    stream.purge().sequence(next).await.map_err(|e| fail(&e))?;
+    Ok(Some(if recreated {
+        StreamRepair::Recreated { first: next }
+    } else {
+        StreamRepair::Advanced { last, first: next }
+    }))
+}
+
+/// Every [`GUARD_PERIOD`], [`repair_stream`] on this replica's view, reporting each repair.
+async fn guard_stream(
+    context: jetstream::Context,
+    url: String,
+    settings: StreamSettings,
+    inventory: Arc<LiveInventory>,
+    log: Arc<JetStreamLog>,
+) {
+    let mut interval = tokio::time::interval(GUARD_PERIOD);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut failing = false;
+    loop {
+        interval.tick().await;
+        let applied = inventory.applied_sequence();
+        match repair_stream(&context, &url, &settings, applied).await {
+            Ok(None) => failing = false,
+            Ok(Some(repair)) => {
+                failing = false;
+                log.state.repairs.fetch_add(1, Ordering::Relaxed);
+                match repair {
+                    StreamRepair::Recreated { first } => tracing::error!(
+                        stream = %settings.name,
+                        applied,
+                        first,
+                        "the inventory stream was gone (removed, or lost with a nats-server on \
+                         memory storage); recreated it, numbering on from {first}: hosts come \
+                         back with their next heartbeat, API writes since the last applied \
+                         entry are lost"
+                    ),
+                    StreamRepair::Advanced { last, first } => tracing::error!(
+                        stream = %settings.name,
+                        applied,
+                        last,
+                        first,
+                        "the inventory stream restarted its numbering (last sequence {last}, \
+                         behind the {applied} applied here): it was recreated outside wasmgate; \
+                         moved its numbering on to {first} so resourceVersions keep increasing"
+                    ),
+                }
+            }
+            // NATS down is reported by the connection; say it once per outage.
+            Err(e) => {
+                if !failing {
+                    tracing::warn!(stream = %settings.name, error = %e, "cannot check the inventory stream");
+                }
+                failing = true;
+            }
+        }
+    }
 }
 
 /// On the leader (and once caught up), publishes the health transitions that silence causes;

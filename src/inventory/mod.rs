@@ -21,7 +21,9 @@ use crate::resolve::Hosts;
 pub use args::{InventoryLog, LiveArgs};
 pub use file::{is_host, load_hosts, watch_file, InventoryError, ReplaceHosts};
 pub use heartbeat::{HeartbeatError, HostHeartbeat, WitInterface};
-pub use jetstream::{JetStreamError, JetStreamLog, StreamSettings, StreamStorage};
+pub use jetstream::{
+    repair_stream, JetStreamError, JetStreamLog, StreamRepair, StreamSettings, StreamStorage,
+};
 pub use live::{
     HealthState, HealthTransition, LiveConfig, LiveInventory, LogEntry, LogOutcome, LogPosition,
     ReadyCounts, WatchError, WatchEvent, WatchEventType,
