@@ -14,6 +14,10 @@
 //! - `dashboard_is_well_formed`: the JSON parses, every panel and target queries the
 //!   `${datasource}` variable (no data source uid written in), every target has an expression,
 //!   panel ids are unique, and the panels cover what the dashboard is for.
+//! - `dashboard_matches_grafanas_schema`: `scripts/check-dashboard` (Grafana's own schema, the
+//!   `@grafana/schema` npm package, compiled with `tsc --strict`) accepts the dashboard and
+//!   rejects a copy with an unknown key and a legend placement Grafana does not have, naming
+//!   both (CI=true fails when Node.js or npm is missing; locally the test is skipped loudly).
 //!
 //! Run: `cargo test --test observability` (environment as tests/support: CI=true makes the
 //! cluster part mandatory, WASMGATE_SKIP_E2E=1 skips it locally; `PROMTOOL=/path/to/promtool`).
@@ -586,6 +590,86 @@ fn rules_pass_promtool() {
 // ---------------------------------------------------------------------------------------------
 // The dashboard
 // ---------------------------------------------------------------------------------------------
+
+/// Whether `tool` is on PATH. Missing: a failure under CI=true, a loud skip otherwise.
+fn tool_or_skip(tool: &str, install: &str, what: &str) -> bool {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()));
+    if !found {
+        assert!(
+            !e2e_required(),
+            "{tool} is not installed ({install}); CI=true: this test may not be skipped"
+        );
+        announce(format!(
+            "\nobservability: SKIPPED {what} ({tool} is not installed: {install})\n"
+        ));
+    }
+    found
+}
+
+#[test]
+fn dashboard_matches_grafanas_schema() {
+    let install = "Debian packages nodejs and npm";
+    if !tool_or_skip("node", install, "the dashboard schema check")
+        || !tool_or_skip("npm", install, "the dashboard schema check")
+    {
+        return;
+    }
+    let root = repo_root();
+    let check = |file: &std::path::Path| {
+        let mut cmd = Command::new(root.join("scripts/check-dashboard"));
+        cmd.arg(file).current_dir(&root);
+        // The first run installs the schema package and TypeScript from the npm registry.
+        run_bounded(cmd, None, Duration::from_secs(600))
+    };
+    let ok = check(&root.join(DASHBOARD));
+    assert!(ok.success(), "{}", ok.describe());
+    assert!(
+        ok.stderr.contains("matches @grafana/schema"),
+        "{}",
+        ok.describe()
+    );
+
+    // A typo in a key and a value outside a panel option's enum are both named.
+    let mut broken = dashboard();
+    broken["refersh"] = Value::from("1m");
+    let legend = panels(&broken)
+        .into_iter()
+        .find(|p| p["type"] == "timeseries")
+        .map(|p| p["id"].clone())
+        .expect("a timeseries panel");
+    fn set_placement(panels: &mut Value, id: &Value) {
+        for p in panels.as_array_mut().into_iter().flatten() {
+            if p["id"] == *id {
+                p["options"]["legend"]["placement"] = Value::from("middle");
+            }
+            if let Some(rows) = p.get_mut("panels") {
+                set_placement(rows, id);
+            }
+        }
+    }
+    set_placement(&mut broken["panels"], &legend);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("broken.json");
+    std::fs::write(&file, serde_json::to_vec_pretty(&broken).expect("json")).expect("write");
+    let bad = check(&file);
+    assert_eq!(
+        bad.status.and_then(|s| s.code()),
+        Some(1),
+        "{}",
+        bad.describe()
+    );
+    for want in [
+        r#"'"refersh"' does not exist"#,
+        r#"'"middle"' is not assignable"#,
+    ] {
+        assert!(
+            bad.stderr.contains(want),
+            "{want:?} not in:\n{}",
+            bad.describe()
+        );
+    }
+}
 
 /// Whether `ds` (a `datasource` field) is the `${datasource}` variable.
 fn is_variable(ds: &Value) -> bool {
