@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 
 use crate::policy::Enforcement;
 
@@ -19,14 +19,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Log output format.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
-}
+pub use crate::platform::telemetry::LogFormat;
 
 /// Subcommands.
 // Parsed once per process; boxing the large variant buys nothing.
@@ -127,4 +120,7 @@ pub struct ServeArgs {
     /// The reconciler (re-resolution, workloadresolutions, Events).
     #[command(flatten)]
     pub reconcile: crate::reconcile::ReconcileArgs,
+    /// Trace export (OTLP).
+    #[command(flatten)]
+    pub telemetry: crate::platform::telemetry::TelemetryArgs,
 }

@@ -11,9 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 
-use wasmgate::cli::{Cli, Command, LogFormat, ServeArgs};
+use wasmgate::cli::{Cli, Command, ServeArgs};
 use wasmgate::components::{LocalFileSource, WorldResolver, WorldSource};
 use wasmgate::engine::Engine;
 use wasmgate::inventory::{
@@ -22,24 +21,12 @@ use wasmgate::inventory::{
 use wasmgate::platform::leader::{default_identity, LeaderHandle};
 use wasmgate::platform::metrics::Metrics;
 use wasmgate::platform::serving::{self, TlsInputs};
+use wasmgate::platform::telemetry;
 use wasmgate::platform::tls::issue;
 use wasmgate::policy::Policy;
 use wasmgate::reconcile::ReconcileMetrics;
 use wasmgate::server::metrics::{register_inventory, AdmissionMetrics};
 use wasmgate::server::{self, AppState};
-
-fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    use std::io::IsTerminal;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
-    }
-}
 
 async fn shutdown_signal() {
     let ctrl_c = async {
@@ -286,7 +273,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    let otlp = match &cli.command {
+        Command::Serve(args) => args.telemetry.otlp_endpoint.as_deref(),
+        _ => None,
+    };
+    let telemetry = match telemetry::init(cli.log_format, otlp) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("wasmgate: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let result = match cli.command {
         Command::Check(args) => return wasmgate::check::main(args),
         Command::Crds => {
@@ -322,6 +319,8 @@ fn main() -> ExitCode {
                 )
             }),
     };
+    // The runtime is gone: flush the spans still buffered.
+    telemetry.shutdown();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

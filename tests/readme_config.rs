@@ -18,6 +18,8 @@ const NO_ENV: &[&str] = &["dev"];
 const ESTABLISHED: &[(&str, &str)] = &[
     ("service-namespace", "WASMGATE_NAMESPACE"),
     ("leader-lease-name", "WASMGATE_LEADER_LEASE"),
+    // OpenTelemetry's standard variable, which collectors' docs and operators already set.
+    ("otlp-endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT"),
 ];
 
 fn readme_rows() -> Vec<String> {

@@ -37,6 +37,7 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
+use tracing::Instrument as _;
 
 use crate::policy::Enforcement;
 use crate::wit::{decode_component, ComponentWorld, WitError};
@@ -168,6 +169,34 @@ enum Failure {
     Refused(String),
     /// The layer is not a usable component.
     Invalid(WitError),
+}
+
+impl Failure {
+    /// What went wrong, in words.
+    fn message(&self) -> String {
+        match self {
+            Self::Registry(m) | Self::Refused(m) => m.clone(),
+            Self::Invalid(e) => e.to_string(),
+        }
+    }
+}
+
+/// Records a registry request's outcome on the current span (its trace span): the digest it
+/// found, or the error (status ERROR).
+fn record_outcome<T>(out: &Result<T, Failure>, digest: impl Fn(&T) -> &str) {
+    let span = tracing::Span::current();
+    match out {
+        Ok(v) => {
+            let d = digest(v);
+            if !d.is_empty() {
+                span.record("digest", d);
+            }
+        }
+        Err(f) => {
+            span.record("otel.status_code", "ERROR");
+            span.record("error", tracing::field::display(f.message()));
+        }
+    }
 }
 
 /// What a reference resolved to.
@@ -705,6 +734,18 @@ impl Inner {
         let creds = creds.clone();
         let k = key.clone();
         let timeout = self.config.limits.timeout;
+        // A trace span per registry request (DEBUG: built only when traces are exported), a
+        // child of the admission that asked first.
+        let span = tracing::debug_span!(
+            "registry.resolve",
+            otel.name = "registry resolve",
+            otel.kind = "client",
+            otel.status_code = tracing::field::Empty,
+            image = %reference,
+            revalidate = stale.is_some(),
+            digest = tracing::field::Empty,
+            error = tracing::field::Empty,
+        );
         let task = async move {
             let out = tokio::time::timeout(
                 timeout,
@@ -712,6 +753,7 @@ impl Inner {
             )
             .await
             .unwrap_or_else(|_| Err(Failure::Registry(format!("no answer within {timeout:?}"))));
+            record_outcome(&out, |r| r.digest.as_str());
             if let Ok(r) = &out {
                 let map = &inner.resolutions;
                 map.insert(k.clone(), r.clone());
@@ -722,7 +764,8 @@ impl Inner {
                 }
             }
             out
-        };
+        }
+        .instrument(span);
         self.resolve_flight
             .run(key, task, |e| {
                 Failure::Registry(format!("internal error: {e}"))
@@ -829,6 +872,16 @@ impl Inner {
         let creds = creds.clone();
         let resolved = resolved.clone();
         let timeout = self.config.limits.timeout;
+        let span = tracing::debug_span!(
+            "registry.pull",
+            otel.name = "registry pull",
+            otel.kind = "client",
+            otel.status_code = tracing::field::Empty,
+            image = %reference,
+            digest = %digest,
+            layer_bytes = resolved.manifest.layers.first().map_or(0, |l| l.size),
+            error = tracing::field::Empty,
+        );
         let task = async move {
             let out = tokio::time::timeout(timeout, inner.pull(&reference, &creds, &resolved))
                 .await
@@ -837,6 +890,7 @@ impl Inner {
                         "the component layer did not arrive within {timeout:?}"
                     )))
                 });
+            record_outcome(&out, |_| "");
             let digest = &resolved.manifest_digest;
             match &out {
                 Ok(world) => {
@@ -852,7 +906,8 @@ impl Inner {
                 Err(Failure::Registry(_)) => {}
             }
             out
-        };
+        }
+        .instrument(span);
         self.pull_flight
             .run(digest.clone(), task, |e| {
                 Failure::Registry(format!("internal error: {e}"))

@@ -14,7 +14,8 @@
 //! - [`certs`]: self-managed certificates (a CA and serving certificate in a Secret, rotated,
 //!   with the caBundles written);
 //! - [`serving`]: which certificate is served (`--cert-mode`), kept current while serving;
-//! - [`listener`]: the TLS listener's timeouts and connection cap (slow and idle clients).
+//! - [`listener`]: the TLS listener's timeouts and connection cap (slow and idle clients);
+//! - [`telemetry`]: the log subscriber and trace export over OTLP (`--otlp-endpoint`).
 
 pub mod certs;
 pub mod duration;
@@ -23,4 +24,5 @@ pub mod leader;
 pub mod listener;
 pub mod metrics;
 pub mod serving;
+pub mod telemetry;
 pub mod tls;

@@ -8,12 +8,13 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
+use tracing::Instrument as _;
 
 use super::metrics::{AdmissionMetrics, AdmissionVerdict, DenialCode};
 use crate::admission::{self, parse_review, review_response, Review};
@@ -21,6 +22,7 @@ use crate::engine::{Engine, Mode, Verdict};
 use crate::inventory::IngestStats;
 use crate::platform::duration::{parse_duration, DurationError};
 use crate::platform::metrics::{self, Metrics, ObjectKind};
+use crate::platform::telemetry;
 use crate::platform::tls::RequiredClientCa;
 use axum::Extension;
 use axum_server::tls::TlsInfo;
@@ -97,10 +99,16 @@ fn parse_timeout(s: &str) -> Option<Duration> {
 /// Answers one webhook call and records it (`admission_requests_total`,
 /// `admission_denials_total` when it denies, `admission_duration_seconds`, timed from the
 /// handler's start, after the body is read).
-async fn webhook(state: AppState, mode: Mode, query: WebhookQuery, body: Body) -> Response {
+async fn webhook(
+    state: AppState,
+    mode: Mode,
+    query: WebhookQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let started = Instant::now();
     let (response, kind, verdict, denial) = match body {
-        Ok(body) => handle(&state, mode, query, body, started).await,
+        Ok(body) => handle(&state, mode, query, &headers, body, started).await,
         Err(r) => (
             rejection_response(r),
             ObjectKind::Other,
@@ -132,6 +140,7 @@ async fn handle(
     state: &AppState,
     mode: Mode,
     query: WebhookQuery,
+    headers: &HeaderMap,
     body: Bytes,
     started: Instant,
 ) -> (Response, ObjectKind, AdmissionVerdict, Option<DenialCode>) {
@@ -144,6 +153,26 @@ async fn handle(
         }
     };
     let kind = ObjectKind::from_kind(&request.kind.kind);
+    // The review's trace span (exported with --otlp-endpoint; a DEBUG span, so never built
+    // otherwise): a child of the apiserver's trace when it sent one.
+    let span = tracing::debug_span!(
+        "admission",
+        otel.name = match mode {
+            Mode::Validate => "POST /validate",
+            Mode::Mutate => "POST /mutate",
+        },
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+        uid = %request.uid,
+        kind = %request.kind.kind,
+        namespace = request.namespace.as_deref().unwrap_or(""),
+        name = %request.name,
+        operation = ?request.operation,
+        dry_run = request.dry_run,
+        allowed = tracing::field::Empty,
+        denial = tracing::field::Empty,
+    );
+    telemetry::parent_from_headers(&span, headers);
     // Answer within the apiserver's deadline, leaving it a margin to receive the reply.
     let budget = query
         .timeout
@@ -154,7 +183,7 @@ async fn handle(
         .max(Duration::from_millis(500));
     let (verdict, outcome, denial) = match tokio::time::timeout(
         budget,
-        admission::review(&state.admission, mode, &request, object),
+        admission::review(&state.admission, mode, &request, object).instrument(span.clone()),
     )
     .await
     {
@@ -180,6 +209,13 @@ async fn handle(
             Some(DenialCode::Timeout),
         ),
     };
+    span.record("allowed", verdict.allowed);
+    if let Some(code) = denial {
+        span.record("denial", code.as_str());
+    }
+    if outcome == AdmissionVerdict::Error {
+        span.record("otel.status_code", "ERROR");
+    }
     // Denials (and reviews that ran out of time) at INFO, admitted reviews at DEBUG: one line
     // per allowed review was a measurable share of the webhook's cost under load (issue 17),
     // and admission_requests_total counts them anyway.
@@ -242,24 +278,26 @@ async fn validate(
     State(s): State<AppState>,
     tls: Option<Extension<Arc<TlsInfo>>>,
     Query(q): Query<WebhookQuery>,
+    headers: HeaderMap,
     body: Body,
 ) -> Response {
     if let Err(refused) = caller_allowed(&s, tls.as_deref()) {
         return refused;
     }
-    webhook(s, Mode::Validate, q, body).await
+    webhook(s, Mode::Validate, q, headers, body).await
 }
 
 async fn mutate(
     State(s): State<AppState>,
     tls: Option<Extension<Arc<TlsInfo>>>,
     Query(q): Query<WebhookQuery>,
+    headers: HeaderMap,
     body: Body,
 ) -> Response {
     if let Err(refused) = caller_allowed(&s, tls.as_deref()) {
         return refused;
     }
-    webhook(s, Mode::Mutate, q, body).await
+    webhook(s, Mode::Mutate, q, headers, body).await
 }
 
 /// With `--webhook-client-ca`, only a caller whose client certificate chains to it (the
