@@ -10,6 +10,14 @@
 //! - `chart_on_a_real_apiserver`: each values file rendered and applied with `kubectl apply
 //!   --dry-run=server`; then a real `helm install` (its objects exist, `helm status` says
 //!   deployed), `helm upgrade` with other values, and `helm uninstall` (its objects are gone).
+//! - `first_hour_guide_as_written`: README's first-hour commands, read from README and run in
+//!   order against a real kube-apiserver, a real nats-server with JetStream and three hosts
+//!   heartbeating through it: `helm install`; for `rollout status` (no kubelet here) wasmgate
+//!   itself, with the rendered Deployment's arguments and environment and the chart
+//!   ServiceAccount's token, behind the chart's Service; then the APIService Available (the
+//!   leader wrote its caBundle), `kubectl get hosts` listing the three Ready, hello-kv admitted
+//!   with warnings, the broken workload denied naming postgres, its resolution True, the
+//!   dashboard's ConfigMap.
 //!
 //! Environment: as tests/support (CI=true makes them mandatory; WASMGATE_SKIP_E2E=1 skips them
 //! locally); `WASMGATE_HELM_BIN=DIR` uses the helm in DIR instead of scripts/build-helm.sh.
@@ -23,8 +31,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use support::{
-    announce, control_plane_bin, e2e_required, repo_root, run_bounded, scenario, start_cluster,
-    Kubectl, Output,
+    announce, control_plane_bin, e2e_required, poll, repo_root, run_bounded, scenario,
+    start_cluster, Kubectl, Output,
 };
 
 const CHART: &str = "charts/wasmgate";
@@ -350,6 +358,10 @@ fn chart_lints_with_each_values_file() {
             "needs certificates.files.secretName",
         ),
         ("nats.creds.secretName=c", "need nats.url"),
+        (
+            "nats.inventoryLog=kafka",
+            "nats.inventoryLog must be jetstream or memory",
+        ),
     ] {
         let out = helm.run(&["template", "wasmgate", CHART, "--set", set]);
         assert!(
@@ -502,6 +514,11 @@ fn manifests_and_chart_agree() {
             "--nats-tls-key=/etc/wasmgate/nats/client/tls.key",
             "--nats-creds=/etc/wasmgate/nats/creds/nats.creds",
             "--unknown-world=deny",
+            // Two replicas on one NATS share one inventory log by default.
+            "--inventory-log=jetstream",
+            "--inventory-stream=WASMGATE_INVENTORY",
+            "--inventory-stream-storage=file",
+            "--inventory-stream-replicas=1",
         ] {
             assert!(args.contains(&want), "{want} not in {args:?}");
         }
@@ -813,4 +830,338 @@ fn install_upgrade_uninstall(helm: &Helm, kubectl: &Kubectl) {
         // CRDs stay (Helm never deletes crds/): the workloads in them must outlive the release.
         kubectl.ok(&["get", "crd/workloads.runtime.wasmcloud.dev"], None);
     });
+}
+
+// ---------------------------------------------------------------------------------------------
+// README's first hour, as written
+// ---------------------------------------------------------------------------------------------
+
+/// Where README's guide expects wasmCloud's NATS; the test's nats-server stands in for it.
+const GUIDE_NATS: &str = "nats://nats.wasmcloud.svc:4222";
+
+/// README's first-hour commands (the shell block between the `first-hour` markers):
+/// continuation lines joined, each with its trailing comment dropped.
+fn first_hour_commands() -> Vec<String> {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).expect("README.md");
+    let start = readme
+        .find("<!-- first-hour:begin")
+        .expect("README has the first-hour guide");
+    let end = readme[start..]
+        .find("<!-- first-hour:end -->")
+        .map(|i| start + i)
+        .expect("the guide's end marker");
+    let block = &readme[start..end];
+    let body = block
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("a sh block in the guide");
+    let mut commands = Vec::new();
+    let mut current = String::new();
+    for line in body.lines() {
+        let line = line.split(" # ").next().unwrap_or("").trim_end();
+        match line.strip_suffix('\\') {
+            Some(head) => current.push_str(head),
+            None => {
+                current.push_str(line);
+                if !current.trim().is_empty() {
+                    commands.push(current.split_whitespace().collect::<Vec<_>>().join(" "));
+                }
+                current.clear();
+            }
+        }
+    }
+    commands
+}
+
+/// Runs wasmgate as the chart's Deployment would run it: the rendered container's arguments and
+/// environment (downward-API fields filled in as the kubelet would), the chart ServiceAccount's
+/// token, on a loopback port. Returns the process and its port.
+fn run_as_the_deployment(
+    kubectl: &Kubectl,
+    kubeconfig: &Path,
+    ns: &str,
+    log: &Path,
+) -> (std::process::Child, u16) {
+    let deploy = kubectl.get_json(&["deployment/wasmgate", "-n", ns]);
+    let pod = &deploy["spec"]["template"]["spec"];
+    let container = &pod["containers"][0];
+    let port = support::free_port();
+    let mut args: Vec<String> = container["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .filter_map(Value::as_str)
+        .map(|a| {
+            // The Pod's address is the loopback port the chart's Service is pointed at.
+            if a.starts_with("--listen=") {
+                format!("--listen=127.0.0.1:{port}")
+            } else {
+                a.to_owned()
+            }
+        })
+        .collect();
+    assert_eq!(args.first().map(String::as_str), Some("serve"), "{args:?}");
+    assert!(
+        args.contains(&format!("--listen=127.0.0.1:{port}")),
+        "the chart names the listen address: {args:?}"
+    );
+    // In a Pod the client comes from the mounted ServiceAccount token.
+    args.push(format!("--kubeconfig={}", kubeconfig.display()));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wasmgate"));
+    cmd.args(&args);
+    for var in container["env"].as_array().into_iter().flatten() {
+        let name = var["name"].as_str().expect("env name");
+        let value = match (
+            &var["value"],
+            var["valueFrom"]["fieldRef"]["fieldPath"].as_str(),
+        ) {
+            (Value::String(v), _) => v.clone(),
+            (_, Some("metadata.namespace")) => ns.to_owned(),
+            (_, Some("metadata.name")) => "wasmgate-first-hour-0".to_owned(),
+            _ => panic!("an environment variable the test cannot fill: {var}"),
+        };
+        cmd.env(name, value);
+    }
+    // Only the /tmp emptyDir is mounted (a process has /tmp): anything else would need the test's
+    // attention.
+    for mount in container["volumeMounts"].as_array().into_iter().flatten() {
+        assert_eq!(
+            mount["mountPath"], "/tmp",
+            "a mount the test does not provide: {mount}"
+        );
+    }
+    let logfile = std::fs::File::create(log).expect("log file");
+    let child = cmd
+        .current_dir(std::env::temp_dir())
+        .stdin(Stdio::null())
+        .stdout(logfile.try_clone().expect("dup"))
+        .stderr(logfile)
+        .spawn()
+        .expect("start wasmgate as the Deployment");
+    (child, port)
+}
+
+/// Points the chart's Service at a process on the loopback port (no kube-proxy runs in the test
+/// cluster): an ExternalName Service for `localhost`, and that port in the webhooks' and the
+/// APIService's service reference.
+fn point_the_service_at(kubectl: &Kubectl, ns: &str, port: u16) {
+    kubectl.ok(&["delete", "service", "wasmgate", "-n", ns], None);
+    let service = format!(
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: wasmgate\n  namespace: {ns}\nspec:\n  \
+         type: ExternalName\n  externalName: localhost\n"
+    );
+    kubectl.ok(&["apply", "-f", "-"], Some(&service));
+    for kind in [
+        "validatingwebhookconfiguration",
+        "mutatingwebhookconfiguration",
+    ] {
+        let hooks = kubectl.get_json(&[kind, "wasmgate"]);
+        let n = hooks["webhooks"].as_array().map_or(0, Vec::len);
+        let patch: Vec<Value> = (0..n)
+            .map(|i| json!({"op": "replace", "path": format!("/webhooks/{i}/clientConfig/service/port"), "value": port}))
+            .collect();
+        kubectl.ok(
+            &[
+                "patch",
+                kind,
+                "wasmgate",
+                "--type=json",
+                "-p",
+                &Value::Array(patch).to_string(),
+            ],
+            None,
+        );
+    }
+    kubectl.ok(
+        &[
+            "patch",
+            "apiservice",
+            "v1alpha1.wasmgate.dev",
+            "--type=json",
+            "-p",
+            &json!([{"op": "replace", "path": "/spec/service/port", "value": port}]).to_string(),
+        ],
+        None,
+    );
+}
+
+#[test]
+fn first_hour_guide_as_written() {
+    let Some(dir) = helm_bin() else { return };
+    let Some((cluster, kubectl, work)) = start_cluster() else {
+        return;
+    };
+    let helm = Helm::new(&dir, Some(cluster.kubeconfig.clone()));
+    let nats =
+        support::NatsServer::start_jetstream(&work.join("nats.log"), &work.join("jetstream"));
+    // The hosts wasmCloud's operator would run, heartbeating through its NATS.
+    let _hosts = support::SimHosts::start(
+        &nats.url(),
+        &[
+            "--count",
+            "3",
+            "--interval",
+            "2s",
+            "--prefix",
+            "wasmcloud-host",
+        ],
+        &work.join("sim-hosts.log"),
+    );
+    let commands = first_hour_commands();
+    let shape: Vec<String> = commands
+        .iter()
+        .map(|c| c.split(' ').take(2).collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            "helm install",
+            "kubectl -n",
+            "kubectl wait",
+            "kubectl get",
+            "kubectl apply",
+            "kubectl apply",
+            "kubectl get",
+            "kubectl -n",
+        ],
+        "README's guide changed: update this test with it: {commands:#?}"
+    );
+    let ns = "wasmgate-system";
+    let mut wasmgate: Option<std::process::Child> = None;
+    let log = work.join("wasmgate.log");
+    for (step, command) in commands.iter().enumerate() {
+        let command = command.replace(GUIDE_NATS, &nats.url());
+        let words: Vec<&str> = command.split(' ').collect();
+        let what = format!("first hour, step {}: {command}", step + 1);
+        scenario(&what, || match step {
+            0 => {
+                helm.ok(&words[1..]);
+            }
+            1 => {
+                assert!(
+                    command.contains("rollout status deployment/wasmgate"),
+                    "{command}"
+                );
+                // The stand-in for the kubelet: the Deployment's process, behind its Service.
+                let kubeconfig = support::service_account_kubeconfig(
+                    &cluster,
+                    &kubectl,
+                    ns,
+                    "wasmgate",
+                    &work.join("chart-sa.kubeconfig"),
+                );
+                let (child, port) = run_as_the_deployment(&kubectl, &kubeconfig, ns, &log);
+                wasmgate = Some(child);
+                point_the_service_at(&kubectl, ns, port);
+            }
+            2 => {
+                // The leader's caBundle makes the APIService Available; give it time to start.
+                poll(
+                    &what,
+                    Duration::from_secs(90),
+                    Duration::from_millis(500),
+                    || {
+                        let out = kubectl.run(&words[1..], None);
+                        if out.success() {
+                            Ok(())
+                        } else {
+                            Err(format!(
+                                "{}\nwasmgate's log:\n{}",
+                                out.describe(),
+                                std::fs::read_to_string(&log).unwrap_or_default()
+                            ))
+                        }
+                    },
+                );
+            }
+            3 => {
+                let rows = poll(
+                    &what,
+                    Duration::from_secs(60),
+                    Duration::from_millis(500),
+                    || {
+                        let out = kubectl.run(&words[1..], None);
+                        let ready: Vec<String> = out
+                            .stdout
+                            .lines()
+                            .filter(|l| l.starts_with("wasmcloud-host") && l.contains(" True "))
+                            .map(str::to_owned)
+                            .collect();
+                        if out.success() && ready.len() == 3 {
+                            Ok(ready)
+                        } else {
+                            Err(out.describe())
+                        }
+                    },
+                );
+                announce(format!(
+                    "first hour: kubectl get hosts:\n{}",
+                    rows.join("\n")
+                ));
+            }
+            4 => {
+                let out = kubectl.ok(&words[1..], None);
+                assert!(
+                    out.stdout
+                        .contains("workload.runtime.wasmcloud.dev/hello-kv created"),
+                    "{}",
+                    out.describe()
+                );
+                assert!(
+                    out.stderr.contains("Warning: wasmgate"),
+                    "{}",
+                    out.describe()
+                );
+            }
+            5 => {
+                let out = kubectl.run(&words[1..], None);
+                assert!(!out.success(), "{}", out.describe());
+                assert!(
+                    out.stderr.contains("denied the request")
+                        && out.stderr.contains("wasmcloud:postgres"),
+                    "{}",
+                    out.describe()
+                );
+            }
+            6 => {
+                poll(
+                    &what,
+                    Duration::from_secs(60),
+                    Duration::from_millis(500),
+                    || {
+                        let out = kubectl.run(&words[1..], None);
+                        let row = out.stdout.lines().find(|l| l.contains("hello-kv.workload"));
+                        match row {
+                            Some(r) if r.contains(" True ") => Ok(()),
+                            _ => Err(out.describe()),
+                        }
+                    },
+                );
+            }
+            7 => {
+                let out = kubectl.ok(&words[1..], None);
+                assert!(
+                    out.stdout.contains("wasmgate-dashboard"),
+                    "{}",
+                    out.describe()
+                );
+                let dashboard = kubectl.get_json(&["configmap", "wasmgate-dashboard", "-n", ns]);
+                let json = dashboard["data"]["wasmgate.json"]
+                    .as_str()
+                    .unwrap_or_default();
+                assert!(
+                    serde_json::from_str::<Value>(json).is_ok_and(|d| d["uid"].is_string()),
+                    "{dashboard:#}"
+                );
+            }
+            _ => unreachable!("the shape check above"),
+        });
+    }
+    if let Some(mut child) = wasmgate {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    drop(nats);
+    drop(cluster);
 }

@@ -1366,22 +1366,32 @@ pub fn install_wasmgate_rbac(cluster: &ControlPlane, kubectl: &Kubectl, work: &P
         ],
         None,
     );
+    service_account_kubeconfig(
+        cluster,
+        kubectl,
+        "wasmgate-system",
+        "wasmgate",
+        &work.join("wasmgate-sa.kubeconfig"),
+    )
+}
+
+/// Writes a kubeconfig at `path` holding a token of ServiceAccount `namespace/name`, so a process
+/// run with it has exactly that account's RBAC (as in a Pod). Returns `path`.
+pub fn service_account_kubeconfig(
+    cluster: &ControlPlane,
+    kubectl: &Kubectl,
+    namespace: &str,
+    name: &str,
+    path: &Path,
+) -> PathBuf {
     let token = kubectl.ok(
-        &[
-            "create",
-            "token",
-            "wasmgate",
-            "-n",
-            "wasmgate-system",
-            "--duration=2h",
-        ],
+        &["create", "token", name, "-n", namespace, "--duration=2h"],
         None,
     );
     let ca = cluster
         .env
         .get("WASMGATE_CA_CERT")
         .expect("control-plane.sh exports WASMGATE_CA_CERT");
-    let path = work.join("wasmgate-sa.kubeconfig");
     let config = format!(
         "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: {}\n    \
          certificate-authority: {ca}\nusers:\n- name: wasmgate\n  user:\n    token: {}\n\
@@ -1390,8 +1400,8 @@ pub fn install_wasmgate_rbac(cluster: &ControlPlane, kubectl: &Kubectl, work: &P
         cluster.apiserver_url,
         token.stdout.trim()
     );
-    std::fs::write(&path, config).expect("write the ServiceAccount kubeconfig");
-    path
+    std::fs::write(path, config).expect("write the ServiceAccount kubeconfig");
+    path.to_path_buf()
 }
 
 /// Everything in manifests/ is accepted by the real apiserver (`kubectl apply --dry-run=server
