@@ -97,17 +97,20 @@ impl Drop for Replica {
 }
 
 async fn replica(nats: &Nats, config: LiveConfig, leader: bool) -> Replica {
+    replica_on(nats, config, leader, StreamSettings::default()).await
+}
+
+async fn replica_on(
+    nats: &Nats,
+    config: LiveConfig,
+    leader: bool,
+    settings: StreamSettings,
+) -> Replica {
     let connection = NatsConnection::new(nats.url(), &NatsAuthArgs::default()).expect("no files");
     let (tx, rx) = watch::channel(leader);
-    let rt = start_live_jetstream(
-        config,
-        connection,
-        StreamSettings::default(),
-        rx,
-        Duration::from_millis(100),
-    )
-    .await
-    .expect("the inventory log starts");
+    let rt = start_live_jetstream(config, connection, settings, rx, Duration::from_millis(100))
+        .await
+        .expect("the inventory log starts");
     tokio::time::timeout(Duration::from_secs(60), rt.warm_up(None))
         .await
         .expect("the replica catches up with the stream");
@@ -566,6 +569,51 @@ async fn a_removed_stream_is_recreated_and_every_replica_goes_on_from_there() {
     let seen: Vec<_> = events.iter().map(|e| e.1.as_str()).collect();
     assert_eq!(events.len(), 2, "{events:?}");
     assert!(seen.contains(&"written-after"), "{seen:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nats_restart_with_memory_storage_loses_the_stream_and_the_replica_recreates_it() {
+    let mut nats = Nats::start(true);
+    let memory = StreamSettings {
+        storage: wasmgate::inventory::StreamStorage::Memory,
+        ..StreamSettings::default()
+    };
+    let a = replica_on(&nats, quiet(), true, memory.clone()).await;
+    wasmgate::sim::run(sim_args(&nats.url(), &["--count", "2", "--prefix", "mem"]))
+        .await
+        .expect("sim-hosts");
+    let (_, before) = agreed(&[&a], "two hosts", |h| h.len() == 2).await;
+
+    // The stream lived in the server's memory: gone with it.
+    nats.restart();
+    let js = jetstream_context(&nats).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let first = loop {
+        if let Ok(mut stream) = js.get_stream(&memory.name).await {
+            let info = stream.info().await.expect("info").clone();
+            if info.state.first_sequence > before {
+                assert_eq!(
+                    info.config.storage,
+                    async_nats::jetstream::stream::StorageType::Memory
+                );
+                break info.state.first_sequence;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the stream was not recreated after the restart"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    // Hosts heartbeat again after the restart: listed at versions past the old ones.
+    wasmgate::sim::run(sim_args(&nats.url(), &["--count", "2", "--prefix", "mem"]))
+        .await
+        .expect("sim-hosts");
+    let (hosts, after) = agreed(&[&a], "both hosts again, past the restart", |h| {
+        h.len() == 2 && h.iter().all(|h| rv(h) >= first)
+    })
+    .await;
+    assert!(after > before, "{after} <= {before}: {:?}", names(&hosts));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
