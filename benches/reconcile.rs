@@ -75,11 +75,14 @@ fn host(i: usize, ready: bool, postgres: &str, tick: u64) -> Host {
             }]),
             last_seen: Some(format!("tick-{tick}")),
             system_memory_free: Some(tick as i64),
-            imports: Some(vec![
-                wit("wasi", "keyvalue", "0.2.0-draft", &["store", "atomics"]),
-                wit("wasmcloud", "messaging", "0.3.0", &["consumer", "types"]),
-                wit("wasmcloud", "postgres", postgres, &["types", "query"]),
-            ]),
+            imports: Some(
+                vec![
+                    wit("wasi", "keyvalue", "0.2.0-draft", &["store", "atomics"]),
+                    wit("wasmcloud", "messaging", "0.3.0", &["consumer", "types"]),
+                    wit("wasmcloud", "postgres", postgres, &["types", "query"]),
+                ]
+                .into(),
+            ),
             ..Default::default()
         }),
         ..Default::default()

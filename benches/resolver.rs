@@ -79,13 +79,10 @@ fn hosts(n: usize) -> Vec<Host> {
                         status: "True".into(),
                         ..Default::default()
                     }]),
-                    imports: Some(imports),
-                    exports: Some(vec![wit(
-                        "wasmcloud",
-                        "messaging",
-                        Some("0.3.0"),
-                        &["handler"],
-                    )]),
+                    imports: Some(imports.into()),
+                    exports: Some(
+                        vec![wit("wasmcloud", "messaging", Some("0.3.0"), &["handler"])].into(),
+                    ),
                     ..Default::default()
                 }),
                 ..Default::default()

@@ -167,7 +167,7 @@ fn host(with_keyvalue: bool) -> Host {
         status: Some(HostStatus {
             version: Some(HOST_VERSION.into()),
             conditions: Some(vec![condition("Reporting"), condition("Ready")]),
-            imports,
+            imports: imports.map(Into::into),
             ..Default::default()
         }),
         ..Default::default()

@@ -407,13 +407,16 @@ mod tests {
                 status: "True".into(),
                 ..Default::default()
             }]),
-            imports: Some(vec![HostWitInterface {
-                namespace: "wasi".into(),
-                package: "keyvalue".into(),
-                version: Some("0.2.0-draft".into()),
-                interfaces: vec!["store".into()],
-                name: None,
-            }]),
+            imports: Some(
+                vec![HostWitInterface {
+                    namespace: "wasi".into(),
+                    package: "keyvalue".into(),
+                    version: Some("0.2.0-draft".into()),
+                    interfaces: vec!["store".into()],
+                    name: None,
+                }]
+                .into(),
+            ),
             ..Default::default()
         });
         let c = cells(&h, now);

@@ -51,7 +51,9 @@ use k8s_openapi::jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, watch};
 
-use crate::crd::{Condition, Host, HostStatus, HostWitInterface, WASMGATE_GROUP, WASMGATE_VERSION};
+use crate::crd::{
+    Condition, Host, HostStatus, HostWitInterface, InterfaceList, WASMGATE_GROUP, WASMGATE_VERSION,
+};
 
 use super::heartbeat::{rfc3339_seconds, timestamp, HostHeartbeat, WitInterface};
 use super::jetstream::{EntryKind, LogPublisher, WRITE_WAIT};
@@ -282,6 +284,58 @@ pub struct LiveInventory {
     applied: watch::Sender<u64>,
     /// Log mode: where API writes go ([`Self::write`], [`Self::remove`]).
     log: OnceLock<Arc<dyn LogPublisher>>,
+    /// One copy of each plugin interface list the stored hosts hold.
+    interned: Interner,
+}
+
+/// Most distinct interface lists kept for sharing: real fleets run a handful of builds; past
+/// this (hostile or broken heartbeats), lists no stored host holds are dropped, and a new list
+/// is stored unshared while the set stays full.
+const MAX_INTERNED_LISTS: usize = 4096;
+
+/// Interns hosts' plugin interface lists: hosts of one build heartbeat the same lists, so the
+/// inventory keeps one copy of each (about 3 KB per host with the `wash` plugin set) instead of
+/// one per host.
+#[derive(Debug, Default)]
+struct Interner(std::sync::Mutex<std::collections::HashSet<InterfaceList>>);
+
+impl Interner {
+    fn lists(&self) -> MutexGuard<'_, std::collections::HashSet<InterfaceList>> {
+        // A panic elsewhere while holding it leaves a valid set.
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// `host`'s lists replaced by the shared copies (a new list becomes the shared copy).
+    fn intern_host(&self, host: &mut Host) {
+        let Some(status) = host.status.as_mut() else {
+            return;
+        };
+        for list in [status.imports.as_mut(), status.exports.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            // Already shared (interned before, or copied from a stored host).
+            if list.holders() > 1 {
+                continue;
+            }
+            let mut lists = self.lists();
+            if let Some(shared) = lists.get(&list[..]) {
+                *list = shared.clone();
+                continue;
+            }
+            if lists.len() >= MAX_INTERNED_LISTS {
+                lists.retain(|l| l.holders() > 1);
+            }
+            if lists.len() < MAX_INTERNED_LISTS {
+                lists.insert(list.clone());
+            }
+        }
+    }
+
+    /// Drops the lists no stored host holds any more.
+    fn prune(&self) {
+        self.lists().retain(|l| l.holders() > 1);
+    }
 }
 
 impl LiveInventory {
@@ -315,6 +369,7 @@ impl LiveInventory {
             uid_counter: AtomicU64::new(0),
             applied: watch::channel(0).0,
             log: OnceLock::new(),
+            interned: Interner::default(),
         })
     }
 
@@ -414,7 +469,9 @@ impl LiveInventory {
         let preferred = name_for_heartbeat(&hb);
         let fallback = fallback_name(&hb.id);
         // Built before taking the lock, by moving the heartbeat's strings and lists.
-        let host = host_from_heartbeat(hb, now);
+        let mut host = host_from_heartbeat(hb, now);
+        // Before the store's lock: interning hashes the lists.
+        self.interned.intern_host(&mut host);
         let mut inner = self.lock();
         self.heartbeat_locked(&mut inner, preferred, fallback, host, now)
     }
@@ -821,6 +878,7 @@ impl LiveInventory {
     /// Ages hosts at `now`: conditions follow the silence of each host (see the module docs);
     /// hosts `Ready=False` for longer than `retention` are removed. Emits `Modified`/`Deleted`.
     pub fn tick(&self, now: SystemTime) {
+        self.interned.prune();
         let mut inner = self.lock();
         if inner.extra.from_file {
             return;
@@ -1062,9 +1120,11 @@ impl LiveInventory {
         &self,
         inner: &mut Inner,
         name: String,
-        host: Host,
+        mut host: Host,
         now: SystemTime,
     ) -> Arc<Host> {
+        // Every other way in (API writes, log entries, the file): at once when already shared.
+        self.interned.intern_host(&mut host);
         let significant = match inner.get(name.as_str()) {
             Some(old) => !resolver_view_eq(old.object(), &host),
             None => true,
@@ -1297,8 +1357,8 @@ pub fn host_from_heartbeat(hb: HostHeartbeat, now: SystemTime) -> Host {
                 .and_then(|t| Timestamp::try_from(t).ok())
                 .map(timestamp::format_proto),
             conditions: None,
-            imports: wit(hb.imports),
-            exports: wit(hb.exports),
+            imports: wit(hb.imports).map(InterfaceList::from),
+            exports: wit(hb.exports).map(InterfaceList::from),
         }),
     }
 }
@@ -1855,6 +1915,49 @@ mod tests {
         inv.mark_disconnected(t(261));
         inv.tick(t(10_000));
         assert!(inv.get("h").is_some());
+    }
+
+    #[test]
+    fn hosts_with_the_same_plugins_share_one_interface_list() {
+        // No watch history: its events would hold the removed host's list.
+        let inv = inv(LiveConfig {
+            history: 0,
+            ..cfg()
+        });
+        let imports = |name: &str| {
+            inv.get(name)
+                .and_then(|h| h.status)
+                .and_then(|s| s.imports)
+                .expect("imports")
+        };
+        inv.apply_heartbeat(hb("a", "a"), t(0));
+        inv.apply_heartbeat(hb("b", "b"), t(0));
+        let mut other = hb("c", "c");
+        other.imports[0].version = "0.1.1-draft".into();
+        inv.apply_heartbeat(other, t(0));
+        assert!(imports("a").ptr_eq(&imports("b")), "one copy for a and b");
+        assert!(!imports("a").ptr_eq(&imports("c")));
+        assert_eq!(imports("c")[0].version.as_deref(), Some("0.1.1-draft"));
+        // A later heartbeat of a, and a host written through the API, reuse the shared copy.
+        inv.apply_heartbeat(hb("a", "a"), t(15));
+        let mut written = inv.get("b").expect("b");
+        written.metadata.name = Some("written".into());
+        written.host_id = "w".into();
+        written.metadata.resource_version = None;
+        written.status.as_mut().expect("status").imports = Some(imports("b").to_vec().into());
+        inv.upsert(written, t(16)).expect("written");
+        assert!(imports("written").ptr_eq(&imports("a")));
+        assert!(imports("a").ptr_eq(&imports("b")));
+        // Once no stored host holds a list, a tick drops it.
+        // (Three lists: the two import lists and the empty export list every host shares.)
+        let lists = || inv.interned.lists().len();
+        assert_eq!(lists(), 3);
+        {
+            let mut inner = inv.lock();
+            inv.remove_locked(&mut inner, "c");
+        }
+        inv.tick(t(17));
+        assert_eq!(lists(), 2);
     }
 
     #[test]

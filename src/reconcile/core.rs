@@ -470,13 +470,16 @@ mod tests {
                 status: if ready { "True" } else { "False" }.into(),
                 ..Condition::default()
             }]),
-            imports: Some(vec![HostWitInterface {
-                namespace: "wasmcloud".into(),
-                package: "postgres".into(),
-                version: Some(postgres.into()),
-                interfaces: vec!["query".into()],
-                name: None,
-            }]),
+            imports: Some(
+                vec![HostWitInterface {
+                    namespace: "wasmcloud".into(),
+                    package: "postgres".into(),
+                    version: Some(postgres.into()),
+                    interfaces: vec!["query".into()],
+                    name: None,
+                }]
+                .into(),
+            ),
             ..HostStatus::default()
         });
         h

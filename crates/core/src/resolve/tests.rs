@@ -142,18 +142,24 @@ trait HostExt {
 impl HostExt for Host {
     fn offers(mut self, ns_pkg: &str, version: Option<&str>, interfaces: &[&str]) -> Self {
         let status = self.status.get_or_insert_with(Default::default);
-        status
+        let mut list = status
             .imports
-            .get_or_insert_with(Vec::new)
-            .push(wit(ns_pkg, version, interfaces));
+            .take()
+            .map(|l| l.to_vec())
+            .unwrap_or_default();
+        list.push(wit(ns_pkg, version, interfaces));
+        status.imports = Some(list.into());
         self
     }
     fn calls(mut self, ns_pkg: &str, version: Option<&str>, interfaces: &[&str]) -> Self {
         let status = self.status.get_or_insert_with(Default::default);
-        status
+        let mut list = status
             .exports
-            .get_or_insert_with(Vec::new)
-            .push(wit(ns_pkg, version, interfaces));
+            .take()
+            .map(|l| l.to_vec())
+            .unwrap_or_default();
+        list.push(wit(ns_pkg, version, interfaces));
+        status.exports = Some(list.into());
         self
     }
     fn ready(mut self, s: &str) -> Self {
