@@ -201,6 +201,13 @@ impl CappedListener {
             }
         };
         let (stream, peer) = self.listener.accept().await?;
+        // Responses go out at once: with Nagle's algorithm a small TLS record written while an
+        // earlier one is unacknowledged waits for the client's delayed ACK (40 ms on Linux),
+        // which was wasmgate's whole p99.9 under load (issue 17). Failing to set it only costs
+        // latency.
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY on an accepted connection");
+        }
         let peer = CappedAddr {
             addr: peer,
             max_connections: self.max_connections,
@@ -359,6 +366,8 @@ mod tests {
         let (s1, _) = listener.accept().await.expect("accept 1");
         let (s2, _) = listener.accept().await.expect("accept 2");
         assert_eq!(listener.open_connections(), 2);
+        // Accepted connections send without Nagle's delay.
+        assert!(s1.stream.nodelay().expect("nodelay"));
 
         let mut c3 = TcpStream::connect(local)
             .await
