@@ -85,11 +85,13 @@ pub struct HostStatus {
     /// Conditions: Reporting, Ready.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conditions: Option<Vec<Condition>>,
-    /// Interfaces the host's plugins provide to components. Shared: hosts of one build list the
-    /// same plugins, and the live inventory keeps one copy of each list ([`InterfaceList`]).
+    // Both lists are shared (`InterfaceList`): hosts of one build list the same plugins, and
+    // the live inventory keeps one copy of each list. (Not in the doc comments, which are the
+    // published schema's descriptions.)
+    /// Interfaces the host's plugins provide to components.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub imports: Option<InterfaceList>,
-    /// Interfaces the host's plugins call on components (shared as `imports`).
+    /// Interfaces the host's plugins call on components.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exports: Option<InterfaceList>,
 }
