@@ -27,12 +27,12 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 use support::{
-    announce, control_plane_bin, e2e_required, poll, repo_root, run_bounded, scenario,
-    start_cluster, Kubectl, Output,
+    announce, control_plane_bin, poll, repo_root, run_bounded, scenario, start_cluster, Kubectl,
+    Output,
 };
 
 const CHART: &str = "charts/wasmgate";
@@ -58,34 +58,7 @@ fn helm_bin() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os("WASMGATE_HELM_BIN") {
         return Some(PathBuf::from(dir));
     }
-    let script = repo_root().join("scripts/build-helm.sh");
-    let t = Instant::now();
-    let out = Command::new(&script)
-        .current_dir(repo_root())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-    assert!(
-        out.status.success(),
-        "helm could not be built: {} exited with {} (its log is above); it needs Go and the Go \
-         module proxy for the first build{}",
-        script.display(),
-        out.status,
-        if e2e_required() {
-            ""
-        } else {
-            " (to skip locally, set WASMGATE_SKIP_E2E=1)"
-        }
-    );
-    if t.elapsed() > Duration::from_secs(5) {
-        announce(format!("helm: built in {:.0}s", t.elapsed().as_secs_f64()));
-    }
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let dir = PathBuf::from(stdout.lines().last().unwrap_or("").trim());
-    assert!(dir.join("helm").is_file(), "no helm in {}", dir.display());
-    Some(dir)
+    Some(support::cached_tool_dir("build-helm.sh", "helm"))
 }
 
 /// helm with its own config, cache and data directories (none of the user's repositories or

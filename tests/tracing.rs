@@ -26,7 +26,7 @@ use serde_json::{json, Value};
 
 use common::registry::Registry;
 use common::{build_component, free_port, Server};
-use support::{announce, e2e_required, repo_root};
+use support::{announce, e2e_required};
 
 /// The directory holding `jaeger` (scripts/build-jaeger.sh). `None`: skip.
 fn jaeger_bin() -> Option<PathBuf> {
@@ -39,36 +39,7 @@ fn jaeger_bin() -> Option<PathBuf> {
         announce("\ntracing: SKIPPED the trace export test (WASMGATE_SKIP_E2E=1)\n");
         return None;
     }
-    let script = repo_root().join("scripts/build-jaeger.sh");
-    let t = Instant::now();
-    let out = Command::new(&script)
-        .current_dir(repo_root())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-    assert!(
-        out.status.success(),
-        "jaeger could not be built: {} exited with {} (its log is above); the first build needs \
-         Go and the Go module proxy (to skip locally, set WASMGATE_SKIP_E2E=1)",
-        script.display(),
-        out.status,
-    );
-    if t.elapsed() > Duration::from_secs(5) {
-        announce(format!(
-            "jaeger: built in {:.0}s",
-            t.elapsed().as_secs_f64()
-        ));
-    }
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let dir = PathBuf::from(stdout.lines().last().unwrap_or("").trim());
-    assert!(
-        dir.join("jaeger").is_file(),
-        "no jaeger in {}",
-        dir.display()
-    );
-    Some(dir)
+    Some(support::cached_tool_dir("build-jaeger.sh", "jaeger"))
 }
 
 /// A running Jaeger: OTLP/HTTP in, query API out, traces in memory. Killed on drop.
@@ -258,6 +229,28 @@ fn review(uid: &str, image: &str) -> Value {
     })
 }
 
+/// POSTs `review` to `/validate`, with a W3C `traceparent` when given; the answer as JSON.
+async fn validate(
+    client: &reqwest::Client,
+    url: &str,
+    review: &Value,
+    traceparent: Option<&str>,
+) -> Value {
+    let mut request = client
+        .post(format!("{url}/validate?timeout=10s"))
+        .json(review);
+    if let Some(parent) = traceparent {
+        request = request.header("traceparent", parent);
+    }
+    request
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("JSON")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admission_and_registry_spans_reach_a_real_collector_in_the_callers_trace() {
     let Some(bin) = jaeger_bin() else { return };
@@ -290,16 +283,14 @@ async fn admission_and_registry_spans_reach_a_real_collector_in_the_callers_trac
     // As kube-apiserver calls with its tracing on: version 00, its trace and span, sampled.
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let caller_span = "00f067aa0ba902b7";
-    let answer: Value = client
-        .post(format!("{}/validate?timeout=10s", server.url))
-        .header("traceparent", format!("00-{trace_id}-{caller_span}-01"))
-        .json(&review("uid-traced", &image))
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("JSON");
+    let traceparent = format!("00-{trace_id}-{caller_span}-01");
+    let answer = validate(
+        &client,
+        &server.url,
+        &review("uid-traced", &image),
+        Some(&traceparent),
+    )
+    .await;
     let allowed = answer["response"]["allowed"].as_bool().expect("a verdict");
 
     let trace = jaeger
@@ -334,15 +325,7 @@ async fn admission_and_registry_spans_reach_a_real_collector_in_the_callers_trac
     assert_eq!(process["serviceName"], "wasmgate", "{trace:#}");
 
     // No traceparent: a trace of its own, found by the review's uid; the world is cached now.
-    let answer: Value = client
-        .post(format!("{}/validate?timeout=10s", server.url))
-        .json(&review("uid-untraced", &image))
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("JSON");
+    let answer = validate(&client, &server.url, &review("uid-untraced", &image), None).await;
     assert_eq!(answer["response"]["allowed"].as_bool(), Some(allowed));
     let own = jaeger
         .eventually("the second review's own trace", async |j| {

@@ -294,6 +294,12 @@ fn classify(url: &str, stream: &str, detail: String) -> JetStreamError {
     }
 }
 
+/// Whether JetStream answered that the stream does not exist.
+fn stream_not_found(e: &async_nats::jetstream::context::GetStreamError) -> bool {
+    matches!(e.kind(), async_nats::jetstream::context::GetStreamErrorKind::JetStream(ref j)
+        if j.error_code() == async_nats::jetstream::ErrorCode::STREAM_NOT_FOUND)
+}
+
 /// Gets the stream, creating it when absent and updating it when its settings differ (and
 /// JetStream allows the change). Returns its state (messages, last sequence).
 pub async fn ensure_stream(
@@ -344,7 +350,7 @@ pub async fn ensure_stream(
             }
             Ok(info.state)
         }
-        Err(e) if e.to_string().contains("stream not found") => {
+        Err(e) if stream_not_found(&e) => {
             let mut created = context
                 .create_stream(wanted)
                 .await
@@ -632,7 +638,7 @@ pub async fn repair_stream(
     settings: &StreamSettings,
     applied: u64,
 ) -> Result<Option<StreamRepair>, JetStreamError> {
-    use async_nats::jetstream::context::{CreateStreamErrorKind, GetStreamErrorKind};
+    use async_nats::jetstream::context::CreateStreamErrorKind;
     use async_nats::jetstream::ErrorCode;
 
     let name = settings.name.as_str();
@@ -640,10 +646,7 @@ pub async fn repair_stream(
     let fail = |e: &dyn std::fmt::Display| classify(url, name, e.to_string());
     let (stream, recreated) = match context.get_stream(name).await {
         Ok(stream) => (stream, false),
-        Err(e)
-            if matches!(e.kind(), GetStreamErrorKind::JetStream(ref j)
-                if j.error_code() == ErrorCode::STREAM_NOT_FOUND) =>
-        {
+        Err(e) if stream_not_found(&e) => {
             match context.create_stream(settings.config()).await {
                 Ok(stream) => (stream, true),
                 // Another replica created it first (with its own first sequence): check that one.

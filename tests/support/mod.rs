@@ -1375,6 +1375,47 @@ pub fn install_wasmgate_rbac(cluster: &ControlPlane, kubectl: &Kubectl, work: &P
     )
 }
 
+/// Runs `scripts/SCRIPT` (a cached Go build such as build-helm.sh or build-jaeger.sh, which
+/// prints its bin directory last) and returns that directory, checked to hold `binary`. Panics,
+/// pointing at the script's log, when the build fails.
+pub fn cached_tool_dir(script: &str, binary: &str) -> PathBuf {
+    let script = repo_root().join("scripts").join(script);
+    let t = Instant::now();
+    let out = Command::new(&script)
+        .current_dir(repo_root())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    assert!(
+        out.status.success(),
+        "{binary} could not be built: {} exited with {} (its log is above); it needs Go and the \
+         Go module proxy for the first build{}",
+        script.display(),
+        out.status,
+        if e2e_required() {
+            ""
+        } else {
+            " (to skip locally, set WASMGATE_SKIP_E2E=1)"
+        }
+    );
+    if t.elapsed() > Duration::from_secs(5) {
+        announce(format!(
+            "{binary}: built in {:.0}s",
+            t.elapsed().as_secs_f64()
+        ));
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let dir = PathBuf::from(stdout.lines().last().unwrap_or("").trim());
+    assert!(
+        dir.join(binary).is_file(),
+        "no {binary} in {}",
+        dir.display()
+    );
+    dir
+}
+
 /// Writes a kubeconfig at `path` holding a token of ServiceAccount `namespace/name`, so a process
 /// run with it has exactly that account's RBAC (as in a Pod). Returns `path`.
 pub fn service_account_kubeconfig(
