@@ -246,6 +246,9 @@ pub struct JetStreamLog {
     /// The publisher (API writes, health transitions).
     pub publisher: Arc<JetStreamPublisher>,
     caught_up: watch::Sender<bool>,
+    /// Restarts this replica's consumer after the last applied entry ([`guard_stream`] found the
+    /// stream recreated: a consumer of the old one may wait for it forever).
+    restart: tokio::sync::Notify,
 }
 
 impl JetStreamLog {
@@ -472,6 +475,7 @@ pub async fn start(
         state: state.clone(),
         publisher: publisher.clone(),
         caught_up,
+        restart: tokio::sync::Notify::new(),
     });
     inventory.attach_log(publisher.clone());
     tracing::info!(
@@ -507,8 +511,15 @@ async fn consume(
     log: Arc<JetStreamLog>,
 ) {
     loop {
-        if let Err(e) = consume_once(&context, &stream, &inventory, &stats, &log).await {
-            tracing::error!(%stream, error = %e, "inventory log consumer failed; resuming in 1s");
+        tokio::select! {
+            consumed = consume_once(&context, &stream, &inventory, &stats, &log) => {
+                if let Err(e) = consumed {
+                    tracing::error!(%stream, error = %e, "inventory log consumer failed; resuming in 1s");
+                }
+            }
+            () = log.restart.notified() => {
+                tracing::warn!(%stream, "the inventory stream was recreated: resuming after the last applied entry");
+            }
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
@@ -638,6 +649,18 @@ pub async fn repair_stream(
     settings: &StreamSettings,
     applied: u64,
 ) -> Result<Option<StreamRepair>, JetStreamError> {
+    repair_stream_created(context, url, settings, applied)
+        .await
+        .map(|(repair, _)| repair)
+}
+
+/// [`repair_stream`], and when the stream (as found or created) was created.
+async fn repair_stream_created(
+    context: &jetstream::Context,
+    url: &str,
+    settings: &StreamSettings,
+    applied: u64,
+) -> Result<(Option<StreamRepair>, time::OffsetDateTime), JetStreamError> {
     use async_nats::jetstream::context::CreateStreamErrorKind;
     use async_nats::jetstream::ErrorCode;
 
@@ -662,16 +685,23 @@ pub async fn repair_stream(
         Err(e) => return Err(fail(&e)),
     };
     let last = stream.cached_info().state.last_sequence;
+    let created = stream.cached_info().created;
     // `applied` was read before the stream's state, so a stream that only grew is never behind.
     if applied == 0 || last >= applied {
-        return Ok(recreated.then_some(StreamRepair::Recreated { first: last + 1 }));
+        return Ok((
+            recreated.then_some(StreamRepair::Recreated { first: last + 1 }),
+            created,
+        ));
     }
     stream.purge().sequence(next).await.map_err(|e| fail(&e))?;
-    Ok(Some(if recreated {
-        StreamRepair::Recreated { first: next }
-    } else {
-        StreamRepair::Advanced { last, first: next }
-    }))
+    Ok((
+        Some(if recreated {
+            StreamRepair::Recreated { first: next }
+        } else {
+            StreamRepair::Advanced { last, first: next }
+        }),
+        created,
+    ))
 }
 
 /// Every [`GUARD_PERIOD`], [`repair_stream`] on this replica's view, reporting each repair.
@@ -685,10 +715,20 @@ async fn guard_stream(
     let mut interval = tokio::time::interval(GUARD_PERIOD);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut failing = false;
+    // When the stream this replica consumes was created: another one (recreated by any
+    // replica, or outside wasmgate) restarts the consumer, which may otherwise wait on the old.
+    let mut consumed_created = None;
     loop {
         interval.tick().await;
         let applied = inventory.applied_sequence();
-        match repair_stream(&context, &url, &settings, applied).await {
+        let checked = repair_stream_created(&context, &url, &settings, applied).await;
+        if let Ok((_, created)) = &checked {
+            if consumed_created.is_some_and(|c| c != *created) {
+                log.restart.notify_one();
+            }
+            consumed_created = Some(*created);
+        }
+        match checked.map(|(repair, _)| repair) {
             Ok(None) => failing = false,
             Ok(Some(repair)) => {
                 failing = false;
