@@ -334,7 +334,7 @@ impl ReconcileCore {
                     prepared,
                     &self.current.hosts,
                 );
-                let status = ResolutionStatus::from_report(&report);
+                let status = ResolutionStatus::from_report(report);
                 // Only inputs another tracked object shares can be asked for again.
                 if let Some(v) = verdicts.filter(|_| Arc::strong_count(prepared) > 1) {
                     v.remember(key, object, prepared, &status);

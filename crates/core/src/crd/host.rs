@@ -96,95 +96,10 @@ pub struct HostStatus {
     pub exports: Option<InterfaceList>,
 }
 
-/// A host's list of plugin interfaces: immutable and shared by reference (`Arc`), so thousands
-/// of hosts that run the same plugins hold one copy (the live inventory interns them). Reads as
-/// a slice; build one from a `Vec` with `.into()`. Serialized as the plain list.
-#[derive(Clone, Debug, Default, Eq)]
-pub struct InterfaceList(std::sync::Arc<[HostWitInterface]>);
-
-impl InterfaceList {
-    /// Whether both share one allocation (interned lists compare by pointer first).
-    pub fn ptr_eq(&self, other: &Self) -> bool {
-        std::sync::Arc::ptr_eq(&self.0, &other.0)
-    }
-
-    /// How many holders share this list.
-    pub fn holders(&self) -> usize {
-        std::sync::Arc::strong_count(&self.0)
-    }
-}
-
-impl PartialEq for InterfaceList {
-    fn eq(&self, other: &Self) -> bool {
-        self.ptr_eq(other) || self.0[..] == other.0[..]
-    }
-}
-
-// By content, as `[HostWitInterface]` hashes (so a set of lists can be looked up by a slice).
-impl std::hash::Hash for InterfaceList {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.0[..].hash(state);
-    }
-}
-
-impl std::ops::Deref for InterfaceList {
-    type Target = [HostWitInterface];
-    fn deref(&self) -> &[HostWitInterface] {
-        &self.0
-    }
-}
-
-impl std::borrow::Borrow<[HostWitInterface]> for InterfaceList {
-    fn borrow(&self) -> &[HostWitInterface] {
-        &self.0
-    }
-}
-
-impl From<Vec<HostWitInterface>> for InterfaceList {
-    fn from(list: Vec<HostWitInterface>) -> Self {
-        Self(list.into())
-    }
-}
-
-impl FromIterator<HostWitInterface> for InterfaceList {
-    fn from_iter<I: IntoIterator<Item = HostWitInterface>>(iter: I) -> Self {
-        Self(iter.into_iter().collect())
-    }
-}
-
-impl<'a> IntoIterator for &'a InterfaceList {
-    type Item = &'a HostWitInterface;
-    type IntoIter = std::slice::Iter<'a, HostWitInterface>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.0.iter()
-    }
-}
-
-impl Serialize for InterfaceList {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.0[..].serialize(serializer)
-    }
-}
-
-impl<'de> Deserialize<'de> for InterfaceList {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Vec::<HostWitInterface>::deserialize(deserializer).map(Self::from)
-    }
-}
-
-impl JsonSchema for InterfaceList {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        Vec::<HostWitInterface>::schema_name()
-    }
-
-    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        Vec::<HostWitInterface>::json_schema(generator)
-    }
-
-    fn inline_schema() -> bool {
-        Vec::<HostWitInterface>::inline_schema()
-    }
-}
+/// A host's list of plugin interfaces: immutable and shared by reference, so thousands of hosts
+/// that run the same plugins hold one copy (the live inventory interns them). Serialized as the
+/// plain list.
+pub type InterfaceList = super::SharedList<HostWitInterface>;
 
 /// One WIT package's interfaces, as a heartbeat lists them.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]

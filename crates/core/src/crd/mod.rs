@@ -12,9 +12,11 @@
 mod host;
 pub mod resolution;
 mod schema;
+mod shared;
 mod workload;
 
 pub use host::*;
+pub use shared::SharedList;
 pub use workload::*;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;

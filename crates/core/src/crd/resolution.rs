@@ -5,6 +5,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::SharedList;
 use crate::resolve::{Code, Finding, Link, Provider, Report};
 
 /// `apiVersion` of a WorkloadResolution (`wasmgate.dev/v1alpha1`).
@@ -74,16 +75,18 @@ pub struct ResolutionStatus {
     pub message: String,
     /// How many hosts are eligible (Ready and matching its targeting).
     pub eligible_hosts: usize,
+    // The three lists are shared (`SharedList`): a status is copied to the tracked object, the
+    // store, its watch event and the objects with equal inputs, and each copy costs a pointer.
     /// What does not resolve, and why.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub unresolved: Vec<Issue>,
+    #[serde(default, skip_serializing_if = "SharedList::is_empty")]
+    pub unresolved: SharedList<Issue>,
     /// Warnings (admitted, but worth knowing).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<Issue>,
+    #[serde(default, skip_serializing_if = "SharedList::is_empty")]
+    pub warnings: SharedList<Issue>,
     /// The link graph: one entry per import of each component whose world is known, and what
     /// provides it (`wasmgate check --graph` draws the same links).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub links: Vec<LinkStatus>,
+    #[serde(default, skip_serializing_if = "SharedList::is_empty")]
+    pub links: SharedList<LinkStatus>,
     /// The object generation resolved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
@@ -130,24 +133,24 @@ pub struct LinkStatus {
     pub versions: Vec<String>,
 }
 
-impl From<&Link> for LinkStatus {
-    fn from(link: &Link) -> Self {
-        let (provider, via, hosts, versions) = match &link.provider {
-            Provider::Sibling(component) => ("sibling", component.clone(), None, Vec::new()),
+impl From<Link> for LinkStatus {
+    fn from(link: Link) -> Self {
+        let (provider, via, hosts, versions) = match link.provider {
+            Provider::Sibling(component) => ("sibling", component, None, Vec::new()),
             Provider::Builtin => ("builtin", String::new(), None, Vec::new()),
             Provider::Plugin {
                 entry,
                 hosts,
                 versions,
                 ..
-            } => ("plugin", entry.clone(), Some(*hosts), versions.clone()),
+            } => ("plugin", entry, Some(hosts), versions),
             Provider::Unresolved(code) => {
                 ("unresolved", code.as_str().to_string(), None, Vec::new())
             }
         };
         Self {
-            component: link.component.clone(),
-            import: link.import.clone(),
+            component: link.component,
+            import: link.import,
             provider: provider.to_string(),
             via,
             hosts,
@@ -156,13 +159,13 @@ impl From<&Link> for LinkStatus {
     }
 }
 
-impl From<&Finding> for Issue {
-    fn from(f: &Finding) -> Self {
+impl From<Finding> for Issue {
+    fn from(f: Finding) -> Self {
         Self {
             code: f.code.as_str().to_string(),
-            component: f.component.clone(),
-            item: f.item.clone(),
-            message: f.message.clone(),
+            component: f.component,
+            item: f.item,
+            message: f.message,
         }
     }
 }
@@ -189,8 +192,8 @@ pub fn resolution_name(kind: &str, name: &str) -> String {
 }
 
 impl ResolutionStatus {
-    /// The status a resolver report gives.
-    pub fn from_report(report: &Report) -> Self {
+    /// The status a resolver report gives (its strings are moved, not copied).
+    pub fn from_report(report: Report) -> Self {
         let no_host = report
             .warnings
             .iter()
@@ -207,9 +210,9 @@ impl ResolutionStatus {
             reason: reason.as_str().to_string(),
             message,
             eligible_hosts: report.eligible_hosts,
-            unresolved: report.violations.iter().map(Issue::from).collect(),
-            warnings: report.warnings.iter().map(Issue::from).collect(),
-            links: report.links.iter().map(LinkStatus::from).collect(),
+            unresolved: report.violations.into_iter().map(Issue::from).collect(),
+            warnings: report.warnings.into_iter().map(Issue::from).collect(),
+            links: report.links.into_iter().map(LinkStatus::from).collect(),
             observed_generation: None,
             last_transition_time: String::new(),
         }
@@ -227,10 +230,26 @@ impl ResolutionStatus {
 
     /// Whether `other` says something different (ignoring the transition time).
     pub fn differs(&self, other: &Self) -> bool {
-        let mut a = self.clone();
-        a.last_transition_time
-            .clone_from(&other.last_transition_time);
-        a != *other
+        // Destructured, so a new field cannot be left out of the comparison.
+        let Self {
+            resolved,
+            reason,
+            message,
+            eligible_hosts,
+            unresolved,
+            warnings,
+            links,
+            observed_generation,
+            last_transition_time: _,
+        } = self;
+        *resolved != other.resolved
+            || *reason != other.reason
+            || *message != other.message
+            || *eligible_hosts != other.eligible_hosts
+            || *unresolved != other.unresolved
+            || *warnings != other.warnings
+            || *links != other.links
+            || *observed_generation != other.observed_generation
     }
 }
 
@@ -244,7 +263,7 @@ mod tests {
             eligible_hosts: 3,
             ..Report::default()
         };
-        let s = ResolutionStatus::from_report(&ok);
+        let s = ResolutionStatus::from_report(ok);
         assert!(s.resolved);
         assert_eq!(s.reason, "Resolved");
         assert_eq!(s.eligible_hosts, 3);
@@ -253,7 +272,7 @@ mod tests {
         waiting
             .warnings
             .push(Finding::new(Code::NoEligibleHost, "no host"));
-        let s = ResolutionStatus::from_report(&waiting);
+        let s = ResolutionStatus::from_report(waiting);
         assert!(!s.resolved);
         assert_eq!(
             (s.reason.as_str(), s.message.as_str()),
@@ -267,7 +286,7 @@ mod tests {
         );
         bad.violations
             .push(Finding::new(Code::InvalidSpec, "second"));
-        let s = ResolutionStatus::from_report(&bad);
+        let s = ResolutionStatus::from_report(bad);
         assert!(!s.resolved);
         assert_eq!(s.reason, "Unresolved");
         assert_eq!(s.message, "no postgres");
@@ -314,7 +333,7 @@ mod tests {
             ],
             ..Report::default()
         };
-        let json = serde_json::to_value(ResolutionStatus::from_report(&report)).unwrap();
+        let json = serde_json::to_value(ResolutionStatus::from_report(report)).unwrap();
         assert_eq!(
             json["links"],
             serde_json::json!([
@@ -327,7 +346,7 @@ mod tests {
             ])
         );
         // A workload without known worlds has no links, and says nothing about them.
-        let json = serde_json::to_value(ResolutionStatus::from_report(&Report::default())).unwrap();
+        let json = serde_json::to_value(ResolutionStatus::from_report(Report::default())).unwrap();
         assert!(json.get("links").is_none(), "{json}");
     }
 
@@ -339,6 +358,26 @@ mod tests {
         assert!(!b.differs(&a));
         b.eligible_hosts = 1;
         assert!(b.differs(&a));
+        // Every other field counts, the shared lists by content.
+        let changed: [fn(&mut ResolutionStatus); 7] = [
+            |s| s.resolved = true,
+            |s| s.reason = "Resolved".into(),
+            |s| s.message = "y".into(),
+            |s| s.observed_generation = Some(2),
+            |s| s.unresolved = vec![Issue::default()].into(),
+            |s| s.warnings = vec![Issue::default()].into(),
+            |s| s.links = vec![LinkStatus::default()].into(),
+        ];
+        for change in changed {
+            let mut c = a.clone();
+            change(&mut c);
+            assert!(c.differs(&a) && a.differs(&c), "{c:?}");
+        }
+        let mut c = a.clone();
+        c.links = vec![LinkStatus::default()].into();
+        let mut d = a.clone();
+        d.links = vec![LinkStatus::default()].into();
+        assert!(!c.links.ptr_eq(&d.links) && !c.differs(&d));
         assert_eq!(
             resolution_name("WorkloadReplicaSet", "web"),
             "web.workloadreplicaset"
