@@ -6,7 +6,10 @@
 //!    10,000 hosts are ingested from realistic heartbeats (the `wash host` plugin set plus
 //!    postgres, as `wasmgate sim-hosts --plugins wash --plugins postgres` sends them), once with
 //!    no watch history and once with the default history (10,000 events), then a snapshot is
-//!    built. Bytes per host = heap growth / 10,000.
+//!    built. Bytes per host = heap growth / 10,000. Those hosts all turn Ready in one second
+//!    and so share one copy of their conditions (as after a restart, when a fleet reports
+//!    within a heartbeat interval); a third line gives the worst case, where every host turned
+//!    Ready in a second of its own.
 //! 2. **criterion**: `apply_heartbeat` into an inventory of 10,000 hosts (round-robin, each a
 //!    `Modified`), decode + apply from the proto3 JSON payload, `tick` over 10,000 hosts,
 //!    `snapshot()` when unchanged, `list()` of 10,000 hosts, and the `hosts` API's first page
@@ -115,22 +118,33 @@ fn memory() {
     let payloads = payloads(HOSTS);
     let avg_payload = payloads.iter().map(|(_, p)| p.len()).sum::<usize>() / HOSTS;
     let now = SystemTime::now();
-    for history in [0, 10_000] {
+    for (history, own_second) in [(0, false), (10_000, false), (0, true)] {
         let before = LIVE.load(Ordering::Relaxed);
-        let inv = filled(
-            LiveConfig {
-                history,
-                ..LiveConfig::default()
-            },
-            &payloads,
-            now,
-        );
+        let config = LiveConfig {
+            history,
+            ..LiveConfig::default()
+        };
+        let inv = if own_second {
+            let inv = LiveInventory::new(config);
+            for (i, (subject, payload)) in payloads.iter().enumerate() {
+                let hb = HostHeartbeat::decode_from_subject(subject, payload).unwrap();
+                inv.apply_heartbeat(hb, now + Duration::from_secs(i as u64));
+            }
+            inv
+        } else {
+            filled(config, &payloads, now)
+        };
         let stored = LIVE.load(Ordering::Relaxed) - before;
         let snapshot = inv.snapshot();
         let with_snapshot = LIVE.load(Ordering::Relaxed) - before;
         println!(
-            "memory: {HOSTS} hosts, history {history:>5}: {:>6.1} MiB heap = {:>5} B/host \
+            "memory: {HOSTS} hosts, history {history:>5}{}: {:>6.1} MiB heap = {:>5} B/host \
              (+ resolver snapshot: {:>5} B/host); heartbeat payload {avg_payload} B",
+            if own_second {
+                ", each Ready in its own second"
+            } else {
+                ""
+            },
             stored as f64 / (1 << 20) as f64,
             stored / HOSTS as isize,
             with_snapshot / HOSTS as isize,

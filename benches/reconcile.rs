@@ -68,11 +68,14 @@ fn host(i: usize, ready: bool, postgres: &str, tick: u64) -> Host {
         },
         host_id: format!("id-{i}"),
         status: Some(HostStatus {
-            conditions: Some(vec![Condition {
-                type_: "Ready".into(),
-                status: if ready { "True" } else { "False" }.into(),
-                ..Default::default()
-            }]),
+            conditions: Some(
+                vec![Condition {
+                    type_: "Ready".into(),
+                    status: if ready { "True" } else { "False" }.into(),
+                    ..Default::default()
+                }]
+                .into(),
+            ),
             last_seen: Some(format!("tick-{tick}")),
             system_memory_free: Some(tick as i64),
             imports: Some(

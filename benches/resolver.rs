@@ -74,11 +74,14 @@ fn hosts(n: usize) -> Vec<Host> {
                 host_id: format!("id-{i}"),
                 environment: Some("team-a".into()),
                 status: Some(HostStatus {
-                    conditions: Some(vec![Condition {
-                        type_: "Ready".into(),
-                        status: "True".into(),
-                        ..Default::default()
-                    }]),
+                    conditions: Some(
+                        vec![Condition {
+                            type_: "Ready".into(),
+                            status: "True".into(),
+                            ..Default::default()
+                        }]
+                        .into(),
+                    ),
                     imports: Some(imports.into()),
                     exports: Some(
                         vec![wit("wasmcloud", "messaging", Some("0.3.0"), &["handler"])].into(),

@@ -166,7 +166,7 @@ fn host(with_keyvalue: bool) -> Host {
         environment: Some("default".into()),
         status: Some(HostStatus {
             version: Some(HOST_VERSION.into()),
-            conditions: Some(vec![condition("Reporting"), condition("Ready")]),
+            conditions: Some(vec![condition("Reporting"), condition("Ready")].into()),
             imports: imports.map(Into::into),
             ..Default::default()
         }),

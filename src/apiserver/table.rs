@@ -402,11 +402,14 @@ mod tests {
             system_memory_free: Some(8 * 1024 * 1024 * 1024),
             workload_count: Some(3),
             last_seen: Some("2027-01-15T08:00:00Z".into()),
-            conditions: Some(vec![Condition {
-                type_: "Ready".into(),
-                status: "True".into(),
-                ..Default::default()
-            }]),
+            conditions: Some(
+                vec![Condition {
+                    type_: "Ready".into(),
+                    status: "True".into(),
+                    ..Default::default()
+                }]
+                .into(),
+            ),
             imports: Some(
                 vec![HostWitInterface {
                     namespace: "wasi".into(),

@@ -52,7 +52,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, watch};
 
 use crate::crd::{
-    Condition, Host, HostStatus, HostWitInterface, InterfaceList, WASMGATE_GROUP, WASMGATE_VERSION,
+    Condition, Host, HostStatus, HostWitInterface, InterfaceList, SharedList, WASMGATE_GROUP,
+    WASMGATE_VERSION,
 };
 
 use super::heartbeat::{rfc3339_seconds, timestamp, HostHeartbeat, WitInterface};
@@ -284,27 +285,67 @@ pub struct LiveInventory {
     applied: watch::Sender<u64>,
     /// Log mode: where API writes go ([`Self::write`], [`Self::remove`]).
     log: OnceLock<Arc<dyn LogPublisher>>,
-    /// One copy of each plugin interface list the stored hosts hold.
+    /// One copy of each plugin interface list and each condition list the stored hosts hold.
     interned: Interner,
 }
 
-/// Most distinct interface lists kept for sharing: real fleets run a handful of builds; past
-/// this (hostile or broken heartbeats), lists no stored host holds are dropped, and a new list
-/// is stored unshared while the set stays full.
+/// Most distinct lists of one kind kept for sharing: real fleets run a handful of builds, and
+/// hosts turn Ready in bursts (at start, after a restart); past this (hostile or broken
+/// heartbeats, a fleet whose every host joined at another second), lists no stored host holds
+/// are dropped, and a new list is stored unshared while the set stays full.
 const MAX_INTERNED_LISTS: usize = 4096;
 
-/// Interns hosts' plugin interface lists: hosts of one build heartbeat the same lists, so the
-/// inventory keeps one copy of each (about 3 KB per host with the `wash` plugin set) instead of
-/// one per host.
-#[derive(Debug, Default)]
-struct Interner(std::sync::Mutex<std::collections::HashSet<InterfaceList>>);
+/// One copy of each distinct list of one kind that stored hosts hold.
+#[derive(Debug)]
+struct Interned<T>(std::sync::Mutex<std::collections::HashSet<SharedList<T>>>);
 
-impl Interner {
-    fn lists(&self) -> MutexGuard<'_, std::collections::HashSet<InterfaceList>> {
+impl<T> Default for Interned<T> {
+    fn default() -> Self {
+        Self(std::sync::Mutex::default())
+    }
+}
+
+impl<T: Eq + std::hash::Hash> Interned<T> {
+    fn lists(&self) -> MutexGuard<'_, std::collections::HashSet<SharedList<T>>> {
         // A panic elsewhere while holding it leaves a valid set.
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// `list` replaced by the shared copy (a new list becomes the shared copy).
+    fn intern(&self, list: &mut SharedList<T>) {
+        // Already shared (interned before, or copied from a stored host).
+        if list.holders() > 1 {
+            return;
+        }
+        let mut lists = self.lists();
+        if let Some(shared) = lists.get(&list[..]) {
+            *list = shared.clone();
+            return;
+        }
+        if lists.len() >= MAX_INTERNED_LISTS {
+            lists.retain(|l| l.holders() > 1);
+        }
+        if lists.len() < MAX_INTERNED_LISTS {
+            lists.insert(list.clone());
+        }
+    }
+
+    /// Drops the lists no stored host holds any more.
+    fn prune(&self) {
+        self.lists().retain(|l| l.holders() > 1);
+    }
+}
+
+/// Interns what hosts hold alike: hosts of one build heartbeat the same plugin interface lists
+/// (about 3 KB per host with the `wash` plugin set), and hosts that turned Ready in the same
+/// second have the same conditions (about 400 bytes), so the inventory keeps one copy of each.
+#[derive(Debug, Default)]
+struct Interner {
+    interfaces: Interned<HostWitInterface>,
+    conditions: Interned<Condition>,
+}
+
+impl Interner {
     /// `host`'s lists replaced by the shared copies (a new list becomes the shared copy).
     fn intern_host(&self, host: &mut Host) {
         let Some(status) = host.status.as_mut() else {
@@ -314,27 +355,17 @@ impl Interner {
             .into_iter()
             .flatten()
         {
-            // Already shared (interned before, or copied from a stored host).
-            if list.holders() > 1 {
-                continue;
-            }
-            let mut lists = self.lists();
-            if let Some(shared) = lists.get(&list[..]) {
-                *list = shared.clone();
-                continue;
-            }
-            if lists.len() >= MAX_INTERNED_LISTS {
-                lists.retain(|l| l.holders() > 1);
-            }
-            if lists.len() < MAX_INTERNED_LISTS {
-                lists.insert(list.clone());
-            }
+            self.interfaces.intern(list);
+        }
+        if let Some(conditions) = status.conditions.as_mut() {
+            self.conditions.intern(conditions);
         }
     }
 
     /// Drops the lists no stored host holds any more.
     fn prune(&self) {
-        self.lists().retain(|l| l.holders() > 1);
+        self.interfaces.prune();
+        self.conditions.prune();
     }
 }
 
@@ -863,13 +894,15 @@ impl LiveInventory {
         }
         set_conditions(&mut host, health, now);
         if let Some(since) = &transition.reporting_since {
-            for c in host
-                .status
-                .iter_mut()
-                .flat_map(|s| s.conditions.iter_mut().flatten())
-                .filter(|c| c.type_ == "Reporting" && c.status == "False")
-            {
-                c.last_transition_time = Some(since.clone());
+            if let Some(shared) = host.status.as_mut().and_then(|s| s.conditions.as_mut()) {
+                let mut conditions = shared.to_vec();
+                for c in conditions
+                    .iter_mut()
+                    .filter(|c| c.type_ == "Reporting" && c.status == "False")
+                {
+                    c.last_transition_time = Some(since.clone());
+                }
+                *shared = conditions.into();
             }
         }
         LogOutcome::Stored(self.commit_locked(inner, name.to_string(), host, now))
@@ -1404,7 +1437,13 @@ fn set_conditions(host: &mut Host, health: Health, now: SystemTime) {
             message: message.map(Into::into),
         }
     };
-    status.conditions = Some(vec![make("Reporting", reporting), make("Ready", ready)]);
+    let conditions = [make("Reporting", reporting), make("Ready", ready)];
+    // Unchanged (the usual heartbeat): keep the shared copy rather than a new one per host.
+    status.conditions = Some(if old[..] == conditions {
+        old
+    } else {
+        Vec::from(conditions).into()
+    });
 }
 
 /// Equality in everything the resolver reads (all but lastSeen, CPU, memory, counts, metadata
@@ -1474,15 +1513,14 @@ mod tests {
         );
         host.metadata.uid = Some("from-the-file".into());
         host.metadata.resource_version = Some("999".into());
-        for c in host
-            .status
-            .iter_mut()
-            .flat_map(|s| s.conditions.iter_mut().flatten())
-        {
+        let status = host.status.as_mut().unwrap();
+        let mut conditions = status.conditions.as_deref().unwrap_or_default().to_vec();
+        for c in &mut conditions {
             if c.type_ == "Ready" {
                 c.status = ready.into();
             }
         }
+        status.conditions = Some(conditions.into());
         host
     }
 
@@ -1950,7 +1988,7 @@ mod tests {
         assert!(imports("a").ptr_eq(&imports("b")));
         // Once no stored host holds a list, a tick drops it.
         // (Three lists: the two import lists and the empty export list every host shares.)
-        let lists = || inv.interned.lists().len();
+        let lists = || inv.interned.interfaces.lists().len();
         assert_eq!(lists(), 3);
         {
             let mut inner = inv.lock();
@@ -1958,6 +1996,50 @@ mod tests {
         }
         inv.tick(t(17));
         assert_eq!(lists(), 2);
+    }
+
+    #[test]
+    fn hosts_that_turned_ready_in_the_same_second_share_their_conditions() {
+        let inv = inv(LiveConfig {
+            history: 0,
+            ..cfg()
+        });
+        let conditions = |name: &str| {
+            inv.get(name)
+                .and_then(|h| h.status)
+                .and_then(|s| s.conditions)
+                .expect("conditions")
+        };
+        inv.apply_heartbeat(hb("a", "a"), t(0));
+        inv.apply_heartbeat(hb("b", "b"), t(0));
+        inv.apply_heartbeat(hb("c", "c"), t(1));
+        assert!(
+            conditions("a").ptr_eq(&conditions("b")),
+            "one copy for a and b"
+        );
+        assert!(
+            !conditions("a").ptr_eq(&conditions("c")),
+            "c turned Ready later"
+        );
+        assert_eq!(
+            conditions("c")[1].last_transition_time.as_deref(),
+            Some(rfc3339_seconds(t(1)).as_str())
+        );
+        // A later heartbeat changes nothing the conditions say: a keeps the shared copy.
+        inv.apply_heartbeat(hb("a", "a"), t(15));
+        assert!(conditions("a").ptr_eq(&conditions("b")));
+        let lists = || inv.interned.conditions.lists().len();
+        assert_eq!(lists(), 2);
+        // Silent past half the timeout, all three turn Unknown at the same tick: they share
+        // that list, and the next tick drops the Ready lists nobody holds any more.
+        inv.tick(t(46));
+        assert_eq!(inv.get("c").unwrap().ready_status(), Some("Unknown"));
+        assert!(conditions("a").ptr_eq(&conditions("c")));
+        assert!(conditions("b").ptr_eq(&conditions("c")));
+        assert_eq!(lists(), 3);
+        inv.tick(t(47));
+        assert!(conditions("a").ptr_eq(&conditions("c")));
+        assert_eq!(lists(), 1);
     }
 
     #[test]

@@ -465,11 +465,14 @@ mod tests {
         h.metadata.name = Some(name.into());
         h.metadata.labels = Some(BTreeMap::from([("hostgroup".into(), "data".into())]));
         h.status = Some(HostStatus {
-            conditions: Some(vec![Condition {
-                type_: "Ready".into(),
-                status: if ready { "True" } else { "False" }.into(),
-                ..Condition::default()
-            }]),
+            conditions: Some(
+                vec![Condition {
+                    type_: "Ready".into(),
+                    status: if ready { "True" } else { "False" }.into(),
+                    ..Condition::default()
+                }]
+                .into(),
+            ),
             imports: Some(
                 vec![HostWitInterface {
                     namespace: "wasmcloud".into(),

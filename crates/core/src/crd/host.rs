@@ -82,12 +82,13 @@ pub struct HostStatus {
     /// When the host started (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<String>,
+    // The conditions and both interface lists are shared (`SharedList`): hosts of one build
+    // list the same plugins, hosts that turned Ready in the same second have equal conditions,
+    // and the live inventory keeps one copy of each. (Not in the doc comments, which are the
+    // published schema's descriptions.)
     /// Conditions: Reporting, Ready.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub conditions: Option<Vec<Condition>>,
-    // Both lists are shared (`InterfaceList`): hosts of one build list the same plugins, and
-    // the live inventory keeps one copy of each list. (Not in the doc comments, which are the
-    // published schema's descriptions.)
+    pub conditions: Option<ConditionList>,
     /// Interfaces the host's plugins provide to components.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub imports: Option<InterfaceList>,
@@ -100,6 +101,9 @@ pub struct HostStatus {
 /// that run the same plugins hold one copy (the live inventory interns them). Serialized as the
 /// plain list.
 pub type InterfaceList = super::SharedList<HostWitInterface>;
+
+/// A host's conditions, shared like [`InterfaceList`].
+pub type ConditionList = super::SharedList<Condition>;
 
 /// One WIT package's interfaces, as a heartbeat lists them.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]

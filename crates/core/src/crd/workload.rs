@@ -269,7 +269,7 @@ pub struct KubernetesService {
 }
 
 /// A status condition (crossplane-style, as upstream).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[schemars(transform = omit_null)]
 #[serde(rename_all = "camelCase")]
 pub struct Condition {

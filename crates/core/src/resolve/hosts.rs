@@ -262,11 +262,14 @@ mod tests {
             host_id: format!("id-{name}"),
             status: Some(HostStatus {
                 version: Some(version.into()),
-                conditions: Some(vec![Condition {
-                    type_: "Ready".into(),
-                    status: "True".into(),
-                    ..Default::default()
-                }]),
+                conditions: Some(
+                    vec![Condition {
+                        type_: "Ready".into(),
+                        status: "True".into(),
+                        ..Default::default()
+                    }]
+                    .into(),
+                ),
                 ..Default::default()
             }),
             ..Default::default()

@@ -119,10 +119,9 @@ fn host(id: &str) -> Host {
         host_id: id.into(),
         environment: Some("default".into()),
         status: Some(HostStatus {
-            conditions: Some(vec![
-                condition("Reporting", "True"),
-                condition("Ready", "True"),
-            ]),
+            conditions: Some(
+                vec![condition("Reporting", "True"), condition("Ready", "True")].into(),
+            ),
             ..Default::default()
         }),
         ..Default::default()
@@ -164,10 +163,14 @@ impl HostExt for Host {
     }
     fn ready(mut self, s: &str) -> Self {
         let status = self.status.get_or_insert_with(Default::default);
-        for c in status.conditions.iter_mut().flatten() {
-            if c.type_ == "Ready" {
-                c.status = s.into();
+        if let Some(shared) = status.conditions.as_mut() {
+            let mut conditions = shared.to_vec();
+            for c in &mut conditions {
+                if c.type_ == "Ready" {
+                    c.status = s.into();
+                }
             }
+            *shared = conditions.into();
         }
         self
     }
