@@ -29,7 +29,7 @@ use super::status::{encode, encode_bytes, json_body, ApiError, ApiResult, Encode
 use super::table::{self, IncludeObject};
 use super::watch::{self, gone, WatchEncoder, WatchOptions};
 use super::{
-    api_version, host_json, json_bytes, json_response, normalized, ApiState, WatchEvent,
+    api_version, host_json, host_what, json_response, list_body, normalized, ApiState, WatchEvent,
     WatchEventType, KIND, LIST_KIND,
 };
 
@@ -146,69 +146,79 @@ struct ListMetaOut {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct HostListOut<'a> {
+struct HostListHead {
     api_version: String,
     kind: &'static str,
     metadata: ListMetaOut,
-    items: &'a [Host],
 }
 
+/// A host's JSON, with `apiVersion` and `kind` (stored hosts have them; a copy is made only
+/// for one that does not).
+fn write_host(host: &Arc<Host>, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
+    let result = if host.api_version.is_empty() || host.kind.is_empty() {
+        serde_json::to_writer(&mut *buf, &normalized(Host::clone(host)))
+    } else {
+        serde_json::to_writer(&mut *buf, &**host)
+    };
+    result.map_err(|source| EncodeError {
+        what: host_what(host),
+        source,
+    })
+}
+
+/// A list response of `items[range]`, streamed (see `list_body`): the hosts are shared with
+/// the list's snapshot and encoded as the connection takes them.
 fn render_list(
-    items: &[Host],
+    items: Arc<Vec<Arc<Host>>>,
+    range: std::ops::Range<usize>,
     rv: u64,
     cont: Option<String>,
     remaining: Option<u64>,
     out: Output,
     include: IncludeObject,
 ) -> ApiResult<Response> {
+    let metadata = ListMetaOut {
+        resource_version: rv.to_string(),
+        continue_: cont,
+        remaining_item_count: remaining,
+    };
     Ok(match out {
         Output::Json => {
-            let list = HostListOut {
+            let head = HostListHead {
                 api_version: api_version(),
                 kind: LIST_KIND,
-                metadata: ListMetaOut {
-                    resource_version: rv.to_string(),
-                    continue_: cont,
-                    remaining_item_count: remaining,
-                },
-                items,
+                metadata,
             };
-            json_bytes(
-                StatusCode::OK,
-                encode_bytes(|| "the host list".into(), &list)?,
-            )
+            list_body::respond(&head, "items", items, range, write_host)?
         }
         Output::Metadata => {
-            let metadata = ListMetaOut {
-                resource_version: rv.to_string(),
-                continue_: cont,
-                remaining_item_count: remaining,
-            };
-            let list = json!({
+            let head = json!({
                 "kind": "PartialObjectMetadataList",
                 "apiVersion": "meta.k8s.io/v1",
                 "metadata": encode(|| "list metadata".into(), &metadata)?,
-                "items": items
-                    .iter()
-                    .map(table::partial_metadata)
-                    .collect::<Result<Vec<_>, _>>()?,
             });
-            json_response(StatusCode::OK, &list)
+            let item = |h: &Arc<Host>, buf: &mut Vec<u8>| {
+                buf.extend(json_body(&table::partial_metadata(h)?));
+                Ok(())
+            };
+            list_body::respond(&head, "items", items, range, item)?
         }
         Output::Table { v1beta1 } => {
-            let mut t = table::table(
-                items,
+            let mut head = table::table_head(
                 rv,
-                cont.as_deref(),
-                remaining,
-                include,
+                metadata.continue_.as_deref(),
+                metadata.remaining_item_count,
                 true,
-                SystemTime::now(),
-            )?;
+            );
             if v1beta1 {
-                t["apiVersion"] = json!("meta.k8s.io/v1beta1");
+                head["apiVersion"] = json!("meta.k8s.io/v1beta1");
             }
-            json_response(StatusCode::OK, &t)
+            let now = SystemTime::now();
+            let row = move |h: &Arc<Host>, buf: &mut Vec<u8>| {
+                buf.extend(json_body(&table::row(h, include, now)?));
+                Ok(())
+            };
+            list_body::respond(&head, "rows", items, range, row)?
         }
     })
 }
@@ -353,12 +363,7 @@ fn list_hosts(
     } else {
         (None, None)
     };
-    // Only the page is copied (and given its apiVersion and kind).
-    let page: Vec<Host> = items[start..end]
-        .iter()
-        .map(|h| normalized(Host::clone(h)))
-        .collect();
-    render_list(&page, rv, cont, remaining, out, include)
+    render_list(items, start..end, rv, cont, remaining, out, include)
 }
 
 /// `GET /apis/wasmgate.dev/v1alpha1/hosts/{name}`.

@@ -17,6 +17,7 @@
 pub mod auth;
 pub mod discovery;
 pub mod hosts;
+mod list_body;
 pub mod negotiate;
 pub mod openapi;
 pub mod params;

@@ -318,6 +318,22 @@ pub fn table(
     headers: bool,
     now: SystemTime,
 ) -> Result<Value, EncodeError> {
+    let mut t = table_head(resource_version, continue_token, remaining, headers);
+    t["rows"] = hosts
+        .iter()
+        .map(|h| row(h, include, now))
+        .collect::<Result<Vec<_>, _>>()?
+        .into();
+    Ok(t)
+}
+
+/// A Table without its `rows` (a streamed list adds them a chunk at a time).
+pub fn table_head(
+    resource_version: u64,
+    continue_token: Option<&str>,
+    remaining: Option<u64>,
+    headers: bool,
+) -> Value {
     let mut metadata = json!({ "resourceVersion": resource_version.to_string() });
     if let Some(c) = continue_token {
         metadata["continue"] = json!(c);
@@ -330,17 +346,12 @@ pub fn table(
     } else {
         json!([])
     };
-    let rows = hosts
-        .iter()
-        .map(|h| row(h, include, now))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(json!({
+    json!({
         "kind": "Table",
         "apiVersion": "meta.k8s.io/v1",
         "metadata": metadata,
         "columnDefinitions": columns,
-        "rows": rows,
-    }))
+    })
 }
 
 #[cfg(test)]
