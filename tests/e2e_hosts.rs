@@ -27,8 +27,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use support::{
     announce, assert_explain_host, assert_host_selectors, condition, dry_run_manifests, free_port,
-    header, install_wasmgate_rbac, names, poll, register_hosts_apiservice, run_bounded, scenario,
-    start_cluster, ControlPlane, Kubectl, Wasmgate, Watcher, HOST_COLUMNS, HOST_WIDE_COLUMNS,
+    header, install_wasmgate_rbac, names, poll, register_hosts_apiservice, repo_root, run_bounded,
+    scenario, start_cluster, ControlPlane, Kubectl, Wasmgate, Watcher, HOST_COLUMNS,
+    HOST_WIDE_COLUMNS,
 };
 
 /// How long a host may stay silent before it is Ready=False, for this test.
@@ -881,6 +882,56 @@ fn time_it(runs: usize, mut f: impl FnMut()) -> (f64, f64) {
     (median(samples), min)
 }
 
+/// A client identity for curl: the CA it trusts, its certificate and key, and extra headers.
+struct CurlAuth {
+    cacert: String,
+    cert: String,
+    key: String,
+    headers: Vec<&'static str>,
+}
+
+/// Sends `n` requests (`request(i)`: method, URL, JSON body) with curl, 16 in flight, in
+/// batches of 64 (each body written to a file first); every one must succeed.
+fn send_all(
+    work: &Path,
+    n: usize,
+    auth: &CurlAuth,
+    content_type: &str,
+    request: impl Fn(usize) -> (&'static str, String, Value),
+) {
+    let mut config = String::new();
+    for i in 0..n {
+        let (method, url, body) = request(i);
+        let file = work.join(format!("bench-body-{}.json", i % 64));
+        std::fs::write(&file, body.to_string()).unwrap();
+        // Options do not carry over `next`: each transfer names its certificates.
+        if !config.is_empty() {
+            config.push_str("next\n");
+        }
+        config.push_str(&format!(
+            "url = \"{url}\"\nrequest = \"{method}\"\nfail-with-body\ncacert = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\nheader = \"Content-Type: {content_type}\"\ndata-binary = \"@{}\"\noutput = \"/dev/null\"\n",
+            auth.cacert,
+            auth.cert,
+            auth.key,
+            file.display()
+        ));
+        for h in &auth.headers {
+            config.push_str(&format!("header = \"{h}\"\n"));
+        }
+        if i % 64 == 63 || i == n - 1 {
+            // Files are reused: flush this batch before they are rewritten.
+            let cfg = work.join("bench.curl");
+            std::fs::write(&cfg, &config).unwrap();
+            let mut cmd = Command::new("curl");
+            cmd.args(["-sS", "--parallel", "--parallel-max", "16", "-K"])
+                .arg(&cfg);
+            let out = run_bounded(cmd, None, Duration::from_secs(120));
+            assert!(out.success(), "{}", out.describe());
+            config.clear();
+        }
+    }
+}
+
 /// `kubectl get hosts` latency with N hosts (default 10,000; `WASMGATE_BENCH_HOSTS`), through
 /// the aggregator and directly. Run with a release build for representative numbers:
 /// `cargo test --release --test e2e_hosts -- --ignored --nocapture bench`.
@@ -907,47 +958,104 @@ fn bench_get_hosts() {
     // certificate as the aggregator would send them.
     let env = |k: &str| cluster.env[k].clone();
     let url = wasmgate.url("/apis/wasmgate.dev/v1alpha1/hosts");
-    let mut config = String::new();
-    for i in 0..n {
+    let front_proxy = CurlAuth {
+        cacert: wasmgate.ca_file().display().to_string(),
+        cert: env("WASMGATE_FRONT_PROXY_CLIENT_CERT"),
+        key: env("WASMGATE_FRONT_PROXY_CLIENT_KEY"),
+        headers: vec!["X-Remote-User: admin", "X-Remote-Group: system:masters"],
+    };
+    let labels = |i: usize| {
         let group = ["default", "edge", "gpu"][i % 3];
+        serde_json::json!({"hostgroup": group, "zone": format!("z{}", i % 7)})
+    };
+    let host_id = |i: usize| format!("6f1c3c1e-0000-4000-8000-{i:012}");
+    let hostname = |i: usize| format!("10.{}.{}.{}", i / 65536, (i / 256) % 256, i % 256);
+    let status = serde_json::json!({"version": "2.0.1", "osName": "linux", "osArch": "x86_64", "osKernel": "unix",
+        "systemCPUUsage": "12.5", "systemMemoryTotal": 17179869184i64, "systemMemoryFree": 8589934592i64,
+        "componentCount": 4, "workloadCount": 2});
+    send_all(&work, n, &front_proxy, "application/json", |i| {
+        let mut status = status.clone();
+        status["imports"] = serde_json::json!([
+            {"namespace": "wasi", "package": "keyvalue", "version": "0.2.0-draft", "interfaces": ["store", "atomics"]},
+            {"namespace": "wasmcloud", "package": "postgres", "version": "0.1.1-draft", "interfaces": ["query", "types"]}]);
+        status["exports"] = serde_json::json!([
+            {"namespace": "wasmcloud", "package": "messaging", "version": "0.2.0", "interfaces": ["handler"]}]);
         let body = serde_json::json!({
             "apiVersion": "wasmgate.dev/v1alpha1", "kind": "Host",
-            "metadata": {"name": format!("host-{i:05}"), "labels": {"hostgroup": group, "zone": format!("z{}", i % 7)}},
-            "hostId": format!("6f1c3c1e-0000-4000-8000-{i:012}"),
-            "hostname": format!("10.{}.{}.{}", i / 65536, (i / 256) % 256, i % 256),
-            "environment": "prod", "httpPort": 8080,
-            "status": {"version": "2.0.1", "osName": "linux", "osArch": "x86_64", "osKernel": "unix",
-                       "systemCPUUsage": "12.5", "systemMemoryTotal": 17179869184i64, "systemMemoryFree": 8589934592i64,
-                       "componentCount": 4, "workloadCount": 2,
-                       "imports": [{"namespace": "wasi", "package": "keyvalue", "version": "0.2.0-draft", "interfaces": ["store", "atomics"]},
-                                   {"namespace": "wasmcloud", "package": "postgres", "version": "0.1.1-draft", "interfaces": ["query", "types"]}],
-                       "exports": [{"namespace": "wasmcloud", "package": "messaging", "version": "0.2.0", "interfaces": ["handler"]}]}
+            "metadata": {"name": format!("host-{i:05}"), "labels": labels(i)},
+            "hostId": host_id(i), "hostname": hostname(i), "environment": "prod", "httpPort": 8080,
+            "status": status,
         });
-        let file = work.join(format!("bench-host-{}.json", i % 64));
-        std::fs::write(&file, body.to_string()).unwrap();
-        // Options do not carry over `next`: each transfer names its certificates.
-        if !config.is_empty() {
-            config.push_str("next\n");
-        }
-        config.push_str(&format!(
-            "url = \"{url}\"\nrequest = \"POST\"\nfail-with-body\ncacert = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\nheader = \"Content-Type: application/json\"\nheader = \"X-Remote-User: admin\"\nheader = \"X-Remote-Group: system:masters\"\ndata-binary = \"@{}\"\noutput = \"/dev/null\"\n",
-            wasmgate.ca_file().display(),
-            env("WASMGATE_FRONT_PROXY_CLIENT_CERT"),
-            env("WASMGATE_FRONT_PROXY_CLIENT_KEY"),
-            file.display()
-        ));
-        if i % 64 == 63 || i == n - 1 {
-            // Files are reused: flush this batch before they are rewritten.
-            let cfg = work.join("bench.curl");
-            std::fs::write(&cfg, &config).unwrap();
-            let mut cmd = Command::new("curl");
-            cmd.args(["-sS", "--parallel", "--parallel-max", "16", "-K"])
-                .arg(&cfg);
-            let out = run_bounded(cmd, None, Duration::from_secs(120));
-            assert!(out.success(), "{}", out.describe());
-            config.clear();
-        }
-    }
+        ("POST", url.clone(), body)
+    });
+
+    // The same hosts as upstream's Host CRD holds them (in etcd, through kube-apiserver), for
+    // the comparison the issue asks for: created, then their status written (a subresource),
+    // with the admin's client certificate.
+    let crd = repo_root().join("tests/fixtures/upstream-crds/runtime.wasmcloud.dev_hosts.yaml");
+    kubectl.ok(&["apply", "-f", &crd.display().to_string()], None);
+    kubectl.ok(
+        &[
+            "wait",
+            "--for=condition=established",
+            "--timeout=60s",
+            "crd/hosts.runtime.wasmcloud.dev",
+        ],
+        None,
+    );
+    // Established comes a moment before the resource is served.
+    poll(
+        "upstream's Host CRD served",
+        Duration::from_secs(60),
+        Duration::from_millis(200),
+        || {
+            let out = kubectl.run(
+                &[
+                    "get",
+                    "--raw",
+                    "/apis/runtime.wasmcloud.dev/v1alpha1/hosts?limit=1",
+                ],
+                None,
+            );
+            if out.success() {
+                Ok(())
+            } else {
+                Err(out.describe())
+            }
+        },
+    );
+    // Upstream's Host is namespaced.
+    let crs = format!(
+        "{}/apis/runtime.wasmcloud.dev/v1alpha1/namespaces/default/hosts",
+        cluster.apiserver_url
+    );
+    let admin = CurlAuth {
+        cacert: env("WASMGATE_CA_CERT"),
+        cert: env("WASMGATE_ADMIN_CERT"),
+        key: env("WASMGATE_ADMIN_KEY"),
+        headers: Vec::new(),
+    };
+    send_all(&work, n, &admin, "application/json", |i| {
+        let body = serde_json::json!({
+            "apiVersion": "runtime.wasmcloud.dev/v1alpha1", "kind": "Host",
+            "metadata": {"name": format!("host-{i:05}"), "labels": labels(i)},
+            "hostId": host_id(i), "hostname": hostname(i), "environment": "prod", "httpPort": 8080,
+        });
+        ("POST", crs.clone(), body)
+    });
+    let ready = serde_json::json!([
+        {"type": "Reporting", "status": "True", "reason": "Available", "lastTransitionTime": "2026-12-05T00:00:00Z"},
+        {"type": "Ready", "status": "True", "reason": "Available", "lastTransitionTime": "2026-12-05T00:00:00Z"}]);
+    send_all(&work, n, &admin, "application/merge-patch+json", |i| {
+        let mut status = status.clone();
+        status["conditions"] = ready.clone();
+        status["lastSeen"] = "2026-12-05T00:00:00Z".into();
+        (
+            "PATCH",
+            format!("{crs}/host-{i:05}/status"),
+            serde_json::json!({ "status": status }),
+        )
+    });
     let count = kubectl.ok(
         &["get", "--raw", "/apis/wasmgate.dev/v1alpha1/hosts?limit=1"],
         None,
@@ -989,9 +1097,50 @@ fn bench_get_hosts() {
             kubectl.ok(&["get", "hosts", "-l", "hostgroup=edge"], None);
         },
     );
-    let fp_cert = env("WASMGATE_FRONT_PROXY_CLIENT_CERT");
-    let fp_key = env("WASMGATE_FRONT_PROXY_CLIENT_KEY");
-    let ca = wasmgate.ca_file().display().to_string();
+    // Upstream's Host CRD holding the same hosts, same run.
+    let crd_count = kubectl.ok(
+        &[
+            "get",
+            "--raw",
+            "/apis/runtime.wasmcloud.dev/v1alpha1/hosts?limit=1",
+        ],
+        None,
+    );
+    let v: Value = serde_json::from_str(&crd_count.stdout).unwrap();
+    assert_eq!(
+        v["metadata"]["remainingItemCount"].as_u64(),
+        Some(n as u64 - 1)
+    );
+    measure(
+        "kubectl get hosts.runtime.wasmcloud.dev (upstream's CRD, Table, 500 per page)",
+        &mut || {
+            let out = kubectl.ok(&["get", "hosts.runtime.wasmcloud.dev"], None);
+            assert_eq!(out.stdout.lines().count(), n + 1);
+        },
+    );
+    measure(
+        "kubectl get hosts.runtime.wasmcloud.dev -o json (upstream's CRD, JSON, 500 per page)",
+        &mut || {
+            kubectl.ok(&["get", "hosts.runtime.wasmcloud.dev", "-o", "json"], None);
+        },
+    );
+    for (label, path) in [
+        (
+            "a page of 500 through kube-apiserver, wasmgate (JSON)",
+            "/apis/wasmgate.dev/v1alpha1/hosts?limit=500",
+        ),
+        (
+            "a page of 500 through kube-apiserver, upstream's CRD (JSON)",
+            "/apis/runtime.wasmcloud.dev/v1alpha1/hosts?limit=500",
+        ),
+    ] {
+        measure(label, &mut || {
+            kubectl.ok(&["get", "--raw", path], None);
+        });
+    }
+    let fp_cert = front_proxy.cert.clone();
+    let fp_key = front_proxy.key.clone();
+    let ca = front_proxy.cacert.clone();
     for (label, accept) in [
         (
             "direct list, Table (curl, one request)",
