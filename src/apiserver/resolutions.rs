@@ -24,7 +24,7 @@ use super::selectors::{FieldRequirement, FieldSelector, LabelSelector};
 use super::status::{encode, json_body, ApiError, ApiResult, EncodeError};
 use super::table::{since, IncludeObject};
 use super::watch::{self, gone, WatchEncoder, WatchOptions};
-use super::{json_response, ApiState};
+use super::{json_response, list_body, ApiState};
 
 /// Fields a field selector may name.
 pub const FIELD_LABELS: [&str; 5] = [
@@ -162,67 +162,96 @@ fn table(
     v1beta1: bool,
 ) -> Result<Value, EncodeError> {
     let now = SystemTime::now();
+    let mut t = table_head(rv, continue_token, headers, v1beta1);
+    t["rows"] = items
+        .iter()
+        .map(|r| row(r, include, now))
+        .collect::<Result<Vec<Value>, EncodeError>>()?
+        .into();
+    Ok(t)
+}
+
+/// A Table without its `rows` (a streamed list adds them a chunk at a time).
+fn table_head(rv: u64, continue_token: Option<&str>, headers: bool, v1beta1: bool) -> Value {
     let mut metadata = json!({ "resourceVersion": rv.to_string() });
     if let Some(c) = continue_token {
         metadata["continue"] = json!(c);
     }
-    let rows = items
-        .iter()
-        .map(|r| {
-            let mut row = json!({ "cells": cells(r, now) });
-            match include {
-                IncludeObject::None => {}
-                IncludeObject::Object => row["object"] = to_json(r)?,
-                IncludeObject::Metadata => row["object"] = partial_metadata(r)?,
-            }
-            Ok(row)
-        })
-        .collect::<Result<Vec<Value>, EncodeError>>()?;
-    Ok(json!({
+    json!({
         "kind": "Table",
         "apiVersion": if v1beta1 { "meta.k8s.io/v1beta1" } else { "meta.k8s.io/v1" },
         "metadata": metadata,
         "columnDefinitions": if headers { column_definitions() } else { json!([]) },
-        "rows": rows,
-    }))
+    })
 }
 
-fn render(
-    items: &[Arc<WorkloadResolution>],
+/// One Table row.
+fn row(
+    r: &WorkloadResolution,
+    include: IncludeObject,
+    now: SystemTime,
+) -> Result<Value, EncodeError> {
+    let mut row = json!({ "cells": cells(r, now) });
+    match include {
+        IncludeObject::None => {}
+        IncludeObject::Object => row["object"] = to_json(r)?,
+        IncludeObject::Metadata => row["object"] = partial_metadata(r)?,
+    }
+    Ok(row)
+}
+
+/// A list response, streamed (see `list_body`): the resolutions are shared with the store and
+/// encoded as the connection takes them.
+fn render_list(
+    items: Vec<Arc<WorkloadResolution>>,
     rv: u64,
     continue_token: Option<&str>,
     out: Output,
     include: IncludeObject,
-) -> Result<Value, EncodeError> {
-    Ok(match out {
-        Output::Table { v1beta1 } => table(items, rv, continue_token, include, true, v1beta1)?,
-        Output::Json | Output::Metadata => {
-            let mut metadata = json!({ "resourceVersion": rv.to_string() });
-            if let Some(c) = continue_token {
-                metadata["continue"] = json!(c);
-            }
-            let (api_version, kind, items) = if out == Output::Json {
-                (
-                    crate::crd::resolution::api_version(),
-                    LIST_KIND,
-                    items
-                        .iter()
-                        .map(|r| to_json(r))
-                        .collect::<Result<Vec<_>, _>>()?,
-                )
-            } else {
-                (
-                    "meta.k8s.io/v1".to_string(),
-                    "PartialObjectMetadataList",
-                    items
-                        .iter()
-                        .map(|r| partial_metadata(r))
-                        .collect::<Result<Vec<_>, _>>()?,
-                )
+) -> Result<Response, EncodeError> {
+    let range = 0..items.len();
+    let items = Arc::new(items);
+    let mut metadata = json!({ "resourceVersion": rv.to_string() });
+    if let Some(c) = continue_token {
+        metadata["continue"] = json!(c);
+    }
+    match out {
+        Output::Table { v1beta1 } => {
+            let head = table_head(rv, continue_token, true, v1beta1);
+            let now = SystemTime::now();
+            let encode = move |r: &Arc<WorkloadResolution>, buf: &mut Vec<u8>| {
+                buf.extend(json_body(&row(r, include, now)?));
+                Ok(())
             };
-            json!({"kind": kind, "apiVersion": api_version, "metadata": metadata, "items": items})
+            list_body::respond(&head, "rows", items, range, encode)
         }
-    })
+        Output::Json => {
+            let head = json!({
+                "kind": LIST_KIND,
+                "apiVersion": crate::crd::resolution::api_version(),
+                "metadata": metadata,
+            });
+            let encode = |r: &Arc<WorkloadResolution>, buf: &mut Vec<u8>| {
+                serde_json::to_writer(&mut *buf, &**r).map_err(|source| EncodeError {
+                    what: what(r),
+                    source,
+                })
+            };
+            list_body::respond(&head, "items", items, range, encode)
+        }
+        Output::Metadata => {
+            let head = json!({
+                "kind": "PartialObjectMetadataList",
+                "apiVersion": "meta.k8s.io/v1",
+                "metadata": metadata,
+            });
+            let encode = |r: &Arc<WorkloadResolution>, buf: &mut Vec<u8>| {
+                buf.extend(json_body(&partial_metadata(r)?));
+                Ok(())
+            };
+            list_body::respond(&head, "items", items, range, encode)
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -285,10 +314,7 @@ fn list(
             ));
         }
     }
-    Ok(json_response(
-        StatusCode::OK,
-        &render(&items, rv, token.as_deref(), out, include)?,
-    ))
+    Ok(render_list(items, rv, token.as_deref(), out, include)?)
 }
 
 fn get_one(
