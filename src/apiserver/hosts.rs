@@ -492,9 +492,13 @@ impl Encoder {
         Some(self.line(kind, &host))
     }
 
-    fn added(&mut self, host: &Host) -> Bytes {
+    fn added(&mut self, host: &Arc<Host>) -> Bytes {
         if let Some(n) = &host.metadata.name {
             self.present.insert(n.clone());
+        }
+        if host.api_version.is_empty() || host.kind.is_empty() {
+            let host = normalized(Host::clone(host));
+            return self.line("ADDED", &host);
         }
         self.line("ADDED", host)
     }
@@ -502,6 +506,11 @@ impl Encoder {
 
 impl WatchEncoder for Encoder {
     type Event = WatchEvent;
+    type Object = Arc<Host>;
+
+    fn added(&mut self, host: &Arc<Host>) -> Bytes {
+        Encoder::added(self, host)
+    }
 
     fn resource_version(ev: &WatchEvent) -> u64 {
         rv_of(&ev.object)
@@ -547,20 +556,17 @@ fn watch(
     };
 
     // What to send first, where live events start, and the receiver.
-    let mut first: Vec<Bytes> = Vec::new();
+    let mut first = watch::First::default();
     let initial = options.initial_events();
     let (rx, last_rv) = if options.from_now() {
         let (_, rx) = s.inventory.watch(None).map_err(gone)?;
         let (hosts, list_rv) = s.inventory.list();
         if initial {
-            for h in &hosts {
-                if enc.sel.matches(h) {
-                    let h = normalized(Host::clone(h));
-                    first.push(enc.added(&h));
-                }
-            }
+            first.initial = hosts.into_iter().filter(|h| enc.sel.matches(h)).collect();
             if options.send_initial == Some(true) {
-                first.push(WatchEncoder::bookmark(&mut enc, list_rv, true));
+                first
+                    .lines
+                    .push(WatchEncoder::bookmark(&mut enc, list_rv, true));
             }
         } else {
             seed_present(&mut enc, &hosts);
@@ -581,7 +587,7 @@ fn watch(
             }
             last = r;
             if let Some(line) = enc.event(ev) {
-                first.push(line);
+                first.lines.push(line);
             }
         }
         (rx, last)

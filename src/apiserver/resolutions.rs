@@ -525,6 +525,11 @@ impl Encoder {
 
 impl WatchEncoder for Encoder {
     type Event = ResolutionEvent;
+    type Object = Arc<WorkloadResolution>;
+
+    fn added(&mut self, r: &Arc<WorkloadResolution>) -> Bytes {
+        self.line("ADDED", r)
+    }
 
     fn resource_version(ev: &ResolutionEvent) -> u64 {
         ev.resource_version()
@@ -569,19 +574,22 @@ fn watch(
         headers_sent: false,
     };
     let initial = options.initial_events();
-    let mut first = Vec::new();
+    let mut first = watch::First::default();
     let (rx, last_rv) = if options.from_now() {
         let (_, rx) = store.watch(None).map_err(gone)?;
         let (items, list_rv) = store.list(namespace);
-        let matching: Vec<_> = items.iter().filter(|r| enc.filter.matches(r)).collect();
-        for r in matching {
-            enc.present.insert(key(r));
-            if initial {
-                first.push(enc.line("ADDED", r));
-            }
+        let matching: Vec<_> = items
+            .into_iter()
+            .filter(|r| enc.filter.matches(r))
+            .collect();
+        enc.present.extend(matching.iter().map(|r| key(r)));
+        if initial {
+            first.initial = matching;
         }
         if options.send_initial == Some(true) {
-            first.push(WatchEncoder::bookmark(&mut enc, list_rv, true));
+            first
+                .lines
+                .push(WatchEncoder::bookmark(&mut enc, list_rv, true));
         }
         (rx, list_rv)
     } else {
@@ -597,7 +605,7 @@ fn watch(
         for ev in &replay {
             last = last.max(ev.resource_version());
             if let Some(line) = enc.event(ev) {
-                first.push(line);
+                first.lines.push(line);
             }
         }
         (rx, last)

@@ -161,19 +161,41 @@ pub trait WatchEncoder: Send + 'static {
     type Event: Clone + Send + 'static;
     /// The event's resourceVersion (0: unknown).
     fn resource_version(ev: &Self::Event) -> u64;
+    /// A stored object, as a watch's initial events list them.
+    type Object: Send + Sync + 'static;
     /// The line for an event, if this watcher sees it (selectors, namespace).
     fn event(&mut self, ev: &Self::Event) -> Option<Bytes>;
+    /// The ADDED line of an initial object (one that matches the watcher's selectors).
+    fn added(&mut self, object: &Self::Object) -> Bytes;
     /// A BOOKMARK line at `rv`.
     fn bookmark(&mut self, rv: u64, initial_events_end: bool) -> Bytes;
 }
 
-/// The streaming response of a watch: `first` (initial objects or replayed events), then live
+/// What a watch sends before its live events.
+pub struct First<T> {
+    /// The current objects, sent as ADDED: shared with the store and encoded one at a time as
+    /// the client takes them, so a watch of 100,000 objects never holds all their lines.
+    pub initial: Vec<T>,
+    /// Lines sent after them (replayed events; the initial-events-end BOOKMARK).
+    pub lines: Vec<Bytes>,
+}
+
+impl<T> Default for First<T> {
+    fn default() -> Self {
+        Self {
+            initial: Vec::new(),
+            lines: Vec::new(),
+        }
+    }
+}
+
+/// The streaming response of a watch: `first` (initial objects, replayed events), then live
 /// events from `rx` after `last_rv`, bookmarks when asked for, until the timeout, the client
 /// leaving, or the watcher falling behind (an ERROR 410 line, so that the client re-lists).
 pub fn respond<E: WatchEncoder>(
     rx: broadcast::Receiver<E::Event>,
     enc: E,
-    first: Vec<Bytes>,
+    first: First<E::Object>,
     last_rv: u64,
     options: WatchOptions,
 ) -> Response {
@@ -196,11 +218,17 @@ async fn pump<E: WatchEncoder>(
     mut rx: broadcast::Receiver<E::Event>,
     tx: mpsc::Sender<Bytes>,
     mut enc: E,
-    first: Vec<Bytes>,
+    first: First<E::Object>,
     mut last_rv: u64,
     options: WatchOptions,
 ) {
-    for line in first {
+    for object in &first.initial {
+        if tx.send(enc.added(object)).await.is_err() {
+            return;
+        }
+    }
+    drop(first.initial);
+    for line in first.lines {
         if tx.send(line).await.is_err() {
             return;
         }
