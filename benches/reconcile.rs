@@ -131,7 +131,7 @@ fn workload(i: usize, policy: &Policy, distinct: bool) -> (ObjectKey, AdmittedOb
         .collect();
         worlds.insert(
             name.clone(),
-            WorldState::Known(ComponentWorld::new(imports, vec![])),
+            WorldState::Known(ComponentWorld::new(imports, vec![]).into()),
         );
         components.push(WorkloadComponent {
             name,

@@ -128,7 +128,7 @@ fn workload(components: usize) -> (WorkloadSpec, BTreeMap<String, WorldState>) {
         }
         worlds.insert(
             name.clone(),
-            WorldState::Known(ComponentWorld::new(imports, exports)),
+            WorldState::Known(ComponentWorld::new(imports, exports).into()),
         );
         list.push(WorkloadComponent {
             name,

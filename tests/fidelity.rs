@@ -1109,7 +1109,7 @@ fn judge_wasmgate(case: &Case) -> WasmgateVerdict {
     for c in &case.components {
         let w = wasmgate::wit::decode_component(&c.bytes)
             .unwrap_or_else(|e| panic!("wasmgate decodes {}: {e}", c.name));
-        worlds.insert(c.name.clone(), WorldState::Known(w));
+        worlds.insert(c.name.clone(), WorldState::Known(w.into()));
     }
     let policy = Policy::default();
     let input = ResolveInput {

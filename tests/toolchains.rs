@@ -259,7 +259,7 @@ fn wasmgate_verdict(name: &str, world: &ComponentWorld, case: &Case) -> Report {
         }),
         ..Default::default()
     };
-    let worlds = BTreeMap::from([(name.to_string(), WorldState::Known(world.clone()))]);
+    let worlds = BTreeMap::from([(name.to_string(), WorldState::Known(world.clone().into()))]);
     let hosts = Hosts::new(vec![host(case.host_has_keyvalue)]);
     let policy = Policy::default();
     resolve(&ResolveInput {

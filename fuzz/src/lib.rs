@@ -90,7 +90,7 @@ fn workload_spec() -> &'static WorkloadSpec {
 pub fn resolve_world(world: ComponentWorld) {
     let policy = Policy::default();
     let worlds: BTreeMap<String, WorldState> =
-        [("api".to_string(), WorldState::Known(world))].into();
+        [("api".to_string(), WorldState::Known(world.into()))].into();
     let defaulted = apply_defaults(workload_spec(), &worlds, &policy);
     for spec in [workload_spec(), &defaulted.spec] {
         let report = resolve(&ResolveInput {

@@ -256,7 +256,7 @@ impl WorldResolver {
         let key = format!("{WIT_ANNOTATION_PREFIX}{}", c.name);
         if let Some(text) = annotations.get(&key) {
             return match self.parse(text).await {
-                Ok(world) => (WorldState::Known((*world).clone()), None, Some(world)),
+                Ok(world) => (WorldState::Known(world.clone()), None, Some(world)),
                 Err(e) => (
                     WorldState::Invalid(format!("annotation {key}: {e}")),
                     None,
@@ -275,11 +275,7 @@ impl WorldResolver {
         for source in &self.sources {
             match source.lookup(req).await {
                 Ok(Some(found)) => {
-                    return (
-                        WorldState::Known((*found.world).clone()),
-                        found.pinned,
-                        None,
-                    )
+                    return (WorldState::Known(found.world.clone()), found.pinned, None)
                 }
                 Ok(None) => continue,
                 Err(SourceError::Invalid { image, source }) => {
@@ -306,7 +302,7 @@ impl WorldResolver {
             .remembered
             .get(&(namespace.to_string(), c.image.to_string()));
         if let Some(world) = remembered {
-            return (WorldState::Known((*world).clone()), None, None);
+            return (WorldState::Known(world), None, None);
         }
         if let Some(why) = unavailable {
             return (WorldState::Unknown(why), None, None);

@@ -514,12 +514,15 @@ mod tests {
         };
         let worlds = BTreeMap::from([(
             "api".to_string(),
-            WorldState::Known(ComponentWorld::new(
-                vec![WorldItemRef::Interface(
-                    "wasmcloud:postgres/query@0.2.0".parse().unwrap(),
-                )],
-                vec![],
-            )),
+            WorldState::Known(
+                ComponentWorld::new(
+                    vec![WorldItemRef::Interface(
+                        "wasmcloud:postgres/query@0.2.0".parse().unwrap(),
+                    )],
+                    vec![],
+                )
+                .into(),
+            ),
         )]);
         let defaulted = apply_defaults(&spec, &worlds, &Policy::default());
         let key = ObjectKey {
@@ -643,12 +646,15 @@ mod tests {
         let mut other = prepared.clone();
         other.worlds.insert(
             "api".into(),
-            WorldState::Known(ComponentWorld::new(
-                vec![WorldItemRef::Interface(
-                    "wasmcloud:postgres/query@0.1.1-draft".parse().unwrap(),
-                )],
-                vec![],
-            )),
+            WorldState::Known(
+                ComponentWorld::new(
+                    vec![WorldItemRef::Interface(
+                        "wasmcloud:postgres/query@0.1.1-draft".parse().unwrap(),
+                    )],
+                    vec![],
+                )
+                .into(),
+            ),
         );
         core.upsert(named("other"), object.clone(), other, meta(1), now);
         core.upsert(key.clone(), object, prepared, meta(1), now);

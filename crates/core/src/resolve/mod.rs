@@ -35,8 +35,9 @@ pub const SERVICE_KEY: &str = "service";
 /// What is known about one component's world.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WorldState {
-    /// Decoded or parsed.
-    Known(ComponentWorld),
+    /// Decoded or parsed; shared with the caches that hold it (a review of a workload whose
+    /// worlds are cached copies a pointer per component, not its world).
+    Known(Arc<ComponentWorld>),
     /// No source could provide it (no annotation, mapping or registry); imports go unchecked.
     Unknown(String),
     /// The source exists but is broken (invalid WIT, not a component).
@@ -251,7 +252,7 @@ impl<'a> Resolver<'a> {
 
     fn worlds(&self) -> impl Iterator<Item = (&'a str, &'a ComponentWorld)> {
         self.input.worlds.iter().filter_map(|(name, w)| match w {
-            WorldState::Known(world) => Some((name.as_str(), world)),
+            WorldState::Known(world) => Some((name.as_str(), &**world)),
             _ => None,
         })
     }

@@ -43,7 +43,7 @@ fn world(imports: &[&str], exports: &[&str]) -> WorldState {
 
 /// A known world from world items.
 fn world_items(imports: Vec<WorldItemRef>, exports: Vec<WorldItemRef>) -> WorldState {
-    WorldState::Known(ComponentWorld::new(imports, exports))
+    WorldState::Known(ComponentWorld::new(imports, exports).into())
 }
 
 fn strings(v: &[&str]) -> Vec<String> {
@@ -2885,7 +2885,9 @@ fn types_only_imports_need_nothing() {
     let mut w = ComponentWorld::new(vec![item("acme:shapes/types@1.0.0")], vec![]);
     w.types_only
         .insert("acme:shapes/types@1.0.0".parse().expect("ref"));
-    let report = Case::new().with("app", WorldState::Known(w)).resolve();
+    let report = Case::new()
+        .with("app", WorldState::Known(w.into()))
+        .resolve();
     assert_clean(&report);
 }
 
@@ -3067,7 +3069,7 @@ fn an_entry_held_through_an_export_needs_a_plugin_advertising_all_of_it() {
     w.types_only
         .insert("acme:msg/types@0.2.0".parse().expect("ref"));
     let with_types = Case::new()
-        .with("api", WorldState::Known(w))
+        .with("api", WorldState::Known(w.into()))
         .entry(entry("acme:msg", &["handler", "types"]).version("0.2.0"))
         .hosts(vec![host("h1")
             .offers("acme:msg", Some("0.2.0"), &["consumer"])
@@ -3122,7 +3124,7 @@ fn an_export_whose_entry_does_not_bind_is_only_uncalled() {
     w.types_only
         .insert("acme:msg/types@0.2.0".parse().expect("ref"));
     let report = Case::new()
-        .with("c0", WorldState::Known(w))
+        .with("c0", WorldState::Known(w.into()))
         .entry(entry("acme:msg", &["handler", "types"]).version("0.3.0"))
         .resolve();
     assert!(report.allowed(), "{report:#?}");
