@@ -13,6 +13,23 @@ use serde::Serialize;
 
 use super::status::{encode_bytes, EncodeError};
 
+/// A list's `metadata`: its resourceVersion, and the `continue` token and remaining count of a
+/// page that is not the last.
+pub(crate) fn list_meta(
+    resource_version: u64,
+    continue_token: Option<&str>,
+    remaining: Option<u64>,
+) -> serde_json::Value {
+    let mut metadata = serde_json::json!({ "resourceVersion": resource_version.to_string() });
+    if let Some(c) = continue_token {
+        metadata["continue"] = c.into();
+    }
+    if let Some(r) = remaining {
+        metadata["remainingItemCount"] = r.into();
+    }
+    metadata
+}
+
 /// Items are encoded until a chunk holds this much (then it is sent).
 const CHUNK_BYTES: usize = 64 * 1024;
 

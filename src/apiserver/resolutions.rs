@@ -173,10 +173,7 @@ fn table(
 
 /// A Table without its `rows` (a streamed list adds them a chunk at a time).
 fn table_head(rv: u64, continue_token: Option<&str>, headers: bool, v1beta1: bool) -> Value {
-    let mut metadata = json!({ "resourceVersion": rv.to_string() });
-    if let Some(c) = continue_token {
-        metadata["continue"] = json!(c);
-    }
+    let metadata = list_body::list_meta(rv, continue_token, None);
     json!({
         "kind": "Table",
         "apiVersion": if v1beta1 { "meta.k8s.io/v1beta1" } else { "meta.k8s.io/v1" },
@@ -211,10 +208,6 @@ fn render_list(
 ) -> Result<Response, EncodeError> {
     let range = 0..items.len();
     let items = Arc::new(items);
-    let mut metadata = json!({ "resourceVersion": rv.to_string() });
-    if let Some(c) = continue_token {
-        metadata["continue"] = json!(c);
-    }
     match out {
         Output::Table { v1beta1 } => {
             let head = table_head(rv, continue_token, true, v1beta1);
@@ -229,7 +222,7 @@ fn render_list(
             let head = json!({
                 "kind": LIST_KIND,
                 "apiVersion": crate::crd::resolution::api_version(),
-                "metadata": metadata,
+                "metadata": list_body::list_meta(rv, continue_token, None),
             });
             let encode = |r: &Arc<WorkloadResolution>, buf: &mut Vec<u8>| {
                 serde_json::to_writer(&mut *buf, &**r).map_err(|source| EncodeError {
@@ -243,7 +236,7 @@ fn render_list(
             let head = json!({
                 "kind": "PartialObjectMetadataList",
                 "apiVersion": "meta.k8s.io/v1",
-                "metadata": metadata,
+                "metadata": list_body::list_meta(rv, continue_token, None),
             });
             let encode = |r: &Arc<WorkloadResolution>, buf: &mut Vec<u8>| {
                 buf.extend(json_body(&partial_metadata(r)?));

@@ -334,13 +334,7 @@ pub fn table_head(
     remaining: Option<u64>,
     headers: bool,
 ) -> Value {
-    let mut metadata = json!({ "resourceVersion": resource_version.to_string() });
-    if let Some(c) = continue_token {
-        metadata["continue"] = json!(c);
-    }
-    if let Some(r) = remaining {
-        metadata["remainingItemCount"] = json!(r);
-    }
+    let metadata = super::list_body::list_meta(resource_version, continue_token, remaining);
     let columns = if headers {
         column_definitions()
     } else {
