@@ -224,8 +224,17 @@ impl WorldResolver {
     /// image): the Workloads a replica set stamps out lack the template's annotations.
     pub fn remember(&self, namespace: &str, learned: &[(String, Arc<ComponentWorld>)]) {
         for (image, world) in learned {
-            self.remembered
-                .insert((namespace.to_string(), image.clone()), world.clone());
+            let key = (namespace.to_string(), image.clone());
+            // Every admitted review of an object remembers its worlds again: a lookup (which
+            // also marks the entry used) is much cheaper than moka's insert.
+            if self
+                .remembered
+                .get(&key)
+                .is_some_and(|known| Arc::ptr_eq(&known, world))
+            {
+                continue;
+            }
+            self.remembered.insert(key, world.clone());
         }
     }
 

@@ -33,22 +33,23 @@ pub fn image_pull_policy_default(image: &str) -> &'static str {
 
 /// What the components import from one routing target (an unnamed package or a named entry).
 #[derive(Default)]
-struct Demand {
-    /// The interfaces each importing component imports.
-    by_component: BTreeMap<String, BTreeSet<String>>,
+struct Demand<'w> {
+    /// The interfaces each importing component imports (borrowed from the worlds: this runs
+    /// on every review).
+    by_component: BTreeMap<&'w str, BTreeSet<&'w str>>,
     /// The interfaces every importing component imports: the only ones an entry may be
     /// completed with, because a host up to 2.7 binds an entry only for a component that holds
     /// every interface it lists (wash-runtime 2.7.0 `engine/workload.rs` `bind_plugins`), so
     /// listing one a component lacks would unbind the entry for that component.
-    common: BTreeSet<String>,
+    common: BTreeSet<&'w str>,
 }
 
-impl Demand {
-    fn add(&mut self, component: &str, r: &InterfaceRef) {
+impl<'w> Demand<'w> {
+    fn add(&mut self, component: &'w str, r: &'w InterfaceRef) {
         self.by_component
-            .entry(component.to_string())
+            .entry(component)
             .or_default()
-            .insert(r.interface.clone());
+            .insert(r.interface.as_str());
     }
 
     fn finish(&mut self) {
@@ -90,7 +91,10 @@ pub fn apply_defaults(
     let mut notes = pulled.notes;
     notes.append(&mut entries.notes);
     Defaulted {
-        spec: entries.spec,
+        spec: WorkloadSpec {
+            host_interfaces: entries.host_interfaces,
+            ..pulled.spec
+        },
         notes,
     }
 }
@@ -106,18 +110,22 @@ pub fn apply_defaults_checked(
 ) -> Defaulted {
     let pulled = pull_policy_defaults(spec);
     let mut entries = entry_defaults(&pulled.spec, worlds, policy);
-    if entries.spec.host_interfaces == pulled.spec.host_interfaces {
+    if entries.host_interfaces == pulled.spec.host_interfaces {
         return pulled;
     }
+    let defaulted = WorkloadSpec {
+        host_interfaces: entries.host_interfaces,
+        ..pulled.spec.clone()
+    };
     let before = judge(&pulled.spec);
-    let after = judge(&entries.spec);
+    let after = judge(&defaulted);
     if resolves_worse(&after, &before) {
         return pulled;
     }
     let mut notes = pulled.notes;
     notes.append(&mut entries.notes);
     Defaulted {
-        spec: entries.spec,
+        spec: defaulted,
         notes,
     }
 }
@@ -156,18 +164,25 @@ fn pull_policy_defaults(spec: &WorkloadSpec) -> Defaulted {
     Defaulted { spec: out, notes }
 }
 
-/// Entries for plugins that need no configuration, and entries' interfaces completed.
+/// The `hostInterfaces` a spec defaults to, and a note per default.
+struct EntryDefaults {
+    host_interfaces: Option<Vec<HostInterface>>,
+    notes: Vec<String>,
+}
+
+/// Entries for plugins that need no configuration, and entries' interfaces completed (only
+/// the entries are copied, not the spec: this runs on every review).
 fn entry_defaults(
     spec: &WorkloadSpec,
     worlds: &BTreeMap<String, WorldState>,
     policy: &Policy,
-) -> Defaulted {
-    let mut out = spec.clone();
+) -> EntryDefaults {
+    let mut host_interfaces = spec.host_interfaces.clone();
     let mut notes = Vec::new();
     // What the components need from plugins, by package (unnamed) or by label (named).
-    let mut unnamed: BTreeMap<(String, String), Demand> = BTreeMap::new();
+    let mut unnamed: BTreeMap<(&str, &str), Demand> = BTreeMap::new();
     // Keyed by label and package: one label may name entries of several packages.
-    let mut named: BTreeMap<(String, String, String), Demand> = BTreeMap::new();
+    let mut named: BTreeMap<(&str, &str, &str), Demand> = BTreeMap::new();
     for (me, state) in worlds {
         let WorldState::Known(world) = state else {
             continue;
@@ -182,14 +197,14 @@ fn entry_defaults(
                         continue;
                     }
                     unnamed
-                        .entry((r.package.namespace.clone(), r.package.name.clone()))
+                        .entry((r.package.namespace.as_str(), r.package.name.as_str()))
                         .or_default()
                         .add(me, r);
                 }
                 WorldItemRef::Named { name, interface } => {
                     let p = &interface.package;
                     named
-                        .entry((name.clone(), p.namespace.clone(), p.name.clone()))
+                        .entry((name.as_str(), p.namespace.as_str(), p.name.as_str()))
                         .or_default()
                         .add(me, interface);
                 }
@@ -200,7 +215,7 @@ fn entry_defaults(
 
     unnamed.values_mut().for_each(Demand::finish);
     named.values_mut().for_each(Demand::finish);
-    let entries = out.host_interfaces.get_or_insert_with(Vec::new);
+    let entries = host_interfaces.get_or_insert_with(Vec::new);
     let complete = |entry: &mut HostInterface, demand: &Demand, notes: &mut Vec<String>| {
         let label = match entry.name.as_deref() {
             Some(n) if !n.is_empty() => format!("{n:?}"),
@@ -209,8 +224,8 @@ fn entry_defaults(
         let missing: Vec<String> = demand
             .common
             .iter()
-            .filter(|i| !entry.interfaces.contains(i))
-            .cloned()
+            .filter(|i| !entry.interfaces.iter().any(|have| have == **i))
+            .map(|i| i.to_string())
             .collect();
         if !missing.is_empty() {
             notes.push(format!(
@@ -237,9 +252,9 @@ fn entry_defaults(
                 .any(|e| &e.namespace == ns && &e.package == pkg)
         {
             let entry = HostInterface {
-                namespace: ns.clone(),
-                package: pkg.clone(),
-                interfaces: demand.common.iter().cloned().collect(),
+                namespace: ns.to_string(),
+                package: pkg.to_string(),
+                interfaces: demand.common.iter().map(|i| i.to_string()).collect(),
                 ..Default::default()
             };
             notes.push(format!(
@@ -250,16 +265,20 @@ fn entry_defaults(
         }
     }
     for ((label, ns, pkg), demand) in &named {
-        if let Some(entry) = entries.iter_mut().find(|e| {
-            e.name.as_deref() == Some(label.as_str()) && &e.namespace == ns && &e.package == pkg
-        }) {
+        if let Some(entry) = entries
+            .iter_mut()
+            .find(|e| e.name.as_deref() == Some(*label) && e.namespace == *ns && e.package == *pkg)
+        {
             complete(entry, demand, &mut notes);
         }
     }
-    if out.host_interfaces.as_ref().is_some_and(Vec::is_empty) && spec.host_interfaces.is_none() {
-        out.host_interfaces = None;
+    if host_interfaces.as_ref().is_some_and(Vec::is_empty) && spec.host_interfaces.is_none() {
+        host_interfaces = None;
     }
-    Defaulted { spec: out, notes }
+    EntryDefaults {
+        host_interfaces,
+        notes,
+    }
 }
 
 #[cfg(test)]

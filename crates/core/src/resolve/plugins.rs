@@ -66,20 +66,32 @@ pub fn held_interfaces<'w>(
         .collect()
 }
 
-/// Whether the host binds `entry` for a component with this world.
+/// Whether the host binds `entry` for a component with this world. Judged item by item, with
+/// no set built: this runs per entry, component and host profile on every review.
 pub fn entry_binds(
     entry: &HostInterface,
     entry_version: Option<&Version>,
     world: &ComponentWorld,
     rule: EntryRule,
 ) -> bool {
-    let held = held_interfaces(world, entry, entry_version);
+    // Whether the component holds `interface` of the entry's package at an accepted version
+    // (the membership test of [`held_interfaces`]).
+    let holds = |interface: &String| {
+        world
+            .imports
+            .iter()
+            .chain(&world.exports)
+            .filter_map(|item| item.interface())
+            .any(|r| {
+                r.interface == *interface
+                    && r.package.namespace == entry.namespace
+                    && r.package.name == entry.package
+                    && host_versions_match(r.version(), entry_version)
+            })
+    };
     match rule {
-        EntryRule::All => {
-            !entry.interfaces.is_empty()
-                && entry.interfaces.iter().all(|i| held.contains(i.as_str()))
-        }
-        EntryRule::Any => entry.interfaces.iter().any(|i| held.contains(i.as_str())),
+        EntryRule::All => !entry.interfaces.is_empty() && entry.interfaces.iter().all(holds),
+        EntryRule::Any => entry.interfaces.iter().any(holds),
     }
 }
 

@@ -12,7 +12,7 @@ pub use decode::{decode_component, parse_world_text, WitError};
 pub use reference::{InterfaceRef, PackageRef, RefParseError, WorldItemRef};
 pub use version::{
     canonical_version, host_versions_match, linker_versions_match, parse_version, semver_track,
-    sibling_versions_match,
+    sibling_versions_match, SemverTrack,
 };
 
 /// The imports and exports of one component, as the resolver sees them.

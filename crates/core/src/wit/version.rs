@@ -7,17 +7,35 @@ pub fn parse_version(s: &str) -> Option<Version> {
     Version::parse(s.trim()).ok()
 }
 
-/// The key under which wasmtime's linker also files a name for semver-compatible lookups
+/// The track under which wasmtime's linker also files a name for semver-compatible lookups
 /// (wasmtime-environ 47.0.3 `component/names.rs` `alternate_lookup_key`): `1.2.3` -> `1`,
 /// `0.2.6` -> `0.2`; none for `0.0.z` and for pre-releases, which match only exactly. Build
 /// metadata does not take part in the key.
-pub fn semver_track(v: &Version) -> Option<String> {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SemverTrack {
+    /// `major.*.*` for a major version above 0.
+    Major(u64),
+    /// `0.minor.*` for a minor version above 0.
+    Minor(u64),
+}
+
+impl std::fmt::Display for SemverTrack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Major(major) => write!(f, "{major}"),
+            Self::Minor(minor) => write!(f, "0.{minor}"),
+        }
+    }
+}
+
+/// The [`SemverTrack`] of `v` (compared on every link check, so it allocates nothing).
+pub fn semver_track(v: &Version) -> Option<SemverTrack> {
     if !v.pre.is_empty() {
         None
     } else if v.major != 0 {
-        Some(v.major.to_string())
+        Some(SemverTrack::Major(v.major))
     } else if v.minor != 0 {
-        Some(format!("0.{}", v.minor))
+        Some(SemverTrack::Minor(v.minor))
     } else {
         None
     }
@@ -26,7 +44,7 @@ pub fn semver_track(v: &Version) -> Option<String> {
 /// The component model's canonical form of a version: its [`semver_track`], or the whole
 /// version where it has none (`0.0.1`, `0.2.0-draft`).
 pub fn canonical_version(v: &Version) -> String {
-    semver_track(v).unwrap_or_else(|| v.to_string())
+    semver_track(v).map_or_else(|| v.to_string(), |t| t.to_string())
 }
 
 /// wasmtime's linker rule (built-ins and bound plugins): an import finds a definition of the

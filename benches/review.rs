@@ -1,0 +1,68 @@
+//! One admission review in process, without the network: the CPU a review costs the webhook.
+//!
+//! Method: the inputs are `scripts/bench-admission`'s (written by `admission-fixtures`): the
+//! 10-component `wide` workload with its worlds in annotations and the 1-component `single`
+//! one, each judged against the 1,000-host inventory. Each iteration does what `POST /validate`
+//! or `POST /mutate` does between reading the body and writing the answer: parse the review,
+//! judge it ([`wasmgate::admission::review`]) and encode the AdmissionReview response. The
+//! worlds are warm (the first review parses the annotation worlds; later ones find them in the
+//! cache), as in the closed-loop runs of `scripts/bench-admission`.
+//!
+//! Run: `cargo run --release -p wasmgate-bench-admission --bin admission-fixtures DIR 1000`,
+//! then `REVIEW_FIXTURES=DIR cargo bench --bench review`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+
+use wasmgate::admission::{parse_review, review, review_response};
+use wasmgate::components::WorldResolver;
+use wasmgate::engine::{Engine, Mode};
+use wasmgate::inventory::{load_hosts, SharedInventory};
+use wasmgate::policy::Policy;
+
+fn fixtures() -> PathBuf {
+    match std::env::var_os("REVIEW_FIXTURES") {
+        Some(dir) => PathBuf::from(dir),
+        None => panic!(
+            "set REVIEW_FIXTURES to a directory written by \
+             `cargo run --release -p wasmgate-bench-admission --bin admission-fixtures DIR 1000`"
+        ),
+    }
+}
+
+/// What the webhook does with one body: parse, judge, encode.
+async fn answer(engine: &Engine, mode: Mode, body: &[u8]) -> Vec<u8> {
+    let parsed = parse_review(body).expect("the fixture is a review");
+    let verdict = review(engine, mode, &parsed.request, parsed.object).await;
+    assert!(verdict.allowed, "the fixture is admitted: {verdict:?}");
+    let response = review_response(&parsed.request, &verdict).expect("encodable");
+    serde_json::to_vec(&response).expect("encodable")
+}
+
+fn bench(c: &mut Criterion) {
+    let dir = fixtures();
+    let hosts = load_hosts(&dir.join("inventory-1000.json")).expect("inventory-1000.json");
+    let engine = Engine {
+        worlds: Arc::new(WorldResolver::new(vec![])),
+        inventory: Arc::new(SharedInventory::new(hosts)),
+        policy: Arc::new(Policy::default()),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    for (case, file) in [("wide", "wide-annotations.json"), ("single", "single.json")] {
+        let body = std::fs::read(dir.join(file)).expect("fixture");
+        for (mode, name) in [(Mode::Validate, "validate"), (Mode::Mutate, "mutate")] {
+            // Warm: the annotation worlds parsed once.
+            runtime.block_on(answer(&engine, mode, &body));
+            c.bench_function(&format!("review {case} {name}"), |b| {
+                b.iter(|| runtime.block_on(answer(&engine, mode, &body)))
+            });
+        }
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
