@@ -67,7 +67,7 @@ fn provided_locally(
     worlds: &BTreeMap<String, WorldState>,
     policy: &Policy,
 ) -> bool {
-    let same = |a: &InterfaceRef| a.package.same_package(&r.package) && a.interface == r.interface;
+    let same = |a: &InterfaceRef| a.same_interface(r);
     policy
         .builtins
         .iter()

@@ -336,7 +336,7 @@ impl<'a> Resolver<'a> {
                 // (wash-runtime 2.7.0 `engine/workload.rs` `component_exports`).
                 match (item, export) {
                     (WorldItemRef::Interface(a), WorldItemRef::Interface(b))
-                        if a.package.same_package(&b.package) && a.interface == b.interface =>
+                        if a.same_interface(b) =>
                     {
                         if sibling_versions_match(a.version(), b.version()) {
                             exact.push(name);
@@ -416,7 +416,7 @@ impl<'a> Resolver<'a> {
     fn builtin(&self, r: &InterfaceRef) -> (bool, BTreeSet<String>) {
         let mut near = BTreeSet::new();
         for b in &self.input.policy.builtins {
-            if b.package.same_package(&r.package) && b.interface == r.interface {
+            if b.same_interface(r) {
                 if linker_versions_match(b.version(), r.version()) {
                     return (true, near);
                 }
@@ -937,9 +937,7 @@ impl<'a> Resolver<'a> {
             name != me
                 && world.imports.iter().any(|i| match (i, export) {
                     (WorldItemRef::Interface(a), WorldItemRef::Interface(b)) => {
-                        a.package.same_package(&b.package)
-                            && a.interface == b.interface
-                            && sibling_versions_match(a.version(), b.version())
+                        a.same_interface(b) && sibling_versions_match(a.version(), b.version())
                     }
                     _ => false,
                 })

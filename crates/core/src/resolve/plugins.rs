@@ -119,9 +119,9 @@ pub fn served_within_workload(
 ) -> bool {
     let holds = |items: &[crate::wit::WorldItemRef], interface: &str| {
         items.iter().filter_map(|i| i.interface()).any(|r| {
-            r.package.namespace == entry.namespace
+            r.interface == interface
                 && r.package.name == entry.package
-                && r.interface == interface
+                && r.package.namespace == entry.namespace
                 && host_versions_match(r.version(), entry_version)
         })
     };

@@ -84,6 +84,16 @@ impl InterfaceRef {
     pub fn version(&self) -> Option<&Version> {
         self.package.version.as_ref()
     }
+
+    /// Whether `other` names the same interface of the same package, whatever the versions.
+    /// The interface is compared first: names that differ usually differ in length, which
+    /// settles them without comparing bytes, while most namespaces are `wasi` (the resolver
+    /// compares every import with every built-in and sibling export).
+    pub fn same_interface(&self, other: &InterfaceRef) -> bool {
+        self.interface == other.interface
+            && self.package.name == other.package.name
+            && self.package.namespace == other.package.namespace
+    }
 }
 
 impl fmt::Display for InterfaceRef {
