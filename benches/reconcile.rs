@@ -168,7 +168,7 @@ fn workload(i: usize, policy: &Policy, distinct: bool) -> (ObjectKey, AdmittedOb
         object,
         Prepared {
             worlds,
-            defaulted,
+            defaulted: Arc::new(defaulted),
             learned: Vec::new(),
         },
     )
@@ -193,11 +193,11 @@ fn spec_digest(object: &AdmittedObject) -> u64 {
 
 fn fixture(distinct: bool) -> Fixture {
     let policy = Policy::default();
-    let admission = Arc::new(Engine {
-        worlds: Arc::new(WorldResolver::new(vec![])),
-        inventory: Arc::new(SharedInventory::default()),
-        policy: Arc::new(policy.clone()),
-    });
+    let admission = Arc::new(Engine::new(
+        Arc::new(WorldResolver::new(vec![])),
+        Arc::new(SharedInventory::default()),
+        Arc::new(policy.clone()),
+    ));
     let mut core = ReconcileCore::new(admission.clone(), ResolutionStore::new());
     let now = SystemTime::now();
     core.inventory_changed(snapshot(1, |i| host(i, true, "0.2.0", 0)), now);

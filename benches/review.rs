@@ -6,7 +6,9 @@
 //! or `POST /mutate` does between reading the body and writing the answer: parse the review,
 //! judge it ([`wasmgate::admission::review`]) and encode the AdmissionReview response. The
 //! worlds are warm (the first review parses the annotation worlds; later ones find them in the
-//! cache), as in the closed-loop runs of `scripts/bench-admission`.
+//! cache), as in the closed-loop runs of `scripts/bench-admission`. Each case runs twice: with
+//! the engine's review memo off (`fresh`: judged from scratch, the cost of a spec never seen)
+//! and on (`judged`: the same object again, the judgment reused).
 //!
 //! Run: `cargo run --release -p wasmgate-bench-admission --bin admission-fixtures DIR 1000`,
 //! then `REVIEW_FIXTURES=DIR cargo bench --bench review`.
@@ -18,7 +20,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 
 use wasmgate::admission::{parse_review, review, review_response};
 use wasmgate::components::WorldResolver;
-use wasmgate::engine::{Engine, Mode};
+use wasmgate::engine::{Engine, Mode, DEFAULT_MEMO_ENTRIES};
 use wasmgate::inventory::{load_hosts, SharedInventory};
 use wasmgate::policy::Policy;
 
@@ -44,22 +46,29 @@ async fn answer(engine: &Engine, mode: Mode, body: &[u8]) -> Vec<u8> {
 fn bench(c: &mut Criterion) {
     let dir = fixtures();
     let hosts = load_hosts(&dir.join("inventory-1000.json")).expect("inventory-1000.json");
-    let engine = Engine {
-        worlds: Arc::new(WorldResolver::new(vec![])),
-        inventory: Arc::new(SharedInventory::new(hosts)),
-        policy: Arc::new(Policy::default()),
-    };
+    let inventory = Arc::new(SharedInventory::new(hosts));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
-    for (case, file) in [("wide", "wide-annotations.json"), ("single", "single.json")] {
-        let body = std::fs::read(dir.join(file)).expect("fixture");
-        for (mode, name) in [(Mode::Validate, "validate"), (Mode::Mutate, "mutate")] {
-            // Warm: the annotation worlds parsed once.
-            runtime.block_on(answer(&engine, mode, &body));
-            c.bench_function(&format!("review {case} {name}"), |b| {
-                b.iter(|| runtime.block_on(answer(&engine, mode, &body)))
-            });
+    // `judged`: the same object again (a remembered judgment: the second webhook of one
+    // apply, a template stamped out again, a re-sync); `fresh`: the memo off, every review
+    // judged from scratch (a spec never seen before).
+    for (memo, entries) in [("fresh", 0), ("judged", DEFAULT_MEMO_ENTRIES)] {
+        let engine = Engine::with_memo(
+            Arc::new(WorldResolver::new(vec![])),
+            inventory.clone(),
+            Arc::new(Policy::default()),
+            entries,
+        );
+        for (case, file) in [("wide", "wide-annotations.json"), ("single", "single.json")] {
+            let body = std::fs::read(dir.join(file)).expect("fixture");
+            for (mode, name) in [(Mode::Validate, "validate"), (Mode::Mutate, "mutate")] {
+                // Warm: the annotation worlds parsed once.
+                runtime.block_on(answer(&engine, mode, &body));
+                c.bench_function(&format!("review {case} {name} {memo}"), |b| {
+                    b.iter(|| runtime.block_on(answer(&engine, mode, &body)))
+                });
+            }
         }
     }
 }

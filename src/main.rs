@@ -179,11 +179,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         pin_digests: args.registry.pin_digests,
         ..Policy::default()
     };
-    let admission = Arc::new(Engine {
-        worlds: Arc::new(WorldResolver::new(sources)),
+    let admission = Arc::new(Engine::new(
+        Arc::new(WorldResolver::new(sources)),
         inventory,
-        policy: Arc::new(policy),
-    });
+        Arc::new(policy),
+    ));
     let ready = Arc::new(AtomicBool::new(false));
     // The reconciler re-resolves stored objects as the inventory changes; it needs a cluster.
     let resolutions = wasmgate::store::ResolutionStore::new();

@@ -232,11 +232,11 @@ impl Checker {
     ) -> Self {
         let count = hosts.len();
         Self {
-            admission: Engine {
-                worlds: Arc::new(WorldResolver::new(sources)),
-                inventory: Arc::new(SharedInventory::new(hosts)),
-                policy: Arc::new(policy),
-            },
+            admission: Engine::new(
+                Arc::new(WorldResolver::new(sources)),
+                Arc::new(SharedInventory::new(hosts)),
+                Arc::new(policy),
+            ),
             hosts: count,
             default_namespace: default_namespace.into(),
         }

@@ -6,6 +6,7 @@
 //! validating verdict is computed on the *defaulted* spec, so an object is judged as the mutating
 //! webhook leaves it, whichever order the apiserver runs them in.
 
+mod memo;
 mod object;
 
 use std::collections::BTreeMap;
@@ -14,12 +15,13 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::components::{PullRef, WorldResolver};
-use crate::inventory::InventorySource;
+use crate::inventory::{InventorySource, Snapshot};
 use crate::policy::Policy;
 use crate::resolve::{
     apply_defaults_checked, resolve, Defaulted, Report, ResolveInput, WorldState, SERVICE_KEY,
 };
 
+pub use memo::{Judgment, ReviewMemo, DEFAULT_MEMO_ENTRIES};
 pub use object::{AdmittedObject, ObjectError};
 
 /// Which webhook is being served.
@@ -39,6 +41,8 @@ pub struct Engine {
     pub inventory: Arc<dyn InventorySource>,
     /// Resolution policy.
     pub policy: Arc<Policy>,
+    /// Judgments of objects reviewed before, reused while their inputs are the same.
+    memo: ReviewMemo,
 }
 
 /// The outcome of one review, before it is written as an AdmissionReview.
@@ -52,8 +56,8 @@ pub struct Verdict {
     pub warnings: Vec<String>,
     /// The JSONPatch (mutate only), empty when nothing changes.
     pub patch: Vec<json_patch::PatchOperation>,
-    /// The resolver's report, when the object was resolved.
-    pub report: Option<Report>,
+    /// The resolver's report, when the object was resolved (shared with the review memo).
+    pub report: Option<Arc<Report>>,
 }
 
 impl Verdict {
@@ -107,6 +111,31 @@ fn prefix_patch(
 }
 
 impl Engine {
+    /// An engine that remembers the last [`DEFAULT_MEMO_ENTRIES`] judgments.
+    pub fn new(
+        worlds: Arc<WorldResolver>,
+        inventory: Arc<dyn InventorySource>,
+        policy: Arc<Policy>,
+    ) -> Self {
+        Self::with_memo(worlds, inventory, policy, DEFAULT_MEMO_ENTRIES)
+    }
+
+    /// An engine that remembers the last `entries` judgments (0: none, every review is judged
+    /// from scratch).
+    pub fn with_memo(
+        worlds: Arc<WorldResolver>,
+        inventory: Arc<dyn InventorySource>,
+        policy: Arc<Policy>,
+        entries: u64,
+    ) -> Self {
+        Self {
+            worlds,
+            inventory,
+            policy,
+            memo: ReviewMemo::new(entries),
+        }
+    }
+
     /// Reviews a decoded object: the core both webhooks and `wasmgate check` share (see
     /// [`Engine::evaluate`]).
     ///
@@ -119,11 +148,14 @@ impl Engine {
         obj: &AdmittedObject,
         stored: bool,
     ) -> Verdict {
-        let prepared = self.prepare(namespace, obj).await;
+        let (prepared, judgment) = self.judge(namespace, obj).await;
         match mode {
-            Mode::Mutate => prepared.mutation(obj),
+            Mode::Mutate => match &judgment {
+                Some(j) => j.mutation(|| prepared.mutation(obj)),
+                None => prepared.mutation(obj),
+            },
             Mode::Validate => {
-                let verdict = self.validation(namespace, obj, &prepared);
+                let verdict = self.validation(namespace, obj, &prepared, judgment.as_deref());
                 if verdict.allowed && stored {
                     self.remember(namespace, &prepared);
                 }
@@ -155,10 +187,13 @@ impl Engine {
                 })
             }
         };
-        let prepared = self.prepare(namespace, &obj).await;
+        let (prepared, judgment) = self.judge(namespace, &obj).await;
         Some(Evaluation {
-            mutate: prepared.mutation(&obj),
-            validate: self.validation(namespace, &obj, &prepared),
+            mutate: match &judgment {
+                Some(j) => j.mutation(|| prepared.mutation(&obj)),
+                None => prepared.mutation(&obj),
+            },
+            validate: self.validation(namespace, &obj, &prepared, judgment.as_deref()),
             notes: prepared.defaulted.notes.clone(),
             worlds: prepared.worlds,
         })
@@ -167,6 +202,16 @@ impl Engine {
     /// Learns the component worlds and applies the defaults (shared by both webhooks and the
     /// reconciler, which keeps the result and re-resolves it as the inventory changes).
     pub async fn prepare(&self, namespace: &str, obj: &AdmittedObject) -> Prepared {
+        self.judge(namespace, obj).await.0
+    }
+
+    /// [`Engine::prepare`], and the memo's judgment it came from (`None` when the memo is
+    /// off), which also keeps both webhooks' verdicts.
+    async fn judge(
+        &self,
+        namespace: &str,
+        obj: &AdmittedObject,
+    ) -> (Prepared, Option<Arc<Judgment>>) {
         let spec = obj.spec();
         let mut components: Vec<PullRef<'_>> = spec
             .components
@@ -206,15 +251,26 @@ impl Engine {
                 deployment: deployment.as_ref(),
             })
         };
-        let mut defaulted = apply_defaults_checked(spec, &worlds, &self.policy, judge);
-        if self.policy.pin_digests {
-            pin_images(&mut defaulted, &found.pinned);
-        }
-        Prepared {
+        let defaults = || {
+            let mut defaulted = apply_defaults_checked(spec, &worlds, &self.policy, judge);
+            if self.policy.pin_digests {
+                pin_images(&mut defaulted, &found.pinned);
+            }
+            defaulted
+        };
+        let judgment =
+            self.memo
+                .judgment(namespace, obj, &worlds, &found.pinned, &snapshot, defaults);
+        let defaulted = match &judgment {
+            Some(j) => j.defaulted.clone(),
+            None => Arc::new(defaults()),
+        };
+        let prepared = Prepared {
             worlds,
             defaulted,
             learned: found.learned,
-        }
+        };
+        (prepared, judgment)
     }
 
     /// Remembers the annotation worlds of an object that is admitted and stored (a validated,
@@ -243,9 +299,29 @@ impl Engine {
         })
     }
 
-    /// The validating webhook's verdict: the *defaulted* spec, resolved.
-    fn validation(&self, namespace: &str, obj: &AdmittedObject, prepared: &Prepared) -> Verdict {
+    /// The validating webhook's verdict: the *defaulted* spec, resolved; the judgment's, when
+    /// it was made against the current inventory.
+    fn validation(
+        &self,
+        namespace: &str,
+        obj: &AdmittedObject,
+        prepared: &Prepared,
+        judgment: Option<&Judgment>,
+    ) -> Verdict {
         let snapshot = self.inventory.snapshot();
+        match judgment.filter(|j| j.judged_against(&snapshot)) {
+            Some(j) => j.validation(|| self.validation_on(namespace, obj, prepared, &snapshot)),
+            None => self.validation_on(namespace, obj, prepared, &snapshot),
+        }
+    }
+
+    fn validation_on(
+        &self,
+        namespace: &str,
+        obj: &AdmittedObject,
+        prepared: &Prepared,
+        snapshot: &Snapshot,
+    ) -> Verdict {
         let report = self.resolve_prepared(namespace, obj, prepared, &snapshot.hosts);
         let message = (!report.allowed()).then(|| report.denial_message());
         Verdict {
@@ -257,7 +333,7 @@ impl Engine {
                 .map(|w| format!("wasmgate: {}", w.message))
                 .collect(),
             patch: Vec::new(),
-            report: Some(report),
+            report: Some(Arc::new(report)),
         }
     }
 }
@@ -267,8 +343,8 @@ impl Engine {
 pub struct Prepared {
     /// Worlds by component name.
     pub worlds: BTreeMap<String, WorldState>,
-    /// The spec with the mutating webhook's defaults applied.
-    pub defaulted: Defaulted,
+    /// The spec with the mutating webhook's defaults applied (shared with the review memo).
+    pub defaulted: Arc<Defaulted>,
     /// (image, world) learned from the object's annotations, to remember once it is admitted
     /// and stored ([`Engine::remember`]).
     pub learned: Vec<(String, std::sync::Arc<crate::wit::ComponentWorld>)>,

@@ -57,6 +57,15 @@ impl AdmittedObject {
         }))
     }
 
+    /// The object's kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Workload(_) => "Workload",
+            Self::ReplicaSet(_) => "WorkloadReplicaSet",
+            Self::Deployment(_) => "WorkloadDeployment",
+        }
+    }
+
     /// The Workload spec to resolve (the template's for replica sets and deployments).
     pub fn spec(&self) -> &WorkloadSpec {
         match self {

@@ -536,18 +536,18 @@ mod tests {
             object,
             Prepared {
                 worlds,
-                defaulted,
+                defaulted: Arc::new(defaulted),
                 learned: Vec::new(),
             },
         )
     }
 
     fn core() -> (ReconcileCore, Arc<ResolutionStore>) {
-        let admission = Arc::new(Engine {
-            worlds: Arc::new(WorldResolver::new(vec![])),
-            inventory: Arc::new(SharedInventory::default()),
-            policy: Arc::new(Policy::default()),
-        });
+        let admission = Arc::new(Engine::new(
+            Arc::new(WorldResolver::new(vec![])),
+            Arc::new(SharedInventory::default()),
+            Arc::new(Policy::default()),
+        ));
         let store = ResolutionStore::new();
         (ReconcileCore::new(admission, store.clone()), store)
     }

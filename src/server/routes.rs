@@ -416,7 +416,7 @@ mod tests {
         let denied = Verdict {
             allowed: false,
             message: Some(report.denial_message()),
-            report: Some(report),
+            report: Some(report.into()),
             ..Verdict::allow()
         };
         assert_eq!(

@@ -1,0 +1,320 @@
+//! Reviews of an object already judged against the same worlds and hosts reuse the judgment.
+//!
+//! The defaults and the resolution are pure functions of the namespace, the object's spec (and
+//! its kind and deployment fields), the component worlds, the inventory snapshot and the
+//! policy. The apiserver sends the same spec many times: the mutating and then the validating
+//! webhook for one apply, a WorkloadDeployment's template again in its WorkloadReplicaSet and
+//! in every Workload that stamps out, and every GitOps re-sync. A [`ReviewMemo`] keeps the
+//! defaulted spec and both webhooks' verdicts for the last inputs it saw, and gives them back
+//! only when every input is the same: the spec compared in full, each world the same shared
+//! object, and the inventory the same snapshot (held weakly, so a remembered judgment never
+//! keeps an old inventory in memory, and a new snapshot never matches an old one's address).
+//! The policy is fixed for the engine that owns the memo.
+
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, OnceLock, Weak};
+
+use crate::crd::WorkloadSpec;
+use crate::inventory::Snapshot;
+use crate::resolve::{Defaulted, DeploymentContext, WorldState};
+
+use super::{AdmittedObject, Verdict};
+
+/// How many judged objects are remembered by default.
+pub const DEFAULT_MEMO_ENTRIES: u64 = 512;
+
+/// Everything a judgment depends on besides the policy.
+#[derive(Debug)]
+struct Inputs {
+    namespace: String,
+    /// The object's kind (the patch's paths depend on it).
+    kind: &'static str,
+    spec: WorkloadSpec,
+    deployment: Option<DeploymentContext>,
+    worlds: BTreeMap<String, WorldState>,
+    /// Digests the images were validated at (they change the defaulted spec when pinning).
+    pinned: BTreeMap<String, String>,
+    snapshot: Weak<Snapshot>,
+}
+
+/// One remembered judgment: the defaulted spec, and each webhook's verdict once computed.
+#[derive(Debug)]
+pub struct Judgment {
+    inputs: Inputs,
+    /// The spec with the defaults applied.
+    pub defaulted: Arc<Defaulted>,
+    mutation: OnceLock<Verdict>,
+    validation: OnceLock<Verdict>,
+}
+
+impl Judgment {
+    /// Whether this judgment was made against `snapshot`.
+    pub fn judged_against(&self, snapshot: &Arc<Snapshot>) -> bool {
+        std::ptr::eq(self.inputs.snapshot.as_ptr(), Arc::as_ptr(snapshot))
+    }
+
+    /// The mutating webhook's verdict, computed by `make` the first time.
+    pub fn mutation(&self, make: impl FnOnce() -> Verdict) -> Verdict {
+        self.mutation.get_or_init(make).clone()
+    }
+
+    /// The validating webhook's verdict, computed by `make` the first time.
+    pub fn validation(&self, make: impl FnOnce() -> Verdict) -> Verdict {
+        self.validation.get_or_init(make).clone()
+    }
+}
+
+/// The remembered judgments, keyed by a hash of the inputs that tell objects apart quickly
+/// (a collision is only a miss: a hit compares every input).
+pub struct ReviewMemo {
+    entries: Option<moka::sync::Cache<u64, Arc<Judgment>>>,
+}
+
+impl std::fmt::Debug for ReviewMemo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReviewMemo")
+            .field("entries", &self.entries.as_ref().map(|c| c.entry_count()))
+            .finish()
+    }
+}
+
+impl ReviewMemo {
+    /// A memo of at most `capacity` judgments; 0 remembers nothing.
+    pub fn new(capacity: u64) -> Self {
+        Self {
+            entries: (capacity > 0).then(|| {
+                moka::sync::Cache::builder()
+                    .max_capacity(capacity)
+                    .eviction_policy(moka::policy::EvictionPolicy::lru())
+                    .build()
+            }),
+        }
+    }
+
+    /// The judgment of `obj` with these worlds and this snapshot: remembered, or made by
+    /// `defaults` now (and remembered); `None` when the memo is off.
+    pub fn judgment(
+        &self,
+        namespace: &str,
+        obj: &AdmittedObject,
+        worlds: &BTreeMap<String, WorldState>,
+        pinned: &BTreeMap<String, String>,
+        snapshot: &Arc<Snapshot>,
+        defaults: impl FnOnce() -> Defaulted,
+    ) -> Option<Arc<Judgment>> {
+        let cache = self.entries.as_ref()?;
+        let spec = obj.spec();
+        let deployment = obj.deployment_context();
+        let key = key(namespace, obj.kind(), spec, snapshot);
+        let same = |j: &Judgment| {
+            let i = &j.inputs;
+            j.judged_against(snapshot)
+                && i.kind == obj.kind()
+                && i.namespace == namespace
+                && i.spec == *spec
+                && i.deployment == deployment
+                && i.worlds == *worlds
+                && i.pinned == *pinned
+        };
+        if let Some(found) = cache.get(&key) {
+            if same(&found) {
+                return Some(found);
+            }
+        }
+        let judgment = Arc::new(Judgment {
+            inputs: Inputs {
+                namespace: namespace.to_string(),
+                kind: obj.kind(),
+                spec: spec.clone(),
+                deployment,
+                worlds: worlds.clone(),
+                pinned: pinned.clone(),
+                snapshot: Arc::downgrade(snapshot),
+            },
+            defaulted: Arc::new(defaults()),
+            mutation: OnceLock::new(),
+            validation: OnceLock::new(),
+        });
+        cache.insert(key, judgment.clone());
+        Some(judgment)
+    }
+}
+
+fn key(namespace: &str, kind: &str, spec: &WorkloadSpec, snapshot: &Arc<Snapshot>) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    namespace.hash(&mut h);
+    kind.hash(&mut h);
+    for c in spec.components.iter().flatten() {
+        c.name.hash(&mut h);
+        c.image.hash(&mut h);
+    }
+    if let Some(s) = &spec.service {
+        s.image.hash(&mut h);
+    }
+    Arc::as_ptr(snapshot).hash(&mut h);
+    h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use crate::components::WorldResolver;
+    use crate::crd::{
+        Condition, Host, HostInterface, HostStatus, HostWitInterface, Workload, WorkloadComponent,
+        WorkloadSpec,
+    };
+    use crate::engine::{AdmittedObject, Engine, Mode, Verdict};
+    use crate::inventory::SharedInventory;
+    use crate::policy::Policy;
+
+    fn host(name: &str, postgres: &str) -> Host {
+        let mut h = Host {
+            host_id: format!("id-{name}"),
+            ..Host::default()
+        };
+        h.metadata.name = Some(name.into());
+        h.status = Some(HostStatus {
+            conditions: Some(
+                vec![Condition {
+                    type_: "Ready".into(),
+                    status: "True".into(),
+                    ..Condition::default()
+                }]
+                .into(),
+            ),
+            imports: Some(
+                vec![HostWitInterface {
+                    namespace: "wasmcloud".into(),
+                    package: "postgres".into(),
+                    version: Some(postgres.into()),
+                    interfaces: vec!["query".into()],
+                    name: None,
+                }]
+                .into(),
+            ),
+            ..HostStatus::default()
+        });
+        h
+    }
+
+    /// A Workload whose one component imports `import`, its world in an annotation.
+    fn orders(import: &str) -> AdmittedObject {
+        let spec = WorkloadSpec {
+            host_interfaces: Some(vec![HostInterface {
+                namespace: "wasmcloud".into(),
+                package: "postgres".into(),
+                interfaces: vec!["query".into()],
+                ..HostInterface::default()
+            }]),
+            components: Some(vec![WorkloadComponent {
+                name: "api".into(),
+                image: "registry.test/orders:1".into(),
+                ..WorkloadComponent::default()
+            }]),
+            ..WorkloadSpec::default()
+        };
+        let mut w = Workload::new("orders", spec);
+        w.metadata.annotations = Some(BTreeMap::from([(
+            "wit.wasmgate.dev/api".to_string(),
+            format!("package acme:orders@1.0.0;\n\nworld orders {{\n  import {import};\n}}\n"),
+        )]));
+        AdmittedObject::Workload(Box::new(w))
+    }
+
+    fn engine(entries: u64, postgres: &str) -> (Engine, Arc<SharedInventory>) {
+        let inventory = Arc::new(SharedInventory::new(vec![host("h1", postgres)]));
+        let engine = Engine::with_memo(
+            Arc::new(WorldResolver::new(vec![])),
+            inventory.clone(),
+            Arc::new(Policy::default()),
+            entries,
+        );
+        (engine, inventory)
+    }
+
+    async fn validate(engine: &Engine, obj: &AdmittedObject) -> Verdict {
+        engine
+            .review_object(Mode::Validate, "default", obj, false)
+            .await
+    }
+
+    fn same_report(a: &Verdict, b: &Verdict) -> bool {
+        match (&a.report, &b.report) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_same_object_again_reuses_the_judgment() {
+        let (engine, _) = engine(16, "0.2.0");
+        let obj = orders("wasmcloud:postgres/query@0.2.0");
+        let first = validate(&engine, &obj).await;
+        let again = validate(&engine, &obj).await;
+        assert!(first.allowed, "{first:?}");
+        assert_eq!(first, again);
+        assert!(
+            same_report(&first, &again),
+            "the second review was judged again"
+        );
+        let patch = engine
+            .review_object(Mode::Mutate, "default", &obj, false)
+            .await;
+        let patch_again = engine
+            .review_object(Mode::Mutate, "default", &obj, false)
+            .await;
+        assert_eq!(patch, patch_again);
+        assert!(!patch.patch.is_empty(), "imagePullPolicy is defaulted");
+    }
+
+    #[tokio::test]
+    async fn a_new_inventory_is_judged_again() {
+        let (engine, inventory) = engine(16, "0.2.0");
+        let obj = orders("wasmcloud:postgres/query@0.2.0");
+        let before = validate(&engine, &obj).await;
+        assert!(before.allowed, "{before:?}");
+        // The only host now offers a version the import does not link to.
+        inventory.replace(vec![host("h1", "0.1.0")]);
+        let after = validate(&engine, &obj).await;
+        assert!(
+            !after.allowed,
+            "judged against the old inventory: {after:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn another_world_for_the_same_spec_is_judged_again() {
+        let (engine, _) = engine(16, "0.2.0");
+        let linked = validate(&engine, &orders("wasmcloud:postgres/query@0.2.0")).await;
+        assert!(linked.allowed, "{linked:?}");
+        // Same spec, same namespace: only the annotation's world differs.
+        let unlinked = validate(&engine, &orders("wasmcloud:postgres/query@0.1.0")).await;
+        assert!(!unlinked.allowed, "judged with the old world: {unlinked:?}");
+        assert!(!same_report(&linked, &unlinked));
+    }
+
+    #[tokio::test]
+    async fn another_namespace_is_judged_again() {
+        let (engine, _) = engine(16, "0.2.0");
+        let obj = orders("wasmcloud:postgres/query@0.2.0");
+        let a = validate(&engine, &obj).await;
+        let b = engine
+            .review_object(Mode::Validate, "other", &obj, false)
+            .await;
+        assert_eq!(a.allowed, b.allowed);
+        assert!(!same_report(&a, &b));
+    }
+
+    #[tokio::test]
+    async fn without_a_memo_every_review_is_judged() {
+        let (engine, _) = engine(0, "0.2.0");
+        let obj = orders("wasmcloud:postgres/query@0.2.0");
+        let first = validate(&engine, &obj).await;
+        let again = validate(&engine, &obj).await;
+        assert_eq!(first, again);
+        assert!(!same_report(&first, &again));
+    }
+}
