@@ -179,10 +179,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         pin_digests: args.registry.pin_digests,
         ..Policy::default()
     };
-    let admission = Arc::new(Engine::new(
+    let admission = Arc::new(Engine::with_memo(
         Arc::new(WorldResolver::new(sources)),
         inventory,
         Arc::new(policy),
+        args.review_memo,
     ));
     let ready = Arc::new(AtomicBool::new(false));
     // The reconciler re-resolves stored objects as the inventory changes; it needs a cluster.
