@@ -162,42 +162,13 @@ mod tests {
     use std::sync::Arc;
 
     use crate::components::WorldResolver;
-    use crate::crd::{
-        Condition, Host, HostInterface, HostStatus, HostWitInterface, Workload, WorkloadComponent,
-        WorkloadSpec,
-    };
+    use crate::crd::{Host, HostInterface, Workload, WorkloadComponent, WorkloadSpec};
     use crate::engine::{AdmittedObject, Engine, Mode, Verdict};
     use crate::inventory::SharedInventory;
     use crate::policy::Policy;
 
     fn host(name: &str, postgres: &str) -> Host {
-        let mut h = Host {
-            host_id: format!("id-{name}"),
-            ..Host::default()
-        };
-        h.metadata.name = Some(name.into());
-        h.status = Some(HostStatus {
-            conditions: Some(
-                vec![Condition {
-                    type_: "Ready".into(),
-                    status: "True".into(),
-                    ..Condition::default()
-                }]
-                .into(),
-            ),
-            imports: Some(
-                vec![HostWitInterface {
-                    namespace: "wasmcloud".into(),
-                    package: "postgres".into(),
-                    version: Some(postgres.into()),
-                    interfaces: vec!["query".into()],
-                    name: None,
-                }]
-                .into(),
-            ),
-            ..HostStatus::default()
-        });
-        h
+        crate::engine::testing::postgres_host(name, true, postgres)
     }
 
     /// A Workload whose one component imports `import`, its world in an annotation.

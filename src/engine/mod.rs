@@ -8,6 +8,8 @@
 
 mod memo;
 mod object;
+#[cfg(test)]
+pub(crate) mod testing;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

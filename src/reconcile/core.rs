@@ -450,43 +450,14 @@ fn rfc3339(t: SystemTime) -> String {
 mod tests {
     use super::*;
     use crate::components::WorldResolver;
-    use crate::crd::{Condition, Host, HostInterface, HostStatus, HostWitInterface, Workload};
+    use crate::crd::{Host, HostInterface, Workload};
     use crate::crd::{WorkloadComponent, WorkloadSpec};
     use crate::inventory::SharedInventory;
     use crate::policy::Policy;
     use crate::resolve::{apply_defaults, WorldState};
     use crate::wit::{ComponentWorld, WorldItemRef};
 
-    fn host(name: &str, ready: bool, postgres: &str) -> Host {
-        let mut h = Host {
-            host_id: format!("id-{name}"),
-            ..Host::default()
-        };
-        h.metadata.name = Some(name.into());
-        h.metadata.labels = Some(BTreeMap::from([("hostgroup".into(), "data".into())]));
-        h.status = Some(HostStatus {
-            conditions: Some(
-                vec![Condition {
-                    type_: "Ready".into(),
-                    status: if ready { "True" } else { "False" }.into(),
-                    ..Condition::default()
-                }]
-                .into(),
-            ),
-            imports: Some(
-                vec![HostWitInterface {
-                    namespace: "wasmcloud".into(),
-                    package: "postgres".into(),
-                    version: Some(postgres.into()),
-                    interfaces: vec!["query".into()],
-                    name: None,
-                }]
-                .into(),
-            ),
-            ..HostStatus::default()
-        });
-        h
-    }
+    use crate::engine::testing::postgres_host as host;
 
     fn snapshot(rv: u64, hosts: Vec<Host>) -> Arc<Snapshot> {
         Arc::new(Snapshot {

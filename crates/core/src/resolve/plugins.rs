@@ -45,8 +45,16 @@ impl EntryRule {
     }
 }
 
+/// Whether `r` is of the entry's package at a version the entry accepts (`same_package`: an
+/// unversioned side matches any).
+fn of_entry(r: &InterfaceRef, entry: &HostInterface, entry_version: Option<&Version>) -> bool {
+    r.package.name == entry.package
+        && r.package.namespace == entry.namespace
+        && host_versions_match(r.version(), entry_version)
+}
+
 /// The interfaces of the entry's package that the component imports or exports at a version
-/// the entry accepts (`same_package`: an unversioned side matches any).
+/// the entry accepts.
 pub fn held_interfaces<'w>(
     world: &'w ComponentWorld,
     entry: &HostInterface,
@@ -57,11 +65,7 @@ pub fn held_interfaces<'w>(
         .iter()
         .chain(&world.exports)
         .filter_map(|item| item.interface())
-        .filter(|r| {
-            r.package.namespace == entry.namespace
-                && r.package.name == entry.package
-                && host_versions_match(r.version(), entry_version)
-        })
+        .filter(|r| of_entry(r, entry, entry_version))
         .map(|r| r.interface.as_str())
         .collect()
 }
@@ -82,12 +86,7 @@ pub fn entry_binds(
             .iter()
             .chain(&world.exports)
             .filter_map(|item| item.interface())
-            .any(|r| {
-                r.interface == *interface
-                    && r.package.namespace == entry.namespace
-                    && r.package.name == entry.package
-                    && host_versions_match(r.version(), entry_version)
-            })
+            .any(|r| r.interface == *interface && of_entry(r, entry, entry_version))
     };
     match rule {
         EntryRule::All => !entry.interfaces.is_empty() && entry.interfaces.iter().all(holds),
@@ -118,12 +117,10 @@ pub fn served_within_workload(
     all: &[(&str, &ComponentWorld)],
 ) -> bool {
     let holds = |items: &[crate::wit::WorldItemRef], interface: &str| {
-        items.iter().filter_map(|i| i.interface()).any(|r| {
-            r.interface == interface
-                && r.package.name == entry.package
-                && r.package.namespace == entry.namespace
-                && host_versions_match(r.version(), entry_version)
-        })
+        items
+            .iter()
+            .filter_map(|i| i.interface())
+            .any(|r| r.interface == interface && of_entry(r, entry, entry_version))
     };
     !entry.interfaces.is_empty()
         && entry.interfaces.iter().all(|i| {
