@@ -99,10 +99,10 @@ pub struct ServeArgs {
     /// a random eligible host); by default it is admitted with a warning naming how many can.
     #[arg(long, env = "WASMGATE_REQUIRE_ALL_ELIGIBLE")]
     pub require_all_eligible: bool,
-    /// How many judged objects to remember: a review of an object whose namespace, spec,
-    /// component worlds and inventory snapshot were all judged before reuses that judgment
-    /// (the second webhook of an apply, a template stamped out again, a re-sync); 0 judges
-    /// every review from scratch.
+    /// How many judged objects to remember (one entry per 64 KiB of an object's spec): a
+    /// review of an object whose namespace, spec, component worlds and inventory snapshot
+    /// were all judged before reuses that judgment (the second webhook of an apply, a template
+    /// stamped out again, a re-sync); 0 judges every review from scratch.
     #[arg(long, default_value_t = crate::engine::DEFAULT_MEMO_ENTRIES, env = "WASMGATE_REVIEW_MEMO")]
     pub review_memo: u64,
     /// Component worlds from OCI registries.

@@ -24,6 +24,11 @@ use super::{AdmittedObject, Verdict};
 /// How many judged objects are remembered by default.
 pub const DEFAULT_MEMO_ENTRIES: u64 = 512;
 
+/// A remembered judgment takes one entry per this many bytes of its spec (as JSON), so the memo
+/// holds at most `entries` x 64 KiB of specs however large the objects reviewed (an object of
+/// 1.5 MB, etcd's limit, takes 24 entries): a client cannot fill memory with large objects.
+pub const MEMO_ENTRY_BYTES: usize = 64 * 1024;
+
 /// Everything a judgment depends on besides the policy.
 #[derive(Debug)]
 struct Inputs {
@@ -42,6 +47,8 @@ struct Inputs {
 #[derive(Debug)]
 pub struct Judgment {
     inputs: Inputs,
+    /// The memo entries it takes ([`MEMO_ENTRY_BYTES`]).
+    entries: u32,
     /// The spec with the defaults applied.
     pub defaulted: Arc<Defaulted>,
     mutation: OnceLock<Verdict>,
@@ -80,12 +87,14 @@ impl std::fmt::Debug for ReviewMemo {
 }
 
 impl ReviewMemo {
-    /// A memo of at most `capacity` judgments; 0 remembers nothing.
+    /// A memo of at most `capacity` entries (a judgment takes one per [`MEMO_ENTRY_BYTES`] of
+    /// its spec); 0 remembers nothing.
     pub fn new(capacity: u64) -> Self {
         Self {
             entries: (capacity > 0).then(|| {
                 moka::sync::Cache::builder()
                     .max_capacity(capacity)
+                    .weigher(|_, j: &Arc<Judgment>| j.entries)
                     .eviction_policy(moka::policy::EvictionPolicy::lru())
                     .build()
             }),
@@ -123,6 +132,7 @@ impl ReviewMemo {
             }
         }
         let judgment = Arc::new(Judgment {
+            entries: entries_for(spec),
             inputs: Inputs {
                 namespace: namespace.to_string(),
                 kind: obj.kind(),
@@ -139,6 +149,26 @@ impl ReviewMemo {
         cache.insert(key, judgment.clone());
         Some(judgment)
     }
+}
+
+/// The memo entries a judgment of `spec` takes: its size as JSON, counted without building it,
+/// in [`MEMO_ENTRY_BYTES`] (at least one).
+fn entries_for(spec: &WorkloadSpec) -> u32 {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // A spec that cannot be serialized (not expected: strings, numbers, string-keyed maps)
+    // counts as one entry; it is compared in full on a hit all the same.
+    let _ = serde_json::to_writer(&mut count, spec);
+    u32::try_from(count.0 / MEMO_ENTRY_BYTES + 1).unwrap_or(u32::MAX)
 }
 
 fn key(namespace: &str, kind: &str, spec: &WorkloadSpec, snapshot: &Arc<Snapshot>) -> u64 {
@@ -277,6 +307,30 @@ mod tests {
             .await;
         assert_eq!(a.allowed, b.allowed);
         assert!(!same_report(&a, &b));
+    }
+
+    #[test]
+    fn a_large_spec_takes_an_entry_per_64_kib() {
+        let small = WorkloadSpec::default();
+        assert_eq!(super::entries_for(&small), 1);
+        let large = WorkloadSpec {
+            components: Some(
+                (0..1000)
+                    .map(|i| WorkloadComponent {
+                        name: format!("c{i}"),
+                        image: format!("registry.test/{}:1", "x".repeat(200)),
+                        ..WorkloadComponent::default()
+                    })
+                    .collect(),
+            ),
+            ..WorkloadSpec::default()
+        };
+        let bytes = serde_json::to_vec(&large).unwrap().len();
+        assert!(bytes > 3 * super::MEMO_ENTRY_BYTES, "{bytes}");
+        assert_eq!(
+            super::entries_for(&large) as usize,
+            bytes / super::MEMO_ENTRY_BYTES + 1
+        );
     }
 
     #[tokio::test]
