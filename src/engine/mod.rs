@@ -113,7 +113,7 @@ fn prefix_patch(
 }
 
 impl Engine {
-    /// An engine that remembers the last [`DEFAULT_MEMO_ENTRIES`] judgments.
+    /// An engine whose review memo has [`DEFAULT_MEMO_ENTRIES`] entries.
     pub fn new(
         worlds: Arc<WorldResolver>,
         inventory: Arc<dyn InventorySource>,
@@ -122,8 +122,9 @@ impl Engine {
         Self::with_memo(worlds, inventory, policy, DEFAULT_MEMO_ENTRIES)
     }
 
-    /// An engine that remembers the last `entries` judgments (0: none, every review is judged
-    /// from scratch).
+    /// An engine whose review memo has `entries` entries, a judgment taking one per
+    /// [`memo::MEMO_ENTRY_BYTES`] of its spec, least recently used out first (0: no memo,
+    /// every review is judged from scratch).
     pub fn with_memo(
         worlds: Arc<WorldResolver>,
         inventory: Arc<dyn InventorySource>,
