@@ -23,7 +23,7 @@ use crate::resolve::{
     apply_defaults_checked, resolve, Defaulted, Report, ResolveInput, WorldState, SERVICE_KEY,
 };
 
-pub use memo::{Judgment, ReviewMemo, DEFAULT_MEMO_ENTRIES};
+pub use memo::{Judgment, ReviewMemo, DEFAULT_MEMO_ENTRIES, MEMO_ENTRY_BYTES};
 pub use object::{AdmittedObject, ObjectError};
 
 /// Which webhook is being served.
@@ -123,7 +123,7 @@ impl Engine {
     }
 
     /// An engine whose review memo has `entries` entries, a judgment taking one per
-    /// [`memo::MEMO_ENTRY_BYTES`] of its spec, least recently used out first (0: no memo,
+    /// [`MEMO_ENTRY_BYTES`] of its spec, least recently used out first (0: no memo,
     /// every review is judged from scratch).
     pub fn with_memo(
         worlds: Arc<WorldResolver>,
