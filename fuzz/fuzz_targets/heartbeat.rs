@@ -82,11 +82,7 @@ fuzz_target!(|data: &[u8]| {
     let hb = HostHeartbeat::decode_from_subject(&subject, payload).expect("it was ingested");
 
     // Admission against the live inventory: pinned to this host, then any host.
-    let engine = Engine {
-        worlds: worlds(),
-        inventory: inventory.clone(),
-        policy: Arc::new(Policy::default()),
-    };
+    let engine = Engine::new(worlds(), inventory.clone(), Arc::new(Policy::default()));
     for extra in [json!({"hostId": hb.id}), json!({})] {
         runtime().block_on(engine.evaluate(
             "runtime.wasmcloud.dev",

@@ -61,11 +61,11 @@ pub fn example_inventory() -> Arc<dyn InventorySource> {
 /// come from `wit.wasmgate.dev/` annotations only. The world resolver (and its caches) is new
 /// for each call.
 pub fn engine(inventory: Arc<dyn InventorySource>) -> Engine {
-    Engine {
-        worlds: Arc::new(WorldResolver::new(vec![])),
+    Engine::new(
+        Arc::new(WorldResolver::new(vec![])),
         inventory,
-        policy: Arc::new(Policy::default()),
-    }
+        Arc::new(Policy::default()),
+    )
 }
 
 /// The workload the world targets resolve: component `api` (the fuzzed world) on the default
