@@ -233,7 +233,7 @@ impl Engine {
                 pull_secret: secret_name(&s.image_pull_secret),
             });
         }
-        let annotations: BTreeMap<String, String> = obj.annotations();
+        let annotations: BTreeMap<String, String> = obj.wit_annotations();
         // For a replica set or deployment this lookup is also the prefetch: the Workloads it
         // stamps out name the same images and pull secrets, and find them cached by image (for
         // the tag TTL) and by digest (memory and --cache-dir).

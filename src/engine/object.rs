@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use crate::components::WIT_ANNOTATION_PREFIX;
 use crate::crd::{
     decode_object, Workload, WorkloadDeployment, WorkloadReplicaSet, WorkloadSpec, WASMCLOUD_GROUP,
 };
@@ -84,16 +85,22 @@ impl AdmittedObject {
         }
     }
 
-    /// The object's annotations, plus the template's (object wins).
-    pub fn annotations(&self) -> BTreeMap<String, String> {
+    /// The object's `wit.wasmgate.dev/` annotations, plus the template's (object wins): the
+    /// only ones the world lookup reads, so the others (kubectl's last-applied-configuration,
+    /// as large as the object) are not copied for every review.
+    pub fn wit_annotations(&self) -> BTreeMap<String, String> {
         let (meta, template) = match self {
             Self::Workload(w) => (&w.metadata, None),
             Self::ReplicaSet(rs) => (&rs.metadata, rs.spec.template.annotations.as_ref()),
             Self::Deployment(d) => (&d.metadata, d.spec.template.annotations.as_ref()),
         };
-        let mut out = template.cloned().unwrap_or_default();
-        out.extend(meta.annotations.clone().unwrap_or_default());
-        out
+        template
+            .into_iter()
+            .chain(meta.annotations.as_ref())
+            .flatten()
+            .filter(|(k, _)| k.starts_with(WIT_ANNOTATION_PREFIX))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 
     /// Deployment-level context for the static checks.
@@ -111,5 +118,38 @@ impl AdmittedObject {
             }),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use crate::crd::{WorkloadDeployment, WorkloadDeploymentSpec};
+
+    use super::AdmittedObject;
+
+    #[test]
+    fn wit_annotations_are_the_objects_over_the_templates_and_nothing_else() {
+        let mut d = WorkloadDeployment::new("orders", WorkloadDeploymentSpec::default());
+        d.spec.template.annotations = Some(BTreeMap::from([
+            ("wit.wasmgate.dev/api".to_string(), "template".to_string()),
+            ("wit.wasmgate.dev/db".to_string(), "template".to_string()),
+        ]));
+        d.metadata.annotations = Some(BTreeMap::from([
+            ("wit.wasmgate.dev/api".to_string(), "object".to_string()),
+            (
+                "kubectl.kubernetes.io/last-applied-configuration".to_string(),
+                "{}".to_string(),
+            ),
+        ]));
+        let got = AdmittedObject::Deployment(Box::new(d)).wit_annotations();
+        assert_eq!(
+            got,
+            BTreeMap::from([
+                ("wit.wasmgate.dev/api".to_string(), "object".to_string()),
+                ("wit.wasmgate.dev/db".to_string(), "template".to_string()),
+            ])
+        );
     }
 }
