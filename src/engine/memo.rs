@@ -192,7 +192,7 @@ mod tests {
     use std::sync::Arc;
 
     use crate::components::WorldResolver;
-    use crate::crd::{Host, HostInterface, Workload, WorkloadComponent, WorkloadSpec};
+    use crate::crd::{Host, Workload, WorkloadComponent, WorkloadSpec};
     use crate::engine::{AdmittedObject, Engine, Mode, Verdict};
     use crate::inventory::SharedInventory;
     use crate::policy::Policy;
@@ -203,20 +203,7 @@ mod tests {
 
     /// A Workload whose one component imports `import`, its world in an annotation.
     fn orders(import: &str) -> AdmittedObject {
-        let spec = WorkloadSpec {
-            host_interfaces: Some(vec![HostInterface {
-                namespace: "wasmcloud".into(),
-                package: "postgres".into(),
-                interfaces: vec!["query".into()],
-                ..HostInterface::default()
-            }]),
-            components: Some(vec![WorkloadComponent {
-                name: "api".into(),
-                image: "registry.test/orders:1".into(),
-                ..WorkloadComponent::default()
-            }]),
-            ..WorkloadSpec::default()
-        };
+        let spec = crate::engine::testing::orders_spec();
         let mut w = Workload::new("orders", spec);
         w.metadata.annotations = Some(BTreeMap::from([(
             "wit.wasmgate.dev/api".to_string(),

@@ -450,14 +450,12 @@ fn rfc3339(t: SystemTime) -> String {
 mod tests {
     use super::*;
     use crate::components::WorldResolver;
-    use crate::crd::{Host, HostInterface, Workload};
-    use crate::crd::{WorkloadComponent, WorkloadSpec};
+    use crate::crd::{Host, Workload};
     use crate::inventory::SharedInventory;
     use crate::policy::Policy;
-    use crate::resolve::{apply_defaults, WorldState};
-    use crate::wit::{ComponentWorld, WorldItemRef};
+    use crate::resolve::apply_defaults;
 
-    use crate::engine::testing::postgres_host as host;
+    use crate::engine::testing::{importing, orders_spec, postgres_host as host};
 
     fn snapshot(rv: u64, hosts: Vec<Host>) -> Arc<Snapshot> {
         Arc::new(Snapshot {
@@ -467,33 +465,10 @@ mod tests {
     }
 
     fn orders() -> (ObjectKey, AdmittedObject, Prepared) {
-        let spec = WorkloadSpec {
-            host_selector: Some(BTreeMap::from([("hostgroup".into(), "data".into())])),
-            host_interfaces: Some(vec![HostInterface {
-                namespace: "wasmcloud".into(),
-                package: "postgres".into(),
-                interfaces: vec!["query".into()],
-                version: Some("0.2.0".into()),
-                ..HostInterface::default()
-            }]),
-            components: Some(vec![WorkloadComponent {
-                name: "api".into(),
-                image: "registry.test/orders:1".into(),
-                ..WorkloadComponent::default()
-            }]),
-            ..WorkloadSpec::default()
-        };
+        let spec = orders_spec();
         let worlds = BTreeMap::from([(
             "api".to_string(),
-            WorldState::Known(
-                ComponentWorld::new(
-                    vec![WorldItemRef::Interface(
-                        "wasmcloud:postgres/query@0.2.0".parse().unwrap(),
-                    )],
-                    vec![],
-                )
-                .into(),
-            ),
+            importing("wasmcloud:postgres/query@0.2.0"),
         )]);
         let defaulted = apply_defaults(&spec, &worlds, &Policy::default());
         let key = ObjectKey {
@@ -617,15 +592,7 @@ mod tests {
         let mut other = prepared.clone();
         other.worlds.insert(
             "api".into(),
-            WorldState::Known(
-                ComponentWorld::new(
-                    vec![WorldItemRef::Interface(
-                        "wasmcloud:postgres/query@0.1.1-draft".parse().unwrap(),
-                    )],
-                    vec![],
-                )
-                .into(),
-            ),
+            importing("wasmcloud:postgres/query@0.1.1-draft"),
         );
         core.upsert(named("other"), object.clone(), other, meta(1), now);
         core.upsert(key.clone(), object, prepared, meta(1), now);

@@ -322,42 +322,23 @@ impl<K: Clone + Eq + Hash> DependencyIndex<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crd::{Condition, HostStatus, HostWitInterface};
+    use crate::crd::HostWitInterface;
 
     fn host(name: &str, group: &str, ready: bool, plugins: &[(&str, &str)]) -> Host {
-        let mut h = Host {
-            host_id: format!("id-{name}"),
-            ..Host::default()
-        };
-        h.metadata.name = Some(name.into());
-        h.metadata.labels = Some(BTreeMap::from([("hostgroup".into(), group.into())]));
-        h.status = Some(HostStatus {
-            conditions: Some(
-                vec![Condition {
-                    type_: "Ready".into(),
-                    status: if ready { "True" } else { "False" }.into(),
-                    ..Condition::default()
-                }]
-                .into(),
-            ),
-            imports: Some(
-                plugins
-                    .iter()
-                    .map(|(pkg, v)| {
-                        let (ns, p) = pkg.split_once(':').unwrap_or(("wasi", pkg));
-                        HostWitInterface {
-                            namespace: ns.into(),
-                            package: p.into(),
-                            version: Some((*v).into()),
-                            interfaces: vec!["store".into()],
-                            name: None,
-                        }
-                    })
-                    .collect(),
-            ),
-            ..HostStatus::default()
-        });
-        h
+        let imports = plugins
+            .iter()
+            .map(|(pkg, v)| {
+                let (ns, p) = pkg.split_once(':').unwrap_or(("wasi", pkg));
+                HostWitInterface {
+                    namespace: ns.into(),
+                    package: p.into(),
+                    version: Some((*v).into()),
+                    interfaces: vec!["store".into()],
+                    name: None,
+                }
+            })
+            .collect();
+        crate::engine::testing::host(name, group, ready, imports)
     }
 
     fn deps(group: Option<&str>, host_id: Option<&str>, packages: &[&str]) -> Dependencies {
