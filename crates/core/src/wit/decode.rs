@@ -65,6 +65,7 @@ pub fn decode_component(bytes: &[u8]) -> Result<ComponentWorld, WitError> {
     if wasmparser::Parser::is_core_wasm(bytes) {
         return Err(WitError::CoreModule);
     }
+    check_section_sizes(bytes)?;
     guarded("wit-component", || match wit_component::decode(bytes) {
         Ok(wit_component::DecodedWasm::Component(resolve, world)) => {
             Ok(from_resolved(&resolve, &resolve.worlds[world]))
@@ -72,6 +73,23 @@ pub fn decode_component(bytes: &[u8]) -> Result<ComponentWorld, WitError> {
         Ok(wit_component::DecodedWasm::WitPackage(..)) => Err(WitError::WitPackage),
         Err(e) => Err(WitError::Corrupt(format!("{e:#}"))),
     })
+}
+
+/// Walks every section of `bytes`, nested modules and components included, and refuses the
+/// binary if any section claims more bytes than the binary has.
+///
+/// wit-parser 0.263 decodes an in-memory binary through its streaming reader
+/// (`decoding.rs`, `ComponentInfo::from_reader`), which zero-fills a buffer of whatever size the
+/// next section header claims before reading it. A 19-byte component whose first section claims
+/// 3 GB therefore cost 3 GB and 2.5 s (found by fuzzing). Parsed here with the whole binary in
+/// hand, such a size is an end-of-file error that costs nothing; once every size fits, the reader
+/// never asks for more than the binary holds. Every binary refused here fails wit-parser's own
+/// parse of the same bytes too, so no verdict changes.
+fn check_section_sizes(bytes: &[u8]) -> Result<(), WitError> {
+    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+        payload.map_err(|e| WitError::Corrupt(e.to_string()))?;
+    }
+    Ok(())
 }
 
 /// Parses WIT text describing one component world (the `wit.wasmgate.dev/<component>`
