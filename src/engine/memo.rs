@@ -61,6 +61,26 @@ impl Judgment {
         std::ptr::eq(self.inputs.snapshot.as_ptr(), Arc::as_ptr(snapshot))
     }
 
+    /// Whether this judgment is of `obj` in `namespace` with these worlds against `snapshot`:
+    /// every input compared in full (the memo's key is only a hash of some of them).
+    fn judges(
+        &self,
+        namespace: &str,
+        obj: &AdmittedObject,
+        worlds: &BTreeMap<String, WorldState>,
+        pinned: &BTreeMap<String, String>,
+        snapshot: &Arc<Snapshot>,
+    ) -> bool {
+        let i = &self.inputs;
+        self.judged_against(snapshot)
+            && i.kind == obj.kind()
+            && i.namespace == namespace
+            && i.spec == *obj.spec()
+            && i.deployment == obj.deployment_context()
+            && i.worlds == *worlds
+            && i.pinned == *pinned
+    }
+
     /// The mutating webhook's verdict, computed by `make` the first time.
     pub fn mutation(&self, make: impl FnOnce() -> Verdict) -> Verdict {
         self.mutation.get_or_init(make).clone()
@@ -101,6 +121,24 @@ impl ReviewMemo {
         }
     }
 
+    /// The remembered judgment of `obj` with these worlds and this snapshot, if any; nothing
+    /// is remembered. For callers that would churn the memo with judgments no webhook asks
+    /// for again (the reconciler preparing every stored object at its start).
+    pub fn lookup(
+        &self,
+        namespace: &str,
+        obj: &AdmittedObject,
+        worlds: &BTreeMap<String, WorldState>,
+        pinned: &BTreeMap<String, String>,
+        snapshot: &Arc<Snapshot>,
+    ) -> Option<Arc<Judgment>> {
+        let cache = self.entries.as_ref()?;
+        let key = key(namespace, obj.kind(), obj.spec(), snapshot);
+        cache
+            .get(&key)
+            .filter(|found| found.judges(namespace, obj, worlds, pinned, snapshot))
+    }
+
     /// The judgment of `obj` with these worlds and this snapshot: remembered, or made by
     /// `defaults` now (and remembered); `None` when the memo is off.
     pub fn judgment(
@@ -114,20 +152,9 @@ impl ReviewMemo {
     ) -> Option<Arc<Judgment>> {
         let cache = self.entries.as_ref()?;
         let spec = obj.spec();
-        let deployment = obj.deployment_context();
         let key = key(namespace, obj.kind(), spec, snapshot);
-        let same = |j: &Judgment| {
-            let i = &j.inputs;
-            j.judged_against(snapshot)
-                && i.kind == obj.kind()
-                && i.namespace == namespace
-                && i.spec == *spec
-                && i.deployment == deployment
-                && i.worlds == *worlds
-                && i.pinned == *pinned
-        };
         if let Some(found) = cache.get(&key) {
-            if same(&found) {
+            if found.judges(namespace, obj, worlds, pinned, snapshot) {
                 return Some(found);
             }
         }
@@ -137,7 +164,7 @@ impl ReviewMemo {
                 namespace: namespace.to_string(),
                 kind: obj.kind(),
                 spec: spec.clone(),
-                deployment,
+                deployment: obj.deployment_context(),
                 worlds: worlds.clone(),
                 pinned: pinned.clone(),
                 snapshot: Arc::downgrade(snapshot),
@@ -294,6 +321,29 @@ mod tests {
             .await;
         assert_eq!(a.allowed, b.allowed);
         assert!(!same_report(&a, &b));
+    }
+
+    #[tokio::test]
+    async fn preparing_reuses_a_judgment_but_remembers_none() {
+        let (engine, _) = engine(16, "0.2.0");
+        let obj = orders("wasmcloud:postgres/query@0.2.0");
+        // The reconciler prepares an object no webhook has judged: nothing is remembered, so a
+        // review after it judges afresh, and preparing again defaults afresh.
+        let prepared = engine.prepare("default", &obj).await;
+        let prepared_again = engine.prepare("default", &obj).await;
+        assert!(!Arc::ptr_eq(&prepared.defaulted, &prepared_again.defaulted));
+        let reviewed = validate(&engine, &obj).await;
+        assert!(reviewed.allowed, "{reviewed:?}");
+        assert!(engine.memo.entries.as_ref().is_some_and(|c| {
+            c.run_pending_tasks();
+            c.entry_count() == 1
+        }));
+        // Once a webhook's review is remembered, preparing the same object reuses it.
+        let (_, judgment) = engine.judge("default", &obj).await;
+        let judgment = judgment.expect("the memo is on");
+        let prepared_after = engine.prepare("default", &obj).await;
+        assert!(Arc::ptr_eq(&judgment.defaulted, &prepared_after.defaulted));
+        assert_eq!(prepared_after.defaulted.spec, prepared.defaulted.spec);
     }
 
     #[test]

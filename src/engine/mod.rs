@@ -204,8 +204,12 @@ impl Engine {
 
     /// Learns the component worlds and applies the defaults (shared by both webhooks and the
     /// reconciler, which keeps the result and re-resolves it as the inventory changes).
+    ///
+    /// It reuses a judgment the review memo holds but adds none: the reconciler prepares every
+    /// stored object when it starts, and remembering them would push out the judgments the
+    /// webhooks ask for again.
     pub async fn prepare(&self, namespace: &str, obj: &AdmittedObject) -> Prepared {
-        self.judge(namespace, obj).await.0
+        self.judge_with(namespace, obj, false).await.0
     }
 
     /// [`Engine::prepare`], and the memo's judgment it came from (`None` when the memo is
@@ -214,6 +218,16 @@ impl Engine {
         &self,
         namespace: &str,
         obj: &AdmittedObject,
+    ) -> (Prepared, Option<Arc<Judgment>>) {
+        self.judge_with(namespace, obj, true).await
+    }
+
+    /// [`Engine::judge`]; a judgment not in the memo is remembered only when `remember`.
+    async fn judge_with(
+        &self,
+        namespace: &str,
+        obj: &AdmittedObject,
+        remember: bool,
     ) -> (Prepared, Option<Arc<Judgment>>) {
         let spec = obj.spec();
         let mut components: Vec<PullRef<'_>> = spec
@@ -261,9 +275,13 @@ impl Engine {
             }
             defaulted
         };
-        let judgment =
+        let judgment = if remember {
             self.memo
-                .judgment(namespace, obj, &worlds, &found.pinned, &snapshot, defaults);
+                .judgment(namespace, obj, &worlds, &found.pinned, &snapshot, defaults)
+        } else {
+            self.memo
+                .lookup(namespace, obj, &worlds, &found.pinned, &snapshot)
+        };
         let defaulted = match &judgment {
             Some(j) => j.defaulted.clone(),
             None => Arc::new(defaults()),
