@@ -40,7 +40,7 @@ fn fixtures() -> Option<PathBuf> {
 /// What the webhook does with one body: parse, judge, encode.
 async fn answer(engine: &Engine, mode: Mode, body: &[u8]) -> Vec<u8> {
     let parsed = parse_review(body).expect("the fixture is a review");
-    let verdict = review(engine, mode, &parsed.request, parsed.object).await;
+    let verdict = review(engine, mode, &parsed.request, parsed.object.as_deref()).await;
     assert!(verdict.allowed, "the fixture is admitted: {verdict:?}");
     let response = review_response(&parsed.request, &verdict).expect("encodable");
     serde_json::to_vec(&response).expect("encodable")

@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
             &engine,
             mode,
             &parsed.request,
-            parsed.object.clone(),
+            parsed.object.as_deref(),
         ));
         if mode == Mode::Validate {
             assert!(

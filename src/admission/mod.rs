@@ -1,8 +1,13 @@
 //! The admission webhooks' protocol: an AdmissionReview in, the [`Engine`]'s verdict out, as an
 //! AdmissionReview built with kube's admission types.
 
+use std::borrow::Cow;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
-use kube::core::DynamicObject;
+use kube::core::{DynamicObject, Resource};
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::engine::{AdmittedObject, Engine, Mode, Verdict};
@@ -25,19 +30,128 @@ pub struct ResponseError(#[from] kube::core::admission::SerializePatchError);
 
 /// One parsed AdmissionReview request.
 ///
-/// The object under review is kept as the JSON it arrived as, taken out of the request before
-/// the rest is decoded: it is decoded once, straight into its kind's type
-/// ([`AdmittedObject::from_request`]), never through an intermediate `DynamicObject`.
+/// The object under review is kept as the JSON text it arrived as: it is decoded once, straight
+/// into its kind's type ([`AdmittedObject::from_json`]), never through a JSON tree or an
+/// intermediate `DynamicObject`. `request.oldObject` is not read.
 #[derive(Debug)]
 pub struct Review {
-    /// The request, without its `object` (`request.object` is always `None`).
+    /// The request, without its `object` and `oldObject` (both always `None`).
     pub request: AdmissionRequest<DynamicObject>,
-    /// `request.object`, when the operation has one.
-    pub object: Option<Value>,
+    /// `request.object`, when the operation has one: a JSON object.
+    pub object: Option<Box<RawValue>>,
 }
 
 /// Parses an AdmissionReview request body.
+///
+/// A well-formed review is read in one pass, the objects skipped over as text. Anything else
+/// is read again the slow way (a JSON tree, then kube's types), which names the problem; so
+/// every error is that path's, and so is every review it would accept.
 pub fn parse_review(body: &[u8]) -> Result<Review, ReviewError> {
+    match parse_direct(body) {
+        Some(review) => Ok(review),
+        None => parse_via_tree(body),
+    }
+}
+
+/// The JSON text of an object in a review, skipped over by the parser. It implements
+/// [`Resource`] only because kube's `AdmissionReview<T>` asks it of `T`; nothing reads that.
+#[derive(Debug, Clone)]
+struct ObjectText {
+    json: Box<RawValue>,
+    meta: ObjectMeta,
+}
+
+impl<'de> Deserialize<'de> for ObjectText {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Box::<RawValue>::deserialize(deserializer).map(|json| Self {
+            json,
+            meta: ObjectMeta::default(),
+        })
+    }
+}
+
+impl Resource for ObjectText {
+    type DynamicType = ();
+    type Scope = kube::core::NamespaceResourceScope;
+
+    fn kind(_: &()) -> Cow<'_, str> {
+        Cow::Borrowed("")
+    }
+    fn group(_: &()) -> Cow<'_, str> {
+        Cow::Borrowed("")
+    }
+    fn version(_: &()) -> Cow<'_, str> {
+        Cow::Borrowed("")
+    }
+    fn plural(_: &()) -> Cow<'_, str> {
+        Cow::Borrowed("")
+    }
+    fn meta(&self) -> &ObjectMeta {
+        &self.meta
+    }
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.meta
+    }
+}
+
+/// The one-pass parse: `None` for anything but a well-formed review with a uid whose object,
+/// when it has one, is a JSON object.
+fn parse_direct(body: &[u8]) -> Option<Review> {
+    let review: AdmissionReview<ObjectText> = serde_json::from_slice(body).ok()?;
+    if review.types.kind != "AdmissionReview" {
+        return None;
+    }
+    let request: AdmissionRequest<ObjectText> = review.try_into().ok()?;
+    if request.uid.is_empty() {
+        return None;
+    }
+    let object = request.object.map(|o| o.json);
+    if object.as_ref().is_some_and(|o| !o.get().starts_with('{')) {
+        return None;
+    }
+    let AdmissionRequest {
+        types,
+        uid,
+        kind,
+        resource,
+        sub_resource,
+        request_kind,
+        request_resource,
+        request_sub_resource,
+        name,
+        namespace,
+        operation,
+        user_info,
+        object: _,
+        old_object: _,
+        dry_run,
+        options,
+    } = request;
+    Some(Review {
+        request: AdmissionRequest {
+            types,
+            uid,
+            kind,
+            resource,
+            sub_resource,
+            request_kind,
+            request_resource,
+            request_sub_resource,
+            name,
+            namespace,
+            operation,
+            user_info,
+            object: None,
+            old_object: None,
+            dry_run,
+            options,
+        },
+        object,
+    })
+}
+
+/// The slow parse, through a JSON tree: it says what is wrong with a body.
+fn parse_via_tree(body: &[u8]) -> Result<Review, ReviewError> {
     let mut value: Value = serde_json::from_slice(body).map_err(ReviewError::Json)?;
     if value.get("kind").and_then(Value::as_str) != Some("AdmissionReview") {
         return Err(ReviewError::NotReview(
@@ -56,12 +170,17 @@ pub fn parse_review(body: &[u8]) -> Result<Review, ReviewError> {
     }
     let review: AdmissionReview<DynamicObject> =
         serde_json::from_value(value).map_err(|e| ReviewError::NotReview(e.to_string()))?;
-    let request: AdmissionRequest<DynamicObject> = review
+    let mut request: AdmissionRequest<DynamicObject> = review
         .try_into()
         .map_err(|_| ReviewError::NotReview("the review has no request".to_string()))?;
     if request.uid.is_empty() {
         return Err(ReviewError::NotReview("request.uid is empty".to_string()));
     }
+    request.old_object = None;
+    let object = object
+        .map(|o| serde_json::value::to_raw_value(&o))
+        .transpose()
+        .map_err(|e| ReviewError::NotReview(e.to_string()))?;
     Ok(Review { request, object })
 }
 
@@ -91,7 +210,7 @@ pub async fn review(
     engine: &Engine,
     mode: Mode,
     req: &AdmissionRequest<DynamicObject>,
-    object: Option<Value>,
+    object: Option<&RawValue>,
 ) -> Verdict {
     if matches!(req.operation, Operation::Delete | Operation::Connect)
         || req.sub_resource.as_deref().is_some_and(|s| !s.is_empty())
@@ -101,12 +220,7 @@ pub async fn review(
     let Some(raw) = object else {
         return Verdict::allow();
     };
-    let object_namespace = raw
-        .pointer("/metadata/namespace")
-        .and_then(Value::as_str)
-        .filter(|ns| !ns.is_empty())
-        .map(str::to_string);
-    let admitted = match AdmittedObject::from_request(&req.kind.group, &req.kind.kind, raw) {
+    let admitted = match AdmittedObject::from_json(&req.kind.group, &req.kind.kind, raw.get()) {
         Ok(Some(o)) => o,
         Ok(None) => {
             tracing::warn!(kind = %req.kind.kind, group = %req.kind.group, "review for a kind wasmgate does not handle");
@@ -127,10 +241,130 @@ pub async fn review(
     let namespace = req
         .namespace
         .clone()
-        .or(object_namespace)
+        .or_else(|| admitted.namespace().map(str::to_string))
         .unwrap_or_else(|| "default".to_string());
     // A dry run is not stored: it teaches the remembered worlds nothing.
     engine
         .review_object(mode, &namespace, &admitted, !req.dry_run)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use serde_json::{json, Value};
+
+    use super::{parse_direct, parse_review, parse_via_tree, Review};
+
+    fn fixtures() -> Vec<(String, Vec<u8>)> {
+        let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/webhooks/fixtures"));
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .expect("webhooks/fixtures")
+            .map(|e| e.expect("an entry").path())
+            .collect();
+        files.sort();
+        files
+            .into_iter()
+            .map(|p| {
+                let name = p.file_name().unwrap_or_default().to_string_lossy().into();
+                (name, std::fs::read(&p).expect("a fixture"))
+            })
+            .collect()
+    }
+
+    /// A review as plain JSON, to compare two parses of it.
+    fn as_json(review: &Review) -> (Value, Option<Value>) {
+        let request = serde_json::to_value(&review.request).expect("a request serializes");
+        let object = review
+            .object
+            .as_ref()
+            .map(|o| serde_json::from_str(o.get()).expect("the object is JSON"));
+        (request, object)
+    }
+
+    #[test]
+    fn every_fixture_parses_as_the_tree_path_parses_it() {
+        let mut direct = 0;
+        for (name, body) in fixtures() {
+            match (parse_review(&body), parse_via_tree(&body)) {
+                (Ok(fast), Ok(slow)) => {
+                    assert_eq!(as_json(&fast), as_json(&slow), "{name}");
+                    // Well-formed reviews take the one-pass parse, or it would be dead code.
+                    assert!(parse_direct(&body).is_some(), "{name}: read the slow way");
+                    direct += 1;
+                }
+                (Err(fast), Err(slow)) => assert_eq!(fast.to_string(), slow.to_string(), "{name}"),
+                (fast, slow) => panic!("{name}: {fast:?} but the tree path gives {slow:?}"),
+            }
+        }
+        assert!(direct >= 10, "only {direct} fixtures parsed");
+    }
+
+    /// A minimal review of `object` (with these extra request fields).
+    fn review_of(object: Value, extra: Value) -> Vec<u8> {
+        let mut request = json!({
+            "uid": "u1",
+            "kind": { "group": "runtime.wasmcloud.dev", "version": "v1alpha1", "kind": "Workload" },
+            "resource": { "group": "runtime.wasmcloud.dev", "version": "v1alpha1", "resource": "workloads" },
+            "operation": "CREATE",
+            "userInfo": { "username": "alice" },
+            "object": object,
+        });
+        if let (Some(r), Some(e)) = (request.as_object_mut(), extra.as_object()) {
+            r.extend(e.clone());
+        }
+        serde_json::to_vec(&json!({
+            "apiVersion": "admission.k8s.io/v1",
+            "kind": "AdmissionReview",
+            "request": request,
+        }))
+        .expect("JSON")
+    }
+
+    #[test]
+    fn the_object_is_kept_as_text_and_the_old_object_is_not_read() {
+        let object = json!({ "apiVersion": "runtime.wasmcloud.dev/v1alpha1", "kind": "Workload",
+            "metadata": { "name": "w" }, "spec": { "components": [] } });
+        let body = review_of(
+            object.clone(),
+            json!({ "oldObject": { "any": ["thing", 1] } }),
+        );
+        let review = parse_direct(&body).expect("a well-formed review");
+        assert_eq!(as_json(&review).1, Some(object));
+        assert!(review.request.object.is_none() && review.request.old_object.is_none());
+        assert_eq!(review.request.uid, "u1");
+    }
+
+    #[test]
+    fn what_the_one_pass_parse_refuses_gets_the_tree_path_s_answer() {
+        // Not an object, no uid, the wrong kind: the tree path's precise messages.
+        for (body, message) in [
+            (
+                review_of(json!(5), json!({})),
+                "request.object is not an object",
+            ),
+            (
+                review_of(json!({}), json!({ "uid": "" })),
+                "request.uid is empty",
+            ),
+            (
+                b"{\"kind\":\"Pod\",\"request\":{}}".to_vec(),
+                "kind is not AdmissionReview",
+            ),
+            (b"{\"kind\":".to_vec(), "malformed JSON"),
+        ] {
+            assert!(parse_direct(&body).is_none());
+            let error = parse_review(&body).expect_err("refused");
+            assert!(error.to_string().contains(message), "{error}");
+        }
+        // A repeated field: the direct parse refuses it, the tree path takes the last one.
+        let body = br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"a","uid":"b",
+            "kind":{"group":"g","version":"v","kind":"K"},"resource":{"group":"g","version":"v","resource":"r"},
+            "operation":"CREATE","userInfo":{},"object":null}}"#;
+        assert!(parse_direct(body).is_none());
+        let review = parse_review(body).expect("the tree path takes the last uid");
+        assert_eq!(review.request.uid, "b");
+        assert!(review.object.is_none());
+    }
 }

@@ -58,6 +58,46 @@ impl AdmittedObject {
         }))
     }
 
+    /// [`Self::from_request`] from the object's JSON text, decoded straight into its kind's
+    /// type without building a JSON tree first. What does not decode that way (a missing or
+    /// null `spec`, which the tree path fills in; a repeated field, which it takes the last of;
+    /// any error) goes the tree path, so the object and every error are exactly
+    /// [`Self::from_request`]'s.
+    pub fn from_json(group: &str, kind: &str, json: &str) -> Result<Option<Self>, ObjectError> {
+        if group != WASMCLOUD_GROUP {
+            return Ok(None);
+        }
+        let direct = match kind {
+            "Workload" => serde_json::from_str(json).map(|w| Self::Workload(Box::new(w))),
+            "WorkloadReplicaSet" => {
+                serde_json::from_str(json).map(|rs| Self::ReplicaSet(Box::new(rs)))
+            }
+            "WorkloadDeployment" => {
+                serde_json::from_str(json).map(|d| Self::Deployment(Box::new(d)))
+            }
+            _ => return Ok(None),
+        };
+        if let Ok(obj) = direct {
+            return Ok(Some(obj));
+        }
+        let raw: Value = serde_json::from_str(json).map_err(|e| ObjectError {
+            kind: kind.to_string(),
+            name: String::new(),
+            message: e.to_string(),
+        })?;
+        Self::from_request(group, kind, raw)
+    }
+
+    /// The namespace in the object's metadata, if it names one.
+    pub fn namespace(&self) -> Option<&str> {
+        let meta = match self {
+            Self::Workload(w) => &w.metadata,
+            Self::ReplicaSet(rs) => &rs.metadata,
+            Self::Deployment(d) => &d.metadata,
+        };
+        meta.namespace.as_deref().filter(|ns| !ns.is_empty())
+    }
+
     /// The object's kind.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -128,6 +168,68 @@ mod tests {
     use crate::crd::{WorkloadDeployment, WorkloadDeploymentSpec};
 
     use super::AdmittedObject;
+
+    /// Both decodings of `object` as `kind`, as text to compare.
+    fn both(kind: &str, object: &serde_json::Value) -> (String, String) {
+        let group = crate::crd::WASMCLOUD_GROUP;
+        let direct = AdmittedObject::from_json(group, kind, &object.to_string());
+        let tree = AdmittedObject::from_request(group, kind, object.clone());
+        (format!("{direct:?}"), format!("{tree:?}"))
+    }
+
+    #[test]
+    fn the_direct_decoding_is_the_tree_decoding() {
+        use serde_json::json;
+        let fixtures =
+            std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/webhooks/fixtures"));
+        let mut decoded = 0;
+        for entry in std::fs::read_dir(fixtures).expect("webhooks/fixtures") {
+            let path = entry.expect("an entry").path();
+            let Ok(review) = serde_json::from_slice::<serde_json::Value>(
+                &std::fs::read(&path).expect("a fixture"),
+            ) else {
+                continue;
+            };
+            let (Some(kind), Some(object)) = (
+                review
+                    .pointer("/request/kind/kind")
+                    .and_then(|k| k.as_str()),
+                review.pointer("/request/object").filter(|o| o.is_object()),
+            ) else {
+                continue;
+            };
+            let (direct, tree) = both(kind, object);
+            assert_eq!(direct, tree, "{}", path.display());
+            decoded += 1;
+        }
+        assert!(decoded >= 10, "only {decoded} fixtures decoded");
+        // What the direct decoding refuses: the tree path's object or error.
+        let meta = json!({ "name": "w", "namespace": "team" });
+        for (kind, object) in [
+            ("Workload", json!({ "metadata": meta })),
+            ("Workload", json!({ "metadata": meta, "spec": null })),
+            ("WorkloadReplicaSet", json!({ "metadata": meta })),
+            (
+                "WorkloadDeployment",
+                json!({ "metadata": meta, "spec": null }),
+            ),
+            (
+                "Workload",
+                json!({ "metadata": meta, "spec": { "components": 5 } }),
+            ),
+        ] {
+            let (direct, tree) = both(kind, &object);
+            assert_eq!(direct, tree, "{kind} {object}");
+        }
+        let missing_spec = AdmittedObject::from_json(
+            crate::crd::WASMCLOUD_GROUP,
+            "Workload",
+            r#"{"metadata":{"name":"w","namespace":"team"}}"#,
+        );
+        let obj = missing_spec.expect("decodes").expect("a Workload");
+        assert_eq!(obj.namespace(), Some("team"));
+        assert_eq!(*obj.spec(), crate::crd::WorkloadSpec::default());
+    }
 
     #[test]
     fn wit_annotations_are_the_objects_over_the_templates_and_nothing_else() {

@@ -183,7 +183,8 @@ async fn handle(
         .max(Duration::from_millis(500));
     let (verdict, outcome, denial) = match tokio::time::timeout(
         budget,
-        admission::review(&state.admission, mode, &request, object).instrument(span.clone()),
+        admission::review(&state.admission, mode, &request, object.as_deref())
+            .instrument(span.clone()),
     )
     .await
     {
