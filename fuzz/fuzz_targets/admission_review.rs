@@ -9,6 +9,7 @@ use wasmgate::engine::Mode;
 use wasmgate_fuzz::{engine, example_inventory, runtime};
 
 fuzz_target!(|data: &[u8]| {
+    wasmgate_fuzz::contain_parser_panics();
     let Ok(parsed) = parse_review(data) else {
         return;
     };

@@ -7,6 +7,7 @@ use wasmgate::wit::decode_component;
 use wasmgate_fuzz::resolve_world;
 
 fuzz_target!(|data: &[u8]| {
+    wasmgate_fuzz::contain_parser_panics();
     if let Ok(world) = decode_component(data) {
         resolve_world(world);
     }

@@ -24,6 +24,34 @@ use wasmgate::policy::Policy;
 use wasmgate::resolve::{apply_defaults, resolve, Hosts, ResolveInput, WorldState};
 use wasmgate::wit::ComponentWorld;
 
+/// Lets a panic inside wit-parser or wit-component unwind to wasmgate, which contains it.
+///
+/// wasmgate-core runs those parsers under `catch_unwind` (`wit::decode`'s `guarded`) and
+/// answers a panic of theirs with a typed error (`WitError::ParserPanicked`): their input is
+/// request input, and they do panic on some of it (wit-parser 0.263's `unreachable!` for a
+/// component function with an interface name, found by this fuzzer). libFuzzer's panic hook
+/// aborts before any unwinding, so it would report as a crash what the product contains. This
+/// hook aborts, as libFuzzer's does, on every other panic; and a parser panic that escaped
+/// wasmgate's containment would still be caught as a crash by libfuzzer-sys's own
+/// `catch_unwind` around the target. Idempotent; call it first in every target that parses WIT.
+pub fn contain_parser_panics() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let libfuzzer_hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let in_parser = info.location().is_some_and(|l| {
+                let file = l.file();
+                file.contains("/wit-parser-") || file.contains("/wit-component-")
+            });
+            if in_parser {
+                eprintln!("contained parser panic: {info}");
+            } else {
+                libfuzzer_hook(info);
+            }
+        }));
+    });
+}
+
 /// The single-threaded runtime every target's async calls run on (libFuzzer runs one input at a
 /// time; `spawn_blocking` work, such as WIT parsing, still gets its own thread).
 pub fn runtime() -> &'static tokio::runtime::Runtime {

@@ -116,3 +116,17 @@ fn a_sound_component_still_decodes_within_the_budget() {
     assert!(items > 0, "the http-kv seed imports and exports interfaces");
     assert!(largest < BUDGET, "one allocation of {largest} bytes");
 }
+
+#[test]
+fn a_parser_panic_is_a_typed_error() {
+    // What scripts/fuzz found next: a component whose instance type names a function like an
+    // interface (`ns:pkg/iface`), on which wit-parser 0.263 reaches an `unreachable!()`
+    // (`decoding.rs`). The panic is wit-parser's; wasmgate answers it with an error.
+    let found =
+        include_bytes!("../../../fuzz/seeds/component_binary/function-with-interface-name.wasm");
+    let (result, _) = decode_measured(found);
+    assert!(
+        matches!(result, Err(WitError::ParserPanicked("wit-component", _))),
+        "{result:?}"
+    );
+}
