@@ -1,8 +1,10 @@
 //! A heartbeat as NATS delivers it: the input is `<host id>\n<payload>`, published on
 //! `runtime.operator.heartbeat.<host id>`. It goes through the ingestion path
-//! (`HostHeartbeat::decode_from_subject`, then `LiveInventory::apply_heartbeat_shared`) into a
-//! live inventory that already holds the example hosts; then the inventory ages, admission
-//! resolves a workload pinned to the host, and the `hosts` API lists it (JSON and Table).
+//! (`LiveInventory::decode_heartbeat`, which reads the interface lists by their text, then
+//! `apply_stored_heartbeat`) into a live inventory that already holds the example hosts; it
+//! must accept exactly what `HostHeartbeat::decode_from_subject` (the whole parse) accepts.
+//! Then the inventory ages, admission resolves a workload pinned to the host, and the `hosts`
+//! API lists it (JSON and Table).
 #![no_main]
 
 use std::sync::{Arc, OnceLock};
@@ -74,12 +76,18 @@ fuzz_target!(|data: &[u8]| {
     let subject = format!("{HEARTBEAT_SUBJECT_PREFIX}{id}");
     let inventory = live_inventory();
     let stats = IngestStats::default();
+    let whole = HostHeartbeat::decode_from_subject(&subject, payload);
     if !ingest(&inventory, &stats, &subject, payload) {
+        assert!(
+            whole.is_err(),
+            "the ingestion refused a heartbeat the whole parse accepts"
+        );
         return;
     }
-    // The same heartbeat again (an update), as the next interval brings it.
+    // The same heartbeat again (an update), as the next interval brings it: its lists are
+    // now found by their text.
     assert!(ingest(&inventory, &stats, &subject, payload));
-    let hb = HostHeartbeat::decode_from_subject(&subject, payload).expect("it was ingested");
+    let hb = whole.expect("it was ingested, so the whole parse accepts it");
 
     // Admission against the live inventory: pinned to this host, then any host.
     let engine = Engine::new(worlds(), inventory.clone(), Arc::new(Policy::default()));

@@ -15,6 +15,7 @@ use std::time::SystemTime;
 use k8s_openapi::jiff::Timestamp;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
+use serde_json::value::RawValue;
 
 /// The subject hosts publish heartbeats to, with the host id as the last token.
 pub const HEARTBEAT_SUBJECT_PREFIX: &str = "runtime.operator.heartbeat.";
@@ -62,9 +63,20 @@ pub struct WitInterface {
 
 /// A host heartbeat (`wasmcloud.runtime.v2.HostHeartbeat`). Every field is optional on the
 /// wire; an absent field is its zero value.
+///
+/// `L` is how the two interface lists are held: parsed (`Vec<WitInterface>`, the default), as
+/// the JSON text they arrived as ([`ListText`], so that the ingestion can look a fleet's
+/// byte-identical lists up instead of parsing each again), or as the inventory shares them.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-pub struct HostHeartbeat {
+#[serde(
+    default,
+    rename_all = "camelCase",
+    bound(
+        serialize = "L: Serialize + InterfaceField",
+        deserialize = "L: Deserialize<'de> + Default"
+    )
+)]
+pub struct HostHeartbeat<L = Vec<WitInterface>> {
     /// Host UUID (field 1).
     #[serde(
         deserialize_with = "nullable",
@@ -160,11 +172,17 @@ pub struct HostHeartbeat {
     )]
     pub workload_count: u64,
     /// Interfaces the host's plugins provide to components (15).
-    #[serde(deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
-    pub imports: Vec<WitInterface>,
+    #[serde(
+        deserialize_with = "nullable",
+        skip_serializing_if = "InterfaceField::is_absent"
+    )]
+    pub imports: L,
     /// Interfaces the host's plugins call on components (16).
-    #[serde(deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
-    pub exports: Vec<WitInterface>,
+    #[serde(
+        deserialize_with = "nullable",
+        skip_serializing_if = "InterfaceField::is_absent"
+    )]
+    pub exports: L,
     /// The host's HTTP port (17, uint32: a JSON number, or a string).
     #[serde(
         alias = "http_port",
@@ -179,6 +197,66 @@ pub struct HostHeartbeat {
     )]
     pub environment: String,
 }
+
+/// A heartbeat's interface list as the JSON text it arrived as (`None` when absent or
+/// `null`), borrowed from the payload.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ListText<'a>(Option<&'a RawValue>);
+
+impl<'a> ListText<'a> {
+    /// The list's JSON text; `None` when the heartbeat has no list.
+    pub fn json(&self) -> Option<&'a str> {
+        self.0.map(RawValue::get)
+    }
+
+    /// Parses the list (what [`HostHeartbeat::decode`] reads into `imports` and `exports`).
+    pub fn parse(&self) -> Result<Vec<WitInterface>, HeartbeatError> {
+        match self.json() {
+            Some(json) => Ok(nullable(&mut serde_json::Deserializer::from_str(json))?),
+            None => Ok(Vec::new()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ListText<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        <&'de RawValue>::deserialize(d).map(|raw| Self(Some(raw)))
+    }
+}
+
+impl PartialEq for ListText<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.json() == other.json()
+    }
+}
+
+impl Serialize for ListText<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+/// What a heartbeat's interface-list field can say about itself when the heartbeat is
+/// encoded: whether it is left out (pbjson omits an empty list).
+pub trait InterfaceField {
+    /// The list is empty or absent.
+    fn is_absent(&self) -> bool;
+}
+
+impl InterfaceField for Vec<WitInterface> {
+    fn is_absent(&self) -> bool {
+        self.is_empty()
+    }
+}
+
+impl InterfaceField for ListText<'_> {
+    fn is_absent(&self) -> bool {
+        self.0.is_none()
+    }
+}
+
+/// A heartbeat whose interface lists are still JSON text: what the ingestion decodes.
+pub type HeartbeatText<'a> = HostHeartbeat<ListText<'a>>;
 
 /// Why a heartbeat was not accepted.
 #[derive(Debug, thiserror::Error)]
@@ -206,36 +284,58 @@ pub enum HeartbeatError {
 impl HostHeartbeat {
     /// Decodes a heartbeat payload.
     pub fn decode(payload: &[u8]) -> Result<Self, HeartbeatError> {
-        // A message is a JSON object (serde would also read a struct from an array).
-        if payload.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-            return Err(HeartbeatError::Decode(serde::de::Error::custom(
-                "a heartbeat is a JSON object",
-            )));
-        }
-        let hb: HostHeartbeat = serde_json::from_slice(payload)?;
-        Ok(hb)
+        decode_as(payload)
     }
 
     /// Decodes a payload received on `subject` (`runtime.operator.heartbeat.<host_id>`): a
     /// heartbeat without an `id` takes the subject's last token; one with neither is rejected.
     pub fn decode_from_subject(subject: &str, payload: &[u8]) -> Result<Self, HeartbeatError> {
-        // The subject is what NATS permissions can restrict per host (a host's user may publish
-        // only on `runtime.operator.heartbeat.<its id>`), so the subject's id is the one that
-        // counts; a payload naming another host is refused rather than trusted.
-        let from_subject = subject
-            .strip_prefix(HEARTBEAT_SUBJECT_PREFIX)
-            .ok_or(HeartbeatError::Subject)?;
-        let mut hb = Self::decode(payload)?;
-        if hb.id.is_empty() {
-            hb.id = from_subject.to_string();
-        } else if hb.id != from_subject {
-            return Err(HeartbeatError::IdMismatch {
-                subject: from_subject.to_string(),
-                payload: hb.id,
-            });
-        }
-        hb.validate()?;
-        Ok(hb)
+        decode_from_subject_as(subject, payload)
+    }
+
+    /// The proto3 JSON encoding, as a host sends it.
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a heartbeat always serializes")
+    }
+}
+
+impl<'a> HeartbeatText<'a> {
+    /// [`HostHeartbeat::decode_from_subject`], the interface lists left as text: checked to
+    /// be JSON, not yet parsed ([`ListText::parse`]).
+    pub fn decode_text_from_subject(
+        subject: &str,
+        payload: &'a [u8],
+    ) -> Result<Self, HeartbeatError> {
+        decode_from_subject_as(subject, payload)
+    }
+}
+
+impl<L> HostHeartbeat<L> {
+    /// The same heartbeat with its interface lists converted by `convert`.
+    pub fn try_map_lists<M, E>(
+        self,
+        mut convert: impl FnMut(L) -> Result<M, E>,
+    ) -> Result<HostHeartbeat<M>, E> {
+        Ok(HostHeartbeat {
+            imports: convert(self.imports)?,
+            exports: convert(self.exports)?,
+            id: self.id,
+            hostname: self.hostname,
+            friendly_name: self.friendly_name,
+            version: self.version,
+            labels: self.labels,
+            started_at: self.started_at,
+            os_arch: self.os_arch,
+            os_name: self.os_name,
+            os_kernel: self.os_kernel,
+            system_cpu_usage: self.system_cpu_usage,
+            system_memory_total: self.system_memory_total,
+            system_memory_free: self.system_memory_free,
+            component_count: self.component_count,
+            workload_count: self.workload_count,
+            http_port: self.http_port,
+            environment: self.environment,
+        })
     }
 
     /// Checks what the inventory needs: a host id. Everything else may be absent.
@@ -245,11 +345,47 @@ impl HostHeartbeat {
         }
         Ok(())
     }
+}
 
-    /// The proto3 JSON encoding, as a host sends it.
-    pub fn encode(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("a heartbeat always serializes")
+/// Decodes a heartbeat payload, its lists held as `L`.
+fn decode_as<'a, L>(payload: &'a [u8]) -> Result<HostHeartbeat<L>, HeartbeatError>
+where
+    L: Deserialize<'a> + Default,
+{
+    // A message is a JSON object (serde would also read a struct from an array).
+    if payload.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(HeartbeatError::Decode(serde::de::Error::custom(
+            "a heartbeat is a JSON object",
+        )));
     }
+    Ok(serde_json::from_slice(payload)?)
+}
+
+/// [`HostHeartbeat::decode_from_subject`], the lists held as `L`.
+fn decode_from_subject_as<'a, L>(
+    subject: &str,
+    payload: &'a [u8],
+) -> Result<HostHeartbeat<L>, HeartbeatError>
+where
+    L: Deserialize<'a> + Default,
+{
+    // The subject is what NATS permissions can restrict per host (a host's user may publish
+    // only on `runtime.operator.heartbeat.<its id>`), so the subject's id is the one that
+    // counts; a payload naming another host is refused rather than trusted.
+    let from_subject = subject
+        .strip_prefix(HEARTBEAT_SUBJECT_PREFIX)
+        .ok_or(HeartbeatError::Subject)?;
+    let mut hb = decode_as::<L>(payload)?;
+    if hb.id.is_empty() {
+        hb.id = from_subject.to_string();
+    } else if hb.id != from_subject {
+        return Err(HeartbeatError::IdMismatch {
+            subject: from_subject.to_string(),
+            payload: hb.id,
+        });
+    }
+    hb.validate()?;
+    Ok(hb)
 }
 
 fn is_zero_u64(v: &u64) -> bool {

@@ -31,7 +31,7 @@ use futures_util::StreamExt;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::heartbeat::{HostHeartbeat, HEARTBEAT_SUBJECT, HEARTBEAT_SUBJECT_PREFIX};
+use super::heartbeat::{HEARTBEAT_SUBJECT, HEARTBEAT_SUBJECT_PREFIX};
 use super::live::{HealthTransition, LiveInventory, LogEntry, LogPosition};
 use super::nats::IngestStats;
 use super::nats_connect::NatsConnection;
@@ -369,11 +369,17 @@ pub async fn ensure_stream(
     }
 }
 
-/// Decodes one stream message into a log entry; `None` when it is not a valid entry (it is
-/// still consumed, as [`LogEntry::Skip`]).
-pub fn decode_entry(subject: &str, payload: &[u8]) -> Result<LogEntry, String> {
+/// Decodes one stream message into a log entry for `inventory` (a heartbeat's interface lists
+/// shared with the hosts it stores); an error when it is not a valid entry (it is still
+/// consumed, as [`LogEntry::Skip`]).
+pub fn decode_entry(
+    inventory: &LiveInventory,
+    subject: &str,
+    payload: &[u8],
+) -> Result<LogEntry, String> {
     if subject.starts_with(HEARTBEAT_SUBJECT_PREFIX) {
-        return HostHeartbeat::decode_from_subject(subject, payload)
+        return inventory
+            .decode_heartbeat(subject, payload)
             .map(|hb| LogEntry::Heartbeat(Box::new(hb)))
             .map_err(|e| e.to_string());
     }
@@ -570,7 +576,7 @@ async fn consume_once(
         if is_heartbeat {
             stats.received.fetch_add(1, Ordering::Relaxed);
         }
-        let entry = match decode_entry(subject, &message.payload) {
+        let entry = match decode_entry(inventory, subject, &message.payload) {
             Ok(entry) => {
                 if is_heartbeat {
                     stats.applied.fetch_add(1, Ordering::Relaxed);
@@ -831,30 +837,33 @@ mod tests {
 
     #[test]
     fn entries_decode_by_subject() {
+        let inv = crate::inventory::LiveInventory::new(crate::inventory::LiveConfig::default());
         assert!(matches!(
-            decode_entry("runtime.operator.heartbeat.abc", br#"{"id":"abc"}"#),
+            decode_entry(&inv, "runtime.operator.heartbeat.abc", br#"{"id":"abc"}"#),
             Ok(LogEntry::Heartbeat(_))
         ));
         assert!(
-            decode_entry("runtime.operator.heartbeat.abc", br#"{"id":"other"}"#).is_err(),
+            decode_entry(&inv, "runtime.operator.heartbeat.abc", br#"{"id":"other"}"#).is_err(),
             "the payload's id must be the subject's"
         );
         assert!(matches!(
-            decode_entry("wasmgate.inventory.delete.h-1", b""),
+            decode_entry(&inv, "wasmgate.inventory.delete.h-1", b""),
             Ok(LogEntry::Delete { name }) if name == "h-1"
         ));
         assert!(decode_entry(
+            &inv,
             "wasmgate.inventory.write.a",
             br#"{"apiVersion":"wasmgate.dev/v1alpha1","kind":"Host","metadata":{"name":"b"},"hostId":"x"}"#
         )
         .is_err());
         assert!(matches!(
             decode_entry(
+                &inv,
                 "wasmgate.inventory.health.a",
                 br#"{"hostId":"x","beat":3,"state":"Unknown"}"#
             ),
             Ok(LogEntry::Health { .. })
         ));
-        assert!(decode_entry("elsewhere", b"").is_err());
+        assert!(decode_entry(&inv, "elsewhere", b"").is_err());
     }
 }

@@ -56,7 +56,10 @@ use crate::crd::{
     WASMGATE_VERSION,
 };
 
-use super::heartbeat::{rfc3339_seconds, timestamp, HostHeartbeat, WitInterface};
+use super::heartbeat::{
+    rfc3339_seconds, timestamp, HeartbeatError, HeartbeatText, HostHeartbeat, ListText,
+    WitInterface,
+};
 use super::jetstream::{EntryKind, LogPublisher, WRITE_WAIT};
 use super::{InventoryError, InventorySource, Snapshot};
 use crate::resolve::Hosts;
@@ -201,11 +204,22 @@ pub struct HealthTransition {
     pub reporting_since: Option<String>,
 }
 
+/// A heartbeat whose interface lists are held as the inventory stores them (shared).
+pub type StoredHeartbeat = HostHeartbeat<Option<InterfaceList>>;
+
+/// `hb` with its parsed interface lists as stored lists (not yet shared: storing interns them).
+pub fn stored_lists(hb: HostHeartbeat) -> StoredHeartbeat {
+    match hb.try_map_lists(|list| Ok::<_, std::convert::Infallible>(shared_list(list))) {
+        Ok(stored) => stored,
+        Err(never) => match never {},
+    }
+}
+
 /// One entry of the inventory log, decoded.
 #[derive(Clone, Debug)]
 pub enum LogEntry {
-    /// A host's heartbeat.
-    Heartbeat(Box<HostHeartbeat>),
+    /// A host's heartbeat, its lists as the inventory shares them.
+    Heartbeat(Box<StoredHeartbeat>),
     /// A host written through the API (create, update, patch).
     Write(Box<Host>),
     /// A host deleted through the API.
@@ -336,16 +350,69 @@ impl<T: Eq + std::hash::Hash> Interned<T> {
     }
 }
 
+/// Most bytes of interface-list text remembered for [`Interner::list_from_text`]: a fleet
+/// runs a handful of builds, whose lists are a few KB each; past this (hostile or broken
+/// heartbeats), the texts are forgotten and looked up afresh.
+const MAX_LIST_TEXT_BYTES: usize = 4 << 20;
+
+/// Interface-list texts seen in heartbeats and the shared list each stands for.
+#[derive(Debug, Default)]
+struct ListTexts {
+    lists: HashMap<Box<str>, InterfaceList>,
+    bytes: usize,
+}
+
 /// Interns what hosts hold alike: hosts of one build heartbeat the same plugin interface lists
 /// (about 3 KB per host with the `wash` plugin set), and hosts that turned Ready in the same
 /// second have the same conditions (about 400 bytes), so the inventory keeps one copy of each.
+/// The lists are also found by the JSON text they arrive as: hosts of one build send them byte
+/// for byte alike, so most heartbeats' lists are neither parsed nor hashed as lists.
 #[derive(Debug, Default)]
 struct Interner {
     interfaces: Interned<HostWitInterface>,
     conditions: Interned<Condition>,
+    texts: std::sync::Mutex<ListTexts>,
 }
 
 impl Interner {
+    fn texts(&self) -> MutexGuard<'_, ListTexts> {
+        // A panic elsewhere while holding it leaves a valid map.
+        self.texts.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The shared list that a heartbeat's list `text` stands for: found by its text, else
+    /// parsed, interned and remembered by its text. A list that does not parse is the
+    /// heartbeat's error, as when the whole heartbeat is parsed at once.
+    fn list_from_text(&self, text: ListText<'_>) -> Result<Option<InterfaceList>, HeartbeatError> {
+        let Some(json) = text.json() else {
+            let mut empty = shared_list(Vec::new());
+            self.intern_list(&mut empty);
+            return Ok(empty);
+        };
+        if let Some(found) = self.texts().lists.get(json) {
+            return Ok(Some(found.clone()));
+        }
+        let mut list = shared_list(text.parse()?);
+        self.intern_list(&mut list);
+        if let Some(list) = &list {
+            let mut texts = self.texts();
+            if texts.bytes + json.len() > MAX_LIST_TEXT_BYTES {
+                *texts = ListTexts::default();
+            }
+            if json.len() <= MAX_LIST_TEXT_BYTES {
+                texts.bytes += json.len();
+                texts.lists.insert(json.into(), list.clone());
+            }
+        }
+        Ok(list)
+    }
+
+    fn intern_list(&self, list: &mut Option<InterfaceList>) {
+        if let Some(list) = list.as_mut() {
+            self.interfaces.intern(list);
+        }
+    }
+
     /// `host`'s lists replaced by the shared copies (a new list becomes the shared copy).
     fn intern_host(&self, host: &mut Host) {
         let Some(status) = host.status.as_mut() else {
@@ -362,8 +429,14 @@ impl Interner {
         }
     }
 
-    /// Drops the lists no stored host holds any more.
+    /// Drops the lists no stored host holds any more (nor the texts that stand for them).
     fn prune(&self) {
+        {
+            let mut texts = self.texts();
+            // Held by the text map and the interned set only.
+            texts.lists.retain(|_, list| list.holders() > 2);
+            texts.bytes = texts.lists.keys().map(|k| k.len()).sum();
+        }
         self.interfaces.prune();
         self.conditions.prune();
     }
@@ -495,8 +568,26 @@ impl LiveInventory {
         Host::clone(&self.apply_heartbeat_shared(hb, now))
     }
 
-    /// [`Self::apply_heartbeat`] without copying the result (the ingestion path).
+    /// [`Self::apply_heartbeat`] without copying the result.
     pub fn apply_heartbeat_shared(&self, hb: HostHeartbeat, now: SystemTime) -> Arc<Host> {
+        self.apply_stored_heartbeat(stored_lists(hb), now)
+    }
+
+    /// Decodes a heartbeat payload received on `subject` with its interface lists shared
+    /// ([`HostHeartbeat::decode_from_subject`], but a list whose JSON text this inventory has
+    /// seen before is taken as it was then, without parsing it): the ingestion's decoding.
+    pub fn decode_heartbeat(
+        &self,
+        subject: &str,
+        payload: &[u8],
+    ) -> Result<StoredHeartbeat, HeartbeatError> {
+        HeartbeatText::decode_text_from_subject(subject, payload)?
+            .try_map_lists(|text| self.interned.list_from_text(text))
+    }
+
+    /// [`Self::apply_heartbeat_shared`] of a heartbeat from [`Self::decode_heartbeat`] (the
+    /// ingestion path).
+    pub fn apply_stored_heartbeat(&self, hb: StoredHeartbeat, now: SystemTime) -> Arc<Host> {
         let preferred = name_for_heartbeat(&hb);
         let fallback = fallback_name(&hb.id);
         // Built before taking the lock, by moving the heartbeat's strings and lists.
@@ -1314,7 +1405,7 @@ fn fallback_name(id: &str) -> String {
     }
 }
 
-fn name_for_heartbeat(hb: &HostHeartbeat) -> String {
+fn name_for_heartbeat<L>(hb: &HostHeartbeat<L>) -> String {
     if validate_name(&hb.friendly_name).is_ok() {
         hb.friendly_name.clone()
     } else {
@@ -1357,7 +1448,7 @@ fn saturating_i64(v: u64) -> Option<i64> {
 
 /// The Host object a heartbeat describes (no metadata beyond labels; no conditions). Required
 /// status fields absent from the heartbeat get upstream's placeholders (`unknown`, `0`).
-pub fn host_from_heartbeat(hb: HostHeartbeat, now: SystemTime) -> Host {
+pub fn host_from_heartbeat(hb: StoredHeartbeat, now: SystemTime) -> Host {
     let cpu = if hb.system_cpu_usage.is_finite() {
         hb.system_cpu_usage
     } else {
@@ -1390,10 +1481,15 @@ pub fn host_from_heartbeat(hb: HostHeartbeat, now: SystemTime) -> Host {
                 .and_then(|t| Timestamp::try_from(t).ok())
                 .map(timestamp::format_proto),
             conditions: None,
-            imports: wit(hb.imports).map(InterfaceList::from),
-            exports: wit(hb.exports).map(InterfaceList::from),
+            imports: hb.imports,
+            exports: hb.exports,
         }),
     }
+}
+
+/// A heartbeat's parsed interface list as the inventory stores it (not yet shared).
+fn shared_list(list: Vec<WitInterface>) -> Option<InterfaceList> {
+    wit(list).map(InterfaceList::from)
 }
 
 /// Copies `old`'s conditions into `host` (so transition times carry over).
@@ -1632,11 +1728,23 @@ mod tests {
     #[test]
     fn log_mode_replicas_agree_and_versions_are_sequences() {
         let log = vec![
-            (at(3, 0), LogEntry::Heartbeat(Box::new(hb("a", "a")))),
-            (at(5, 1), LogEntry::Heartbeat(Box::new(hb("b", "b")))),
-            (at(6, 15), LogEntry::Heartbeat(Box::new(hb("a", "a")))),
+            (
+                at(3, 0),
+                LogEntry::Heartbeat(Box::new(stored_lists(hb("a", "a")))),
+            ),
+            (
+                at(5, 1),
+                LogEntry::Heartbeat(Box::new(stored_lists(hb("b", "b")))),
+            ),
+            (
+                at(6, 15),
+                LogEntry::Heartbeat(Box::new(stored_lists(hb("a", "a")))),
+            ),
             // The same heartbeat again: still a change (a replay sees only the latest).
-            (at(7, 15), LogEntry::Heartbeat(Box::new(hb("a", "a")))),
+            (
+                at(7, 15),
+                LogEntry::Heartbeat(Box::new(stored_lists(hb("a", "a")))),
+            ),
             (at(9, 16), LogEntry::Delete { name: "b".into() }),
             (at(10, 17), LogEntry::Skip),
         ];
@@ -1679,8 +1787,11 @@ mod tests {
     #[test]
     fn log_mode_health_comes_from_transitions_only() {
         let inv = inv(cfg());
-        inv.apply_logged(at(1, 0), LogEntry::Heartbeat(Box::new(hb("id", "h"))))
-            .unwrap();
+        inv.apply_logged(
+            at(1, 0),
+            LogEntry::Heartbeat(Box::new(stored_lists(hb("id", "h")))),
+        )
+        .unwrap();
         // No local ageing was asked for: the leader computes what is due.
         assert!(inv.due_transitions(t(30)).is_empty());
         let due = inv.due_transitions(t(31));
@@ -1713,8 +1824,11 @@ mod tests {
         assert_eq!(lost.state, HealthState::False);
         assert_eq!(lost.reporting_since, Some(rfc3339_seconds(t(31))));
         // A heartbeat came in between: the transition is stale.
-        inv.apply_logged(at(3, 62), LogEntry::Heartbeat(Box::new(hb("id", "h"))))
-            .unwrap();
+        inv.apply_logged(
+            at(3, 62),
+            LogEntry::Heartbeat(Box::new(stored_lists(hb("id", "h")))),
+        )
+        .unwrap();
         let stale = LogEntry::Health {
             name: "h".into(),
             transition: lost.clone(),
@@ -1735,8 +1849,11 @@ mod tests {
             ..lost
         };
         for r in [&full, &replay] {
-            r.apply_logged(at(3, 62), LogEntry::Heartbeat(Box::new(hb("id", "h"))))
-                .unwrap();
+            r.apply_logged(
+                at(3, 62),
+                LogEntry::Heartbeat(Box::new(stored_lists(hb("id", "h")))),
+            )
+            .unwrap();
         }
         full.apply_logged(
             at(5, 100),
@@ -2118,7 +2235,7 @@ mod tests {
     #[test]
     fn upsert_validates_and_versions() {
         let inv = inv(cfg());
-        let mut h = host_from_heartbeat(hb("id-9", ""), t(0));
+        let mut h = host_from_heartbeat(stored_lists(hb("id-9", "")), t(0));
         assert!(matches!(
             inv.upsert(h.clone(), t(0)),
             Err(InventoryError::Invalid {
@@ -2231,5 +2348,131 @@ mod tests {
             }
         }
         assert_eq!(last, inv.resource_version());
+    }
+
+    /// The subject and payload of `hb`, as a host publishes it.
+    fn published(hb: &HostHeartbeat) -> (String, Vec<u8>) {
+        (format!("runtime.operator.heartbeat.{}", hb.id), hb.encode())
+    }
+
+    /// A host stored from its heartbeat payload, both ways in: parsed whole, and through the
+    /// list texts.
+    fn stored_both_ways(subject: &str, payload: &[u8]) -> (Host, Host) {
+        let parsed = LiveInventory::new(cfg());
+        let whole = HostHeartbeat::decode_from_subject(subject, payload).expect("decodes");
+        let parsed = Host::clone(&parsed.apply_heartbeat_shared(whole, t(0)));
+        let texts = LiveInventory::new(cfg());
+        let hb = texts.decode_heartbeat(subject, payload).expect("decodes");
+        let texts = Host::clone(&texts.apply_stored_heartbeat(hb, t(0)));
+        // Each inventory gives its objects their own uid.
+        let without_uid = |mut h: Host| {
+            h.metadata.uid = None;
+            h
+        };
+        (without_uid(parsed), without_uid(texts))
+    }
+
+    #[test]
+    fn a_heartbeat_stores_the_same_host_with_its_lists_read_as_text() {
+        let mut with_exports = hb("id-1", "alpha");
+        with_exports.exports = vec![WitInterface {
+            namespace: "wasi".into(),
+            package: "http".into(),
+            version: "0.2.2".into(),
+            interfaces: vec!["incoming-handler".into()],
+            name: "api".into(),
+            ..WitInterface::default()
+        }];
+        for hb in [
+            hb("id-1", "alpha"),
+            with_exports,
+            HostHeartbeat {
+                id: "id-2".into(),
+                ..HostHeartbeat::default()
+            },
+        ] {
+            let (subject, payload) = published(&hb);
+            let (parsed, texts) = stored_both_ways(&subject, &payload);
+            assert_eq!(parsed, texts, "{}", String::from_utf8_lossy(&payload));
+        }
+        // `null` and absent lists, and a list that does not parse: as the whole parse says.
+        for payload in [
+            r#"{"id":"id-3","imports":null}"#,
+            r#"{"id":"id-3","imports":[],"exports":null}"#,
+        ] {
+            let (parsed, texts) =
+                stored_both_ways("runtime.operator.heartbeat.id-3", payload.as_bytes());
+            assert_eq!(parsed, texts, "{payload}");
+        }
+        let inv = LiveInventory::new(cfg());
+        for payload in [
+            r#"{"id":"id-4","imports":[5]}"#,
+            r#"{"id":"id-4","exports":{"a":1}}"#,
+            r#"{"id":"id-4","imports":[{"interfaces":"query"}]}"#,
+        ] {
+            let subject = "runtime.operator.heartbeat.id-4";
+            let whole = HostHeartbeat::decode_from_subject(subject, payload.as_bytes());
+            let texts = inv.decode_heartbeat(subject, payload.as_bytes());
+            assert!(
+                whole.is_err() && texts.is_err(),
+                "{payload}: {whole:?} / {texts:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_fleet_s_identical_lists_are_read_once_and_shared() {
+        // No watch history, which would hold removed hosts (and their lists) for a while.
+        let inv = LiveInventory::new(LiveConfig {
+            history: 0,
+            ..cfg()
+        });
+        let stored: Vec<Arc<Host>> = ["a", "b", "c"]
+            .iter()
+            .map(|id| {
+                let (subject, payload) = published(&hb(id, id));
+                let hb = inv.decode_heartbeat(&subject, &payload).expect("decodes");
+                inv.apply_stored_heartbeat(hb, t(0))
+            })
+            .collect();
+        let imports = |h: &Host| {
+            h.status
+                .as_ref()
+                .and_then(|s| s.imports.clone())
+                .expect("imports")
+        };
+        assert!(imports(&stored[0]).ptr_eq(&imports(&stored[1])));
+        assert!(imports(&stored[0]).ptr_eq(&imports(&stored[2])));
+        // One text remembered (the imports; absent exports have no text), standing for the
+        // list the hosts share.
+        assert_eq!(inv.interned.texts().lists.len(), 1);
+        // A host sent through the parsed path shares them too.
+        let parsed = inv.apply_heartbeat_shared(hb("d", "d"), t(0));
+        assert!(imports(&stored[0]).ptr_eq(&imports(&parsed)));
+        // Once no host holds a list, pruning forgets its text.
+        drop((stored, parsed));
+        for name in ["a", "b", "c", "d"] {
+            assert!(inv.delete(name).is_some(), "{name}");
+        }
+        inv.interned.prune();
+        assert!(inv.interned.texts().lists.is_empty());
+        assert_eq!(inv.interned.texts().bytes, 0);
+    }
+
+    #[test]
+    fn list_texts_are_bounded() {
+        let inv = LiveInventory::new(cfg());
+        let package = "p".repeat(MAX_LIST_TEXT_BYTES / 2);
+        for (i, version) in ["1.0.0", "2.0.0", "3.0.0"].iter().enumerate() {
+            let mut hb = hb(&format!("id-{i}"), &format!("h-{i}"));
+            hb.imports[0].package = package.clone();
+            hb.imports[0].version = (*version).into();
+            let (subject, payload) = published(&hb);
+            let hb = inv.decode_heartbeat(&subject, &payload).expect("decodes");
+            inv.apply_stored_heartbeat(hb, t(0));
+            let texts = inv.interned.texts();
+            assert!(texts.bytes <= MAX_LIST_TEXT_BYTES, "{}", texts.bytes);
+            assert!(!texts.lists.is_empty());
+        }
     }
 }

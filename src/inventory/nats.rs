@@ -11,7 +11,6 @@ use std::time::{Duration, SystemTime};
 use futures_util::StreamExt;
 use tokio::task::JoinHandle;
 
-use super::heartbeat::HostHeartbeat;
 use super::live::LiveInventory;
 use super::nats_connect::NatsConnection;
 
@@ -97,9 +96,9 @@ pub fn ingest(
     payload: &[u8],
 ) -> bool {
     stats.received.fetch_add(1, Ordering::Relaxed);
-    match HostHeartbeat::decode_from_subject(subject, payload) {
+    match inventory.decode_heartbeat(subject, payload) {
         Ok(hb) => {
-            inventory.apply_heartbeat_shared(hb, SystemTime::now());
+            inventory.apply_stored_heartbeat(hb, SystemTime::now());
             stats.applied.fetch_add(1, Ordering::Relaxed);
             true
         }
