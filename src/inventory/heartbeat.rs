@@ -358,7 +358,17 @@ where
             "a heartbeat is a JSON object",
         )));
     }
-    Ok(serde_json::from_slice(payload)?)
+    // JSON text is UTF-8 (RFC 8259), and protojson refuses anything else. Checked over the
+    // whole payload, not string by string: serde skips an unknown field's value without
+    // looking at its bytes, and the ingestion keeps each interface list as text (which must
+    // be UTF-8), so only a whole-payload check makes both paths accept the same payloads
+    // (found by the heartbeat fuzz target).
+    let text = std::str::from_utf8(payload).map_err(|e| {
+        HeartbeatError::Decode(serde::de::Error::custom(format!(
+            "a heartbeat is UTF-8 JSON: {e}"
+        )))
+    })?;
+    Ok(serde_json::from_str(text)?)
 }
 
 /// [`HostHeartbeat::decode_from_subject`], the lists held as `L`.
@@ -667,6 +677,9 @@ mod tests {
             br#"{"httpPort": 5000000000}"#,
             br#"{"startedAt": "yesterday"}"#,
             br#"{"labels": {"a": 1}}"#,
+            // Invalid UTF-8, even in a field that is not read.
+            b"{\"unknownField\": \"\x9e\x90\"}",
+            b"{\"id\": \"a\xff\"}",
         ] {
             assert!(
                 HostHeartbeat::decode(bad).is_err(),
