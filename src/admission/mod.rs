@@ -45,7 +45,10 @@ pub struct Review {
 ///
 /// A well-formed review is read in one pass, the objects skipped over as text. Anything else
 /// is read again the slow way (a JSON tree, then kube's types), which names the problem; so
-/// every error is that path's, and so is every review it would accept.
+/// every error is that path's, and every review it accepts is read as it reads it. The one
+/// pass may accept a body the tree refuses only where the difference is in what wasmgate
+/// never reads: an unknown field's value or `oldObject` (say, a number too large for an
+/// `f64`), which it skips over without judging.
 pub fn parse_review(body: &[u8]) -> Result<Review, ReviewError> {
     match parse_direct(body) {
         Some(review) => Ok(review),
@@ -97,7 +100,10 @@ impl Resource for ObjectText {
 /// The one-pass parse: `None` for anything but a well-formed review with a uid whose object,
 /// when it has one, is a JSON object.
 fn parse_direct(body: &[u8]) -> Option<Review> {
-    let review: AdmissionReview<ObjectText> = serde_json::from_slice(body).ok()?;
+    // JSON is UTF-8: checked over the whole body, as the tree does (the one pass skips an
+    // unknown field's bytes unchecked), and then each string need not be checked again.
+    let body = std::str::from_utf8(body).ok()?;
+    let review: AdmissionReview<ObjectText> = serde_json::from_str(body).ok()?;
     if review.types.kind != "AdmissionReview" {
         return None;
     }
@@ -366,5 +372,14 @@ mod tests {
         let review = parse_review(body).expect("the tree path takes the last uid");
         assert_eq!(review.request.uid, "b");
         assert!(review.object.is_none());
+        // Invalid UTF-8 in a field nobody reads: refused, as the tree refuses it.
+        let mut bad = review_of(json!({}), json!({ "unknownField": "XX" }));
+        let at = bad.windows(2).position(|w| w == b"XX").expect("the marker");
+        bad[at] = 0xff;
+        assert!(parse_direct(&bad).is_none());
+        assert!(matches!(
+            parse_review(&bad),
+            Err(super::ReviewError::Json(_))
+        ));
     }
 }
