@@ -36,7 +36,7 @@ pub struct ResponseError(#[from] kube::core::admission::SerializePatchError);
 #[derive(Debug)]
 pub struct Review {
     /// The request, without its `object` and `oldObject` (both always `None`).
-    pub request: AdmissionRequest<DynamicObject>,
+    pub request: AdmissionRequest<ObjectText>,
     /// `request.object`, when the operation has one: a JSON object.
     pub object: Option<Box<RawValue>>,
 }
@@ -59,7 +59,7 @@ pub fn parse_review(body: &[u8]) -> Result<Review, ReviewError> {
 /// The JSON text of an object in a review, skipped over by the parser. It implements
 /// [`Resource`] only because kube's `AdmissionReview<T>` asks it of `T`; nothing reads that.
 #[derive(Debug, Clone)]
-struct ObjectText {
+pub struct ObjectText {
     json: Box<RawValue>,
     meta: ObjectMeta,
 }
@@ -70,6 +70,12 @@ impl<'de> Deserialize<'de> for ObjectText {
             json,
             meta: ObjectMeta::default(),
         })
+    }
+}
+
+impl serde::Serialize for ObjectText {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.json.serialize(serializer)
     }
 }
 
@@ -111,52 +117,18 @@ fn parse_direct(body: &[u8]) -> Option<Review> {
     if request.uid.is_empty() {
         return None;
     }
-    let object = request.object.map(|o| o.json);
+    let mut request = request;
+    let object = request.object.take().map(|o| o.json);
     if object.as_ref().is_some_and(|o| !o.get().starts_with('{')) {
         return None;
     }
-    let AdmissionRequest {
-        types,
-        uid,
-        kind,
-        resource,
-        sub_resource,
-        request_kind,
-        request_resource,
-        request_sub_resource,
-        name,
-        namespace,
-        operation,
-        user_info,
-        object: _,
-        old_object: _,
-        dry_run,
-        options,
-    } = request;
-    Some(Review {
-        request: AdmissionRequest {
-            types,
-            uid,
-            kind,
-            resource,
-            sub_resource,
-            request_kind,
-            request_resource,
-            request_sub_resource,
-            name,
-            namespace,
-            operation,
-            user_info,
-            object: None,
-            old_object: None,
-            dry_run,
-            options,
-        },
-        object,
-    })
+    request.old_object = None;
+    Some(Review { request, object })
 }
 
-/// The slow parse, through a JSON tree: it says what is wrong with a body.
+/// The slow parse, through a JSON tree: it says what is wrong with a body. A body it accepts
+/// (a repeated field, which the tree takes the last of) is written out again as the tree holds
+/// it and read by the one pass.
 fn parse_via_tree(body: &[u8]) -> Result<Review, ReviewError> {
     let mut value: Value = serde_json::from_slice(body).map_err(ReviewError::Json)?;
     if value.get("kind").and_then(Value::as_str) != Some("AdmissionReview") {
@@ -174,26 +146,30 @@ fn parse_via_tree(body: &[u8]) -> Result<Review, ReviewError> {
             "request.object is not an object".to_string(),
         ));
     }
-    let review: AdmissionReview<DynamicObject> =
-        serde_json::from_value(value).map_err(|e| ReviewError::NotReview(e.to_string()))?;
-    let mut request: AdmissionRequest<DynamicObject> = review
+    let review = AdmissionReview::<DynamicObject>::deserialize(&value)
+        .map_err(|e| ReviewError::NotReview(e.to_string()))?;
+    let request: AdmissionRequest<DynamicObject> = review
         .try_into()
         .map_err(|_| ReviewError::NotReview("the review has no request".to_string()))?;
     if request.uid.is_empty() {
         return Err(ReviewError::NotReview("request.uid is empty".to_string()));
     }
-    request.old_object = None;
-    let object = object
-        .map(|o| serde_json::value::to_raw_value(&o))
-        .transpose()
-        .map_err(|e| ReviewError::NotReview(e.to_string()))?;
-    Ok(Review { request, object })
+    if let (Some(request), Some(object)) = (
+        value.get_mut("request").and_then(Value::as_object_mut),
+        object,
+    ) {
+        request.insert("object".to_string(), object);
+    }
+    let normalized = serde_json::to_vec(&value).map_err(ReviewError::Json)?;
+    parse_direct(&normalized).ok_or_else(|| {
+        ReviewError::NotReview("the review does not read back as one (a wasmgate bug)".into())
+    })
 }
 
 /// The AdmissionReview that answers `request` with `verdict`, built with kube's admission
 /// types: a denial carries HTTP 403 and the message, a mutation its JSONPatch (as Go `[]byte`).
-pub fn review_response(
-    request: &AdmissionRequest<DynamicObject>,
+pub fn review_response<T: Resource>(
+    request: &AdmissionRequest<T>,
     verdict: &Verdict,
 ) -> Result<AdmissionReview<DynamicObject>, ResponseError> {
     let mut response = AdmissionResponse::from(request);
@@ -215,7 +191,7 @@ pub fn review_response(
 pub async fn review(
     engine: &Engine,
     mode: Mode,
-    req: &AdmissionRequest<DynamicObject>,
+    req: &AdmissionRequest<ObjectText>,
     object: Option<&RawValue>,
 ) -> Verdict {
     if matches!(req.operation, Operation::Delete | Operation::Connect)
