@@ -61,24 +61,17 @@ impl Judgment {
         std::ptr::eq(self.inputs.snapshot.as_ptr(), Arc::as_ptr(snapshot))
     }
 
-    /// Whether this judgment is of `obj` in `namespace` with these worlds against `snapshot`:
-    /// every input compared in full (the memo's key is only a hash of some of them).
-    fn judges(
-        &self,
-        namespace: &str,
-        obj: &AdmittedObject,
-        worlds: &BTreeMap<String, WorldState>,
-        pinned: &BTreeMap<String, String>,
-        snapshot: &Arc<Snapshot>,
-    ) -> bool {
+    /// Whether this judgment answers `case`: every input compared in full (the memo's key is
+    /// only a hash of some of them).
+    fn answers(&self, case: &JudgmentCase<'_>) -> bool {
         let i = &self.inputs;
-        self.judged_against(snapshot)
-            && i.kind == obj.kind()
-            && i.namespace == namespace
-            && i.spec == *obj.spec()
-            && i.deployment == obj.deployment_context()
-            && i.worlds == *worlds
-            && i.pinned == *pinned
+        self.judged_against(case.snapshot)
+            && i.kind == case.obj.kind()
+            && i.namespace == case.namespace
+            && i.spec == *case.obj.spec()
+            && i.deployment == case.obj.deployment_context()
+            && i.worlds == *case.worlds
+            && i.pinned == *case.pinned
     }
 
     /// The mutating webhook's verdict, computed by `make` the first time.
@@ -89,6 +82,33 @@ impl Judgment {
     /// The validating webhook's verdict, computed by `make` the first time.
     pub fn validation(&self, make: impl FnOnce() -> Verdict) -> Verdict {
         self.validation.get_or_init(make).clone()
+    }
+}
+
+/// What one judgment is of: an object in a namespace, its components' worlds (and pinned
+/// digests) and the inventory snapshot it is resolved against.
+#[derive(Clone, Copy)]
+pub struct JudgmentCase<'a> {
+    /// The namespace the object is reviewed in.
+    pub namespace: &'a str,
+    /// The object.
+    pub obj: &'a AdmittedObject,
+    /// Its components' worlds.
+    pub worlds: &'a BTreeMap<String, WorldState>,
+    /// Its images' pinned digests.
+    pub pinned: &'a BTreeMap<String, String>,
+    /// The inventory snapshot.
+    pub snapshot: &'a Arc<Snapshot>,
+}
+
+impl JudgmentCase<'_> {
+    fn key(&self) -> u64 {
+        key(
+            self.namespace,
+            self.obj.kind(),
+            self.obj.spec(),
+            self.snapshot,
+        )
     }
 }
 
@@ -121,43 +141,34 @@ impl ReviewMemo {
         }
     }
 
-    /// The remembered judgment of `obj` with these worlds and this snapshot, if any; nothing
-    /// is remembered. For callers that would churn the memo with judgments no webhook asks
-    /// for again (the reconciler preparing every stored object at its start).
-    pub fn lookup(
-        &self,
-        namespace: &str,
-        obj: &AdmittedObject,
-        worlds: &BTreeMap<String, WorldState>,
-        pinned: &BTreeMap<String, String>,
-        snapshot: &Arc<Snapshot>,
-    ) -> Option<Arc<Judgment>> {
+    /// The remembered judgment of `case`, if any; nothing is remembered. For callers that
+    /// would churn the memo with judgments no webhook asks for again (the reconciler preparing
+    /// every stored object at its start).
+    pub fn lookup(&self, case: &JudgmentCase<'_>) -> Option<Arc<Judgment>> {
         let cache = self.entries.as_ref()?;
-        let key = key(namespace, obj.kind(), obj.spec(), snapshot);
-        cache
-            .get(&key)
-            .filter(|found| found.judges(namespace, obj, worlds, pinned, snapshot))
+        cache.get(&case.key()).filter(|found| found.answers(case))
     }
 
-    /// The judgment of `obj` with these worlds and this snapshot: remembered, or made by
-    /// `defaults` now (and remembered); `None` when the memo is off.
+    /// The judgment of `case`: remembered, or made by `defaults` now (and remembered); `None`
+    /// when the memo is off.
     pub fn judgment(
         &self,
-        namespace: &str,
-        obj: &AdmittedObject,
-        worlds: &BTreeMap<String, WorldState>,
-        pinned: &BTreeMap<String, String>,
-        snapshot: &Arc<Snapshot>,
+        case: &JudgmentCase<'_>,
         defaults: impl FnOnce() -> Defaulted,
     ) -> Option<Arc<Judgment>> {
         let cache = self.entries.as_ref()?;
-        let spec = obj.spec();
-        let key = key(namespace, obj.kind(), spec, snapshot);
-        if let Some(found) = cache.get(&key) {
-            if found.judges(namespace, obj, worlds, pinned, snapshot) {
-                return Some(found);
-            }
+        let key = case.key();
+        if let Some(found) = cache.get(&key).filter(|found| found.answers(case)) {
+            return Some(found);
         }
+        let JudgmentCase {
+            namespace,
+            obj,
+            worlds,
+            pinned,
+            snapshot,
+        } = *case;
+        let spec = obj.spec();
         let judgment = Arc::new(Judgment {
             entries: entries_for(spec),
             inputs: Inputs {

@@ -23,7 +23,7 @@ use crate::resolve::{
     apply_defaults_checked, resolve, Defaulted, Report, ResolveInput, WorldState, SERVICE_KEY,
 };
 
-pub use memo::{Judgment, ReviewMemo, DEFAULT_MEMO_ENTRIES, MEMO_ENTRY_BYTES};
+pub use memo::{Judgment, JudgmentCase, ReviewMemo, DEFAULT_MEMO_ENTRIES, MEMO_ENTRY_BYTES};
 pub use object::{AdmittedObject, ObjectError};
 
 /// Which webhook is being served.
@@ -275,12 +275,17 @@ impl Engine {
             }
             defaulted
         };
+        let case = JudgmentCase {
+            namespace,
+            obj,
+            worlds: &worlds,
+            pinned: &found.pinned,
+            snapshot: &snapshot,
+        };
         let judgment = if remember {
-            self.memo
-                .judgment(namespace, obj, &worlds, &found.pinned, &snapshot, defaults)
+            self.memo.judgment(&case, defaults)
         } else {
-            self.memo
-                .lookup(namespace, obj, &worlds, &found.pinned, &snapshot)
+            self.memo.lookup(&case)
         };
         let defaulted = match &judgment {
             Some(j) => j.defaulted.clone(),
