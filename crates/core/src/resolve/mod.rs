@@ -134,11 +134,7 @@ fn offered<'h>(
 
 /// Whether the hosts offer a version of the package other than `pinned` that the import would
 /// link to (so that unpinning the entry helps; for messages).
-fn offered_any_other(
-    offered: &BTreeSet<String>,
-    pinned: &Version,
-    import: Option<&Version>,
-) -> bool {
+fn offered_any_other(offered: &BTreeSet<&str>, pinned: &Version, import: Option<&Version>) -> bool {
     offered.iter().any(|v| {
         parse_version(v).is_some_and(|v| &v != pinned && linker_versions_match(import, Some(&v)))
     })
@@ -146,7 +142,7 @@ fn offered_any_other(
 
 /// Versions of `ns:pkg` the hosts offer, for messages (one host per profile is enough: hosts
 /// of a profile advertise the same worlds).
-fn offered_versions(hosts: &[&Host], r: &InterfaceRef, exports: bool) -> BTreeSet<String> {
+fn offered_versions<'h>(hosts: &[&'h Host], r: &InterfaceRef, exports: bool) -> BTreeSet<&'h str> {
     hosts
         .iter()
         .flat_map(|h| {
@@ -157,7 +153,7 @@ fn offered_versions(hosts: &[&Host], r: &InterfaceRef, exports: bool) -> BTreeSe
             }
         })
         .filter(|hw| hw.namespace == r.package.namespace && hw.package == r.package.name)
-        .map(|hw| hw.version.clone().unwrap_or_else(|| "unversioned".into()))
+        .map(|hw| hw.version.as_deref().unwrap_or("unversioned"))
         .collect()
 }
 
@@ -641,6 +637,7 @@ impl<'a> Resolver<'a> {
                 eligible: self.eligible.total(),
                 versions: offered_versions(&self.profiles, r, false)
                     .into_iter()
+                    .map(str::to_string)
                     .collect(),
             });
         }
