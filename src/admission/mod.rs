@@ -113,11 +113,10 @@ fn parse_direct(body: &[u8]) -> Option<Review> {
     if review.types.kind != "AdmissionReview" {
         return None;
     }
-    let request: AdmissionRequest<ObjectText> = review.try_into().ok()?;
+    let mut request: AdmissionRequest<ObjectText> = review.try_into().ok()?;
     if request.uid.is_empty() {
         return None;
     }
-    let mut request = request;
     let object = request.object.take().map(|o| o.json);
     if object.as_ref().is_some_and(|o| !o.get().starts_with('{')) {
         return None;

@@ -212,7 +212,8 @@ impl<'a> ListText<'a> {
     /// Parses the list (what [`HostHeartbeat::decode`] reads into `imports` and `exports`).
     pub fn parse(&self) -> Result<Vec<WitInterface>, HeartbeatError> {
         match self.json() {
-            Some(json) => Ok(nullable(&mut serde_json::Deserializer::from_str(json))?),
+            // Never `null` here: a `null` list is no text at all.
+            Some(json) => Ok(serde_json::from_str(json)?),
             None => Ok(Vec::new()),
         }
     }

@@ -209,7 +209,7 @@ pub type StoredHeartbeat = HostHeartbeat<Option<InterfaceList>>;
 
 /// `hb` with its parsed interface lists as stored lists (not yet shared: storing interns them).
 pub fn stored_lists(hb: HostHeartbeat) -> StoredHeartbeat {
-    match hb.try_map_lists(|list| Ok::<_, std::convert::Infallible>(shared_list(list))) {
+    match hb.try_map_lists(|list| Ok::<_, std::convert::Infallible>(stored_list(list))) {
         Ok(stored) => stored,
         Err(never) => match never {},
     }
@@ -385,14 +385,14 @@ impl Interner {
     /// heartbeat's error, as when the whole heartbeat is parsed at once.
     fn list_from_text(&self, text: ListText<'_>) -> Result<Option<InterfaceList>, HeartbeatError> {
         let Some(json) = text.json() else {
-            let mut empty = shared_list(Vec::new());
+            let mut empty = stored_list(Vec::new());
             self.intern_list(&mut empty);
             return Ok(empty);
         };
         if let Some(found) = self.texts().lists.get(json) {
             return Ok(Some(found.clone()));
         }
-        let mut list = shared_list(text.parse()?);
+        let mut list = stored_list(text.parse()?);
         self.intern_list(&mut list);
         if let Some(list) = &list {
             let mut texts = self.texts();
@@ -1487,8 +1487,8 @@ pub fn host_from_heartbeat(hb: StoredHeartbeat, now: SystemTime) -> Host {
     }
 }
 
-/// A heartbeat's parsed interface list as the inventory stores it (not yet shared).
-fn shared_list(list: Vec<WitInterface>) -> Option<InterfaceList> {
+/// A heartbeat's parsed interface list as the inventory stores it (not yet interned).
+fn stored_list(list: Vec<WitInterface>) -> Option<InterfaceList> {
     wit(list).map(InterfaceList::from)
 }
 
